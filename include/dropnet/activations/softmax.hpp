@@ -1,0 +1,30 @@
+#pragma once
+// Softmax over each column (one sample's scores).
+
+#include "activation.hpp"
+
+namespace dropnet {
+
+/// a_i = exp(z_i - max z) / sum_j exp(z_j - max z), per column (subtracting the max keeps exp
+/// finite). Backward through the Jacobian: dz = a * (da - sum_j(da_j a_j)).
+/// For classification prefer an Identity output with SoftmaxCrossEntropy, which fuses both.
+struct Softmax {
+  static constexpr const char* kind = "Softmax";
+  static constexpr bool has_parameter = false;
+  double parameter() const { return 0.0; }
+  template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
+    a.resize(z.rows(), z.cols());
+    for (Index j = 0; j < z.cols(); ++j) {
+      a.col(j) = (z.col(j).array() - z.col(j).maxCoeff()).exp();
+      a.col(j) /= a.col(j).sum();
+    }
+  }
+  template <class T>
+  void backward(const Matrix<T>&, const Matrix<T>& a, const Matrix<T>& da, Matrix<T>& dz) const {
+    dz.resize(a.rows(), a.cols());
+    for (Index j = 0; j < a.cols(); ++j)
+      dz.col(j) = a.col(j).array() * (da.col(j).array() - da.col(j).dot(a.col(j)));
+  }
+};
+
+}  // namespace dropnet

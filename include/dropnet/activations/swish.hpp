@@ -1,0 +1,80 @@
+#pragma once
+// Swish / SiLU and GELU (exact erf form and tanh approximation).
+
+#include "activation.hpp"
+#include "sigmoid.hpp"
+
+namespace dropnet {
+
+/// Swish (SiLU): f(z) = z * sigmoid(z); f'(z) = s + z s (1 - s) with s = sigmoid(z).
+struct Swish {
+  static constexpr const char* kind = "Swish";
+  static constexpr bool has_parameter = false;
+  double parameter() const { return 0.0; }
+  template <class T> T value(T z) const { return z * Sigmoid{}.value(z); }
+  template <class T> T derivative(T z) const {
+    const T s = Sigmoid{}.value(z);
+    return s + z * s * (T(1) - s);
+  }
+  template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
+    a = z.array() * z.array().logistic();
+  }
+  template <class T>
+  void backward(const Matrix<T>& z, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
+    const auto s = z.array().logistic();
+    dz = da.array() * (s + z.array() * s * (T(1) - s));
+  }
+};
+using SiLU = Swish;
+
+/// GELU, exact: f(z) = z * Phi(z) = z/2 (1 + erf(z / sqrt 2)); f'(z) = Phi(z) + z phi(z).
+struct GELU {
+  static constexpr const char* kind = "GELU";
+  static constexpr bool has_parameter = false;
+  double parameter() const { return 0.0; }
+  template <class T> T value(T z) const {
+    return T(0.5) * z * (T(1) + std::erf(z * T(0.70710678118654752440)));
+  }
+  template <class T> T derivative(T z) const {
+    const T cdf = T(0.5) * (T(1) + std::erf(z * T(0.70710678118654752440)));
+    const T pdf = T(0.39894228040143267794) * std::exp(T(-0.5) * z * z);
+    return cdf + z * pdf;
+  }
+  template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
+    a = z.unaryExpr([this](T v) { return value(v); });
+  }
+  template <class T>
+  void backward(const Matrix<T>& z, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
+    dz = da.array() * z.unaryExpr([this](T v) { return derivative(v); }).array();
+  }
+};
+
+/// GELU, tanh approximation (PyTorch approximate='tanh'):
+/// f(z) = z/2 (1 + tanh(u)), u = sqrt(2/pi) (z + 0.044715 z^3).
+struct GELUTanh {
+  static constexpr const char* kind = "GELUTanh";
+  static constexpr bool has_parameter = false;
+  static constexpr double k = 0.79788456080286535588;  // sqrt(2/pi)
+  static constexpr double c = 0.044715;
+  double parameter() const { return 0.0; }
+  template <class T> T value(T z) const {
+    return T(0.5) * z * (T(1) + std::tanh(T(k) * (z + T(c) * z * z * z)));
+  }
+  template <class T> T derivative(T z) const {
+    const T t = std::tanh(T(k) * (z + T(c) * z * z * z));
+    return T(0.5) * (T(1) + t) + T(0.5) * z * (T(1) - t * t) * T(k) * (T(1) + T(3 * c) * z * z);
+  }
+  template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
+    const auto x = z.array();
+    a = T(0.5) * x * (T(1) + (T(k) * (x + T(c) * x.cube())).tanh());
+  }
+  template <class T>
+  void backward(const Matrix<T>& z, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
+    const auto x = z.array();
+    const auto t = (T(k) * (x + T(c) * x.cube())).tanh();
+    dz = da.array() * (T(0.5) * (T(1) + t) +
+                       T(0.5) * x * (T(1) - t.square()) * T(k) * (T(1) + T(3 * c) * x.square()));
+  }
+};
+
+}  // namespace dropnet

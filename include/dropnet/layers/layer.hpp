@@ -1,0 +1,109 @@
+#pragma once
+// Layer<T>: the contract between Sequential and every layer.
+//
+// forward(x, mode, gen) -> y        x: in_features x batch; returns a reference to the layer's
+//                                   own cached output, valid until the next forward.
+// backward(dy, need_dx) -> dx       uses what forward cached; writes the parameter gradients
+//                                   (overwriting, not accumulating) and returns dx, or an empty
+//                                   matrix when need_dx is false (the first layer skips that GEMM).
+// parameters()                      trainable tensors, as views for the optimizer.
+// buffers()                         non-trainable state saved with the model (BatchNorm statistics).
+// penalty()                         the layer's regularization loss (L1/L2); its gradient is
+//                                   already in the parameter gradients after backward.
+// apply_constraints()               called after each optimizer step (max-norm).
+// config()                          type and hyperparameters, enough to rebuild the layer.
+//
+// A layer's caches are sized on the first forward at a batch size and reused afterwards, so a
+// training step allocates nothing once the batch size is stable.
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/generator.hpp"
+#include "../core/parameter.hpp"
+#include "../core/types.hpp"
+
+namespace dropnet {
+
+/// A layer's type name and hyperparameters, enough to rebuild it (see io/model_file.hpp).
+struct LayerConfig {
+  std::string kind;                                           ///< e.g. "Dense", "Dropout"
+  std::vector<std::pair<std::string, double>> numbers;        ///< e.g. {"in", 784}, {"p", 0.4}
+  std::vector<std::pair<std::string, std::string>> strings;   ///< e.g. {"activation", "ReLU"}
+
+  double number(const std::string& key) const {
+    for (const auto& [name, value] : numbers)
+      if (name == key) return value;
+    throw FormatError("layer config " + kind + ": missing field '" + key + "'");
+  }
+  std::string string(const std::string& key) const {
+    for (const auto& [name, value] : strings)
+      if (name == key) return value;
+    throw FormatError("layer config " + kind + ": missing field '" + key + "'");
+  }
+};
+
+template <class T>
+class Layer {
+ public:
+  virtual ~Layer() = default;
+
+  /// Human-readable description, e.g. "Dense(784->120, ReLU)"; used in every error message.
+  virtual std::string name() const = 0;
+
+  /// Rows of the output for an input with `input_rows` rows; throws InvalidArgument naming the
+  /// layer if this layer cannot take such an input.
+  virtual Index output_rows(Index input_rows) const = 0;
+
+  /// Rows this layer requires of its input, or 0 if it takes any (shape-preserving layers).
+  virtual Index expected_input_rows() const { return 0; }
+
+  virtual const Matrix<T>& forward(const Matrix<T>& x, Mode mode, Generator* gen) = 0;
+  virtual const Matrix<T>& backward(const Matrix<T>& dy, bool need_dx) = 0;
+
+  virtual ParameterList<T> parameters() { return {}; }
+  virtual ParameterList<T> buffers() { return {}; }
+  virtual T penalty() const { return T(0); }
+  virtual void apply_constraints() {}
+  virtual LayerConfig config() const = 0;
+
+  /// True for layers that draw random numbers in train and mc_sample modes (the dropout family).
+  virtual bool is_stochastic() const { return false; }
+
+  Index parameter_count() {
+    Index count = 0;
+    for (const auto& p : parameters()) count += p.size();
+    return count;
+  }
+
+ protected:
+  /// Checks that backward follows a forward with a gradient of the output's shape.
+  void require_backward_shape(const Matrix<T>& dy, const Matrix<T>& output) const {
+    detail::require(output.size() > 0 || dy.size() == 0, name(), "backward called before forward");
+    detail::require_shape(name(), "output gradient", dy.rows(), dy.cols(), output.rows(),
+                          output.cols());
+  }
+  void require_input_rows(const Matrix<T>& x, Index expected) const {
+    if (x.rows() != expected)
+      throw InvalidArgument(detail::concat(name(), ": input has ", x.rows(),
+                                           " rows (features), expected ", expected));
+    detail::require(x.cols() > 0, name(), "empty batch (0 columns)");
+  }
+  void require_generator(Mode mode, const Generator* gen) const {
+    if (is_stochastic(mode) && gen == nullptr)
+      throw InvalidArgument(name() + ": a " + to_string(mode) +
+                            "-mode forward needs a Generator (pass one to forward or fit)");
+  }
+  static void require_nonempty(const std::string& where, const Matrix<T>& x) {
+    detail::require(x.cols() > 0 && x.rows() > 0, where, "empty input (", x.rows(), "x", x.cols(),
+                    ")");
+  }
+};
+
+template <class T>
+using LayerPtr = std::unique_ptr<Layer<T>>;
+
+}  // namespace dropnet

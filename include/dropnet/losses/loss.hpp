@@ -1,0 +1,74 @@
+#pragma once
+// Loss<T>: the contract of every loss.
+//
+// compute(output, target, grad) returns the mean loss over the batch and, when `grad` is not
+// null, writes d loss / d output into it (same shape as output). Targets are either a dense
+// matrix (one column per sample) or integer class labels (one per sample).
+// correct(output, target) counts the samples a classifier got right, for accuracy.
+
+#include <string>
+
+#include "../core/error.hpp"
+#include "../core/types.hpp"
+
+namespace dropnet {
+
+template <class T>
+class Loss {
+ public:
+  virtual ~Loss() = default;
+  virtual std::string name() const = 0;
+
+  virtual T compute(const Matrix<T>& output, const Matrix<T>& target, Matrix<T>* grad) const = 0;
+  virtual T compute(const Matrix<T>& output, const Labels& labels, Matrix<T>* grad) const = 0;
+
+  /// Correct predictions: argmax against the label (or the target's argmax) for several
+  /// outputs; for a single output, the output against decision_threshold() and the target
+  /// against 0.5.
+  Index correct(const Matrix<T>& output, const Labels& labels) const {
+    Index hits = 0;
+    for (Index j = 0; j < output.cols(); ++j) hits += predicted_class(output, j) == labels(j);
+    return hits;
+  }
+  Index correct(const Matrix<T>& output, const Matrix<T>& target) const {
+    Index hits = 0;
+    for (Index j = 0; j < output.cols(); ++j) {
+      Index truth = 0;
+      if (target.rows() == 1) {
+        truth = target(0, j) > T(0.5) ? 1 : 0;
+      } else {
+        target.col(j).maxCoeff(&truth);
+      }
+      hits += predicted_class(output, j) == truth;
+    }
+    return hits;
+  }
+
+ protected:
+  /// The output value that separates class 0 from class 1 for a single-output model.
+  virtual T decision_threshold() const { return T(0.5); }
+
+  Index predicted_class(const Matrix<T>& output, Index column) const {
+    if (output.rows() == 1) return output(0, column) > decision_threshold() ? 1 : 0;
+    Index best = 0;
+    output.col(column).maxCoeff(&best);
+    return best;
+  }
+
+  void require_same_shape(const Matrix<T>& output, const Matrix<T>& target) const {
+    detail::require(output.size() > 0, name(), "empty batch");
+    detail::require_shape(name(), "target", target.rows(), target.cols(), output.rows(),
+                          output.cols());
+  }
+  void require_labels(const Matrix<T>& output, const Labels& labels, Index classes) const {
+    detail::require(output.size() > 0, name(), "empty batch");
+    detail::require(labels.size() == output.cols(), name(), "got ", labels.size(),
+                    " labels for a batch of ", output.cols(), " samples");
+    for (Index j = 0; j < labels.size(); ++j)
+      if (labels(j) < 0 || labels(j) >= classes)
+        throw InvalidArgument(detail::concat(name(), ": label ", labels(j), " of sample ", j,
+                                             " is out of range [0, ", classes, ")"));
+  }
+};
+
+}  // namespace dropnet

@@ -1,0 +1,124 @@
+#pragma once
+// Optimizer<T>: updates a flat list of parameters from their gradients.
+//
+// An optimizer is built from model.parameters() and keeps its per-parameter state (momentum
+// buffers, Adam moments) by position in that list. step() applies one update in place and
+// allocates nothing after construction.
+//
+// Throws InvalidArgument naming the optimizer when the list is empty, a parameter has no
+// gradient, or the learning rate is negative or not finite.
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/parameter.hpp"
+
+namespace dropnet {
+
+template <class T>
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+
+  virtual std::string name() const = 0;
+
+  /// One update of every parameter from its current gradient.
+  virtual void step() = 0;
+
+  /// Per-parameter state tensors (for saving and resuming training), in a fixed order that each
+  /// optimizer documents.
+  virtual std::vector<Vector<T>*> state() { return {}; }
+
+  /// Sets every gradient to zero (layers overwrite gradients in backward, so fit needs not call it).
+  void zero_grad() {
+    for (auto& p : params_) p.flat_grad().setZero();
+  }
+
+  T learning_rate() const { return lr_; }
+  void set_learning_rate(T lr) {
+    require_finite_non_negative("lr", lr);
+    lr_ = lr;
+  }
+
+  /// Number of step() calls so far: Adam's bias correction and Adagrad's lr decay depend on it,
+  /// and SGD's momentum buffer starts as a copy of the gradient when it is 0.
+  std::int64_t step_count() const { return steps_; }
+
+  /// Restores the step count together with state() when resuming training.
+  void set_step_count(std::int64_t steps) {
+    detail::require(steps >= 0, name_for_errors_, "step count must be >= 0, got ", steps);
+    steps_ = steps;
+  }
+
+  const ParameterList<T>& parameters() const { return params_; }
+
+ protected:
+  using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+  using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+
+  Optimizer(const std::string& optimizer_name, ParameterList<T> params, T lr)
+      : params_(std::move(params)), lr_(lr), name_for_errors_(optimizer_name) {
+    detail::require(!params_.empty(), optimizer_name, "no parameters to optimize");
+    for (const auto& p : params_)
+      detail::require(p.value != nullptr && p.grad != nullptr, optimizer_name, "parameter '",
+                      p.name, "' has no value or gradient");
+    require_finite_non_negative("lr", lr);
+  }
+
+  // Hyperparameters arrive as double (see the options structs), so the checks take double.
+  void require_finite_non_negative(const char* what, double value) const {
+    detail::require(std::isfinite(value) && value >= 0.0, name_for_errors_, what,
+                    " must be finite and >= 0, got ", value);
+  }
+
+  void require_finite_positive(const char* what, double value) const {
+    detail::require(std::isfinite(value) && value > 0.0, name_for_errors_, what,
+                    " must be finite and > 0, got ", value);
+  }
+
+  /// [0, 1) when `include_one` is false, [0, 1] otherwise; a NaN fails both comparisons.
+  void require_unit_interval(const char* what, double value, bool include_one) const {
+    const bool ok = value >= 0.0 && (include_one ? value <= 1.0 : value < 1.0);
+    detail::require(ok, name_for_errors_, what, " must be in [0, 1", (include_one ? "]" : ")"),
+                    ", got ", value);
+  }
+
+  /// Counts a step and returns its 1-based number t, as in the torch.optim pseudo-code.
+  std::int64_t begin_step() { return ++steps_; }
+
+  ArrayMap value_of(std::size_t i) const { return {params_[i].value, params_[i].size()}; }
+  ConstArrayMap grad_of(std::size_t i) const { return {params_[i].grad, params_[i].size()}; }
+
+  /// Calls `update(g)` with parameter i's gradient, plus the coupled L2 term `wd * p` when wd is
+  /// nonzero. The sum stays a lazy Eigen expression, so nothing is allocated; torch skips the
+  /// term when wd == 0, which differs from adding 0*p only where p is infinite.
+  template <class Update>
+  void with_coupled_decay(std::size_t i, double wd, Update&& update) const {
+    const ConstArrayMap g = grad_of(i);
+    if (wd == 0.0) {
+      update(g);
+    } else {
+      const ArrayMap p = value_of(i);
+      update(g + static_cast<T>(wd) * p);
+    }
+  }
+
+  /// One zero vector per parameter, the shape of an optimizer state buffer.
+  std::vector<Vector<T>> zeros_like_parameters() const {
+    std::vector<Vector<T>> buffers;
+    buffers.reserve(params_.size());
+    for (const auto& p : params_) buffers.push_back(Vector<T>::Zero(p.size()));
+    return buffers;
+  }
+
+  ParameterList<T> params_;
+  T lr_;
+  std::string name_for_errors_;
+  std::int64_t steps_ = 0;
+};
+
+}  // namespace dropnet

@@ -1,0 +1,54 @@
+#pragma once
+// predict and evaluate: batched inference in eval mode.
+
+#include <cmath>
+
+#include "../losses/loss.hpp"
+#include "batching.hpp"
+#include "sequential.hpp"
+
+namespace dropnet {
+
+struct Evaluation {
+  double loss = 0.0;      ///< mean data loss + the model's penalty (Keras reports both)
+  double accuracy = 0.0;  ///< fraction of correct predictions, in [0, 1]
+};
+
+/// Outputs of the model on every column of `x` in eval mode, `batch_size` columns at a time.
+template <class T>
+Matrix<T> predict(Sequential<T>& model, const Matrix<T>& x, Index batch_size = 1024) {
+  detail::require(batch_size > 0, "predict", "batch_size must be > 0, got ", batch_size);
+  detail::require(x.cols() > 0, "predict", "empty input (0 columns)");
+  Matrix<T> out;
+  for (Index first = 0; first < x.cols(); first += batch_size) {
+    const Index count = std::min(batch_size, x.cols() - first);
+    model.input_buffer() = x.middleCols(first, count);
+    const Matrix<T>& y = model.forward_input(Mode::eval, nullptr);
+    if (first == 0) out.resize(y.rows(), x.cols());
+    out.middleCols(first, count) = y;
+  }
+  return out;
+}
+
+/// Mean loss and accuracy of the model on (x, y) in eval mode.
+template <class T, class Target>
+Evaluation evaluate(Sequential<T>& model, const Loss<T>& loss, const Matrix<T>& x, const Target& y,
+                    Index batch_size = 1024) {
+  detail::require(batch_size > 0, "evaluate", "batch_size must be > 0, got ", batch_size);
+  detail::require_dataset("evaluate", x, y);
+  double total_loss = 0.0;
+  Index correct = 0;
+  Target batch_targets;
+  for (Index first = 0; first < x.cols(); first += batch_size) {
+    const Index count = std::min(batch_size, x.cols() - first);
+    model.input_buffer() = x.middleCols(first, count);
+    detail::slice_into(y, first, count, batch_targets);
+    const Matrix<T>& out = model.forward_input(Mode::eval, nullptr);
+    total_loss += static_cast<double>(loss.compute(out, batch_targets, nullptr)) * double(count);
+    correct += loss.correct(out, batch_targets);
+  }
+  const double n = static_cast<double>(x.cols());
+  return {total_loss / n + static_cast<double>(model.penalty()), static_cast<double>(correct) / n};
+}
+
+}  // namespace dropnet

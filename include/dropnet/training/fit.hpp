@@ -1,0 +1,112 @@
+#pragma once
+// fit: the training loop.
+//
+// Each epoch shuffles the sample order with the user's Generator, runs mini-batches of
+// `batch_size` (the last one may be smaller) through forward, loss, backward, optimizer step and
+// constraints, then evaluates the validation data if given. The returned History holds, per
+// epoch, the running mean of the training loss (data loss + penalty) and accuracy over the
+// epoch's batches, as the seed notebook computes them, and the validation loss and accuracy.
+
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <optional>
+#include <vector>
+
+#include "../losses/loss.hpp"
+#include "batching.hpp"
+#include "callback.hpp"
+#include "evaluate.hpp"
+
+namespace dropnet {
+
+template <class T>
+struct FitOptions {
+  int epochs = 10;
+  Index batch_size = 32;
+  bool shuffle = true;
+  Index eval_batch_size = 1024;            ///< batch size for validation passes
+  std::vector<Callback<T>*> callbacks;     ///< not owned; called in order
+};
+
+/// Validation data for fit: references to data the caller keeps alive.
+template <class T, class Target>
+struct ValidationData {
+  const Matrix<T>& x;
+  const Target& y;
+};
+
+template <class T, class Target>
+History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
+            const Matrix<T>& x, const Target& y, Generator& gen, const FitOptions<T>& options,
+            std::optional<ValidationData<T, Target>> validation = std::nullopt) {
+  detail::require(options.epochs >= 0, "fit", "epochs must be >= 0, got ", options.epochs);
+  detail::require(options.batch_size > 0, "fit", "batch_size must be > 0, got ", options.batch_size);
+  detail::require_dataset("fit", x, y);
+  if (validation) detail::require_dataset("fit (validation)", validation->x, validation->y);
+  detail::require(model.input_features() == 0 || x.rows() == model.input_features(), "fit",
+                  "inputs have ", x.rows(), " features, the model expects ", model.input_features());
+
+  const Index samples = x.cols();
+  const Index batches = (samples + options.batch_size - 1) / options.batch_size;
+  History history;
+  TrainingContext<T> context{model, optimizer, history, options.epochs, static_cast<long>(batches)};
+  for (auto* callback : options.callbacks) callback->on_train_begin(context);
+
+  std::vector<Index> order(static_cast<std::size_t>(samples));
+  std::iota(order.begin(), order.end(), Index{0});
+  Target batch_targets;
+  Matrix<T> output_grad;
+
+  for (int epoch = 0; epoch < options.epochs && !context.stop_training; ++epoch) {
+    const auto start = std::chrono::steady_clock::now();
+    for (auto* callback : options.callbacks) callback->on_epoch_begin(context, epoch);
+    if (options.shuffle) dropnet::shuffle(order.begin(), order.size(), gen);
+
+    BatchLogs batch_logs{epoch, 0, static_cast<long>(batches), 0, 0.0, 0.0};
+    double loss_sum = 0.0;
+    Index correct = 0;
+    for (Index b = 0; b < batches; ++b) {
+      const Index first = b * options.batch_size;
+      const Index count = std::min(options.batch_size, samples - first);
+      const Index* index = order.data() + first;
+      detail::gather_into(x, index, count, model.input_buffer());
+      detail::gather_into(y, index, count, batch_targets);
+
+      const Matrix<T>& out = model.forward_input(Mode::train, &gen);
+      const T batch_loss = loss.compute(out, batch_targets, &output_grad) + model.penalty();
+      if (!std::isfinite(static_cast<double>(batch_loss)))
+        throw NumericalError(detail::concat("fit: non-finite loss ", batch_loss, " at epoch ",
+                                            epoch + 1, ", batch ", b + 1));
+      correct += loss.correct(out, batch_targets);
+      model.backward(output_grad);
+      optimizer.step();
+      model.apply_constraints();
+
+      loss_sum += static_cast<double>(batch_loss);
+      batch_logs.batch = static_cast<long>(b);
+      batch_logs.samples += static_cast<long>(count);
+      batch_logs.loss = loss_sum / static_cast<double>(b + 1);
+      batch_logs.accuracy = static_cast<double>(correct) / static_cast<double>(batch_logs.samples);
+      for (auto* callback : options.callbacks) callback->on_batch_end(context, batch_logs);
+    }
+
+    EpochLogs logs;
+    logs.epoch = epoch;
+    logs.loss = batch_logs.loss;
+    logs.accuracy = batch_logs.accuracy;
+    logs.learning_rate = static_cast<double>(optimizer.learning_rate());
+    if (validation) {
+      const Evaluation v = evaluate(model, loss, validation->x, validation->y, options.eval_batch_size);
+      logs.val_loss = v.loss;
+      logs.val_accuracy = v.accuracy;
+    }
+    logs.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    history.epochs.push_back(logs);
+    for (auto* callback : options.callbacks) callback->on_epoch_end(context, logs);
+  }
+  for (auto* callback : options.callbacks) callback->on_train_end(context);
+  return history;
+}
+
+}  // namespace dropnet

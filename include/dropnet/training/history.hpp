@@ -1,0 +1,56 @@
+#pragma once
+// History: the per-epoch record fit returns, and the logs callbacks receive.
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+
+namespace dropnet {
+
+/// What one epoch produced. Validation figures are NaN when fit had no validation data.
+struct EpochLogs {
+  int epoch = 0;  ///< 0-based
+  double loss = std::numeric_limits<double>::quiet_NaN();
+  double accuracy = std::numeric_limits<double>::quiet_NaN();
+  double val_loss = std::numeric_limits<double>::quiet_NaN();
+  double val_accuracy = std::numeric_limits<double>::quiet_NaN();
+  double learning_rate = std::numeric_limits<double>::quiet_NaN();
+  double seconds = 0.0;
+
+  /// A logged quantity by its Keras name: loss, accuracy, val_loss, val_accuracy.
+  double get(const std::string& metric) const {
+    if (metric == "loss") return loss;
+    if (metric == "accuracy" || metric == "acc") return accuracy;
+    if (metric == "val_loss") return val_loss;
+    if (metric == "val_accuracy" || metric == "val_acc") return val_accuracy;
+    throw InvalidArgument("EpochLogs::get: unknown metric '" + metric +
+                          "' (expected loss, accuracy, val_loss or val_accuracy)");
+  }
+};
+
+/// What one mini-batch produced (running means over the epoch so far).
+struct BatchLogs {
+  int epoch = 0;
+  long batch = 0;     ///< 0-based within the epoch
+  long batches = 0;   ///< per epoch
+  long samples = 0;   ///< seen so far in this epoch
+  double loss = 0.0;      ///< running mean
+  double accuracy = 0.0;  ///< running mean
+};
+
+struct History {
+  std::vector<EpochLogs> epochs;
+
+  std::size_t size() const { return epochs.size(); }
+  std::vector<double> metric(const std::string& name) const {
+    std::vector<double> values;
+    values.reserve(epochs.size());
+    for (const auto& e : epochs) values.push_back(e.get(name));
+    return values;
+  }
+};
+
+}  // namespace dropnet

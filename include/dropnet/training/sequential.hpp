@@ -1,0 +1,185 @@
+#pragma once
+// Sequential<T>: a stack of layers trained end to end.
+//
+//   Sequential<float> model(784);
+//   model.add(Dense<float, ReLU>(784, 120, gen));
+//   model.add(Dropout<float>(0.4));
+//   model.add(Dense<float>(120, 10, gen));             // logits
+//   const Matrix<float>& logits = model.forward(X, Mode::train, gen);
+//   model.backward(dlogits);                          // parameter gradients, ready for a step
+//
+// Shapes are checked when a layer is added (its input must match the previous output) and when
+// a batch comes in; a failed add leaves the model unchanged. forward copies the batch into a
+// buffer the model owns, so layers can cache pointers to their inputs until backward.
+
+#include <iomanip>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../layers/layer.hpp"
+
+namespace dropnet {
+
+template <class T>
+class Sequential {
+ public:
+  /// `input_features` = rows of an input batch; 0 lets the first layer that knows decide.
+  explicit Sequential(Index input_features = 0) : input_features_(input_features) {
+    detail::require(input_features >= 0, "Sequential", "input_features must be >= 0, got ",
+                    input_features);
+  }
+
+  Sequential(Sequential&&) noexcept = default;
+  Sequential& operator=(Sequential&&) noexcept = default;
+
+  /// Appends a layer (moved in) and returns a reference to it. Throws InvalidArgument, naming
+  /// the layer and its position, if its input does not match the previous layer's output.
+  template <class L, class = std::enable_if_t<std::is_base_of_v<Layer<T>, std::decay_t<L>>>>
+  std::decay_t<L>& add(L&& layer) {
+    auto owned = std::make_unique<std::decay_t<L>>(std::forward<L>(layer));
+    auto& ref = *owned;
+    add(LayerPtr<T>(std::move(owned)));
+    return ref;
+  }
+
+  void add(LayerPtr<T> layer) {
+    detail::require(layer != nullptr, "Sequential::add", "null layer");
+    Index rows = output_features();
+    if (rows == 0 && layers_.empty()) rows = layer->expected_input_rows();
+    Index out = 0;
+    if (rows > 0) {
+      try {
+        out = layer->output_rows(rows);
+      } catch (const InvalidArgument& e) {
+        throw InvalidArgument(detail::concat("Sequential::add (layer ", layers_.size(), "): ",
+                                             e.what()));
+      }
+    }
+    if (layers_.empty() && input_features_ == 0) input_features_ = rows;
+    layers_.push_back(std::move(layer));
+    rows_after_.push_back(out);
+  }
+
+  Index size() const { return static_cast<Index>(layers_.size()); }
+  bool empty() const { return layers_.empty(); }
+  Layer<T>& layer(Index i) { return *layers_.at(static_cast<std::size_t>(i)); }
+  const Layer<T>& layer(Index i) const { return *layers_.at(static_cast<std::size_t>(i)); }
+
+  Index input_features() const { return input_features_; }
+  /// Rows of the model's output (0 while unknown).
+  Index output_features() const { return rows_after_.empty() ? input_features_ : rows_after_.back(); }
+
+  /// Runs the batch through every layer. `gen` is required in train and mc_sample modes when
+  /// the model holds stochastic layers. Returns the last layer's output, valid until the next
+  /// forward.
+  const Matrix<T>& forward(const Matrix<T>& x, Mode mode, Generator& gen) {
+    input_ = x;
+    return forward_input(mode, &gen);
+  }
+  const Matrix<T>& forward(const Matrix<T>& x, Mode mode) {
+    input_ = x;
+    return forward_input(mode, nullptr);
+  }
+
+  /// The buffer forward_input reads: fill it in place (as fit does) to skip a copy.
+  Matrix<T>& input_buffer() { return input_; }
+
+  const Matrix<T>& forward_input(Mode mode, Generator* gen) {
+    detail::require(!layers_.empty(), "Sequential::forward", "the model has no layers");
+    if (input_features_ > 0 && input_.rows() != input_features_)
+      throw InvalidArgument(detail::concat("Sequential::forward: input has ", input_.rows(),
+                                           " features (rows), expected ", input_features_));
+    detail::require(input_.cols() > 0, "Sequential::forward", "empty batch (0 columns)");
+    const Matrix<T>* activations = &input_;
+    for (auto& layer : layers_) activations = &layer->forward(*activations, mode, gen);
+    has_forward_ = true;
+    return *activations;
+  }
+
+  /// Back-propagates d loss / d output through the cached activations, writing every parameter
+  /// gradient. Returns d loss / d input when `need_input_grad`, else an empty matrix (the first
+  /// layer then skips computing it).
+  const Matrix<T>& backward(const Matrix<T>& output_grad, bool need_input_grad = false) {
+    detail::require(has_forward_, "Sequential::backward", "called before forward");
+    const Matrix<T>* grad = &output_grad;
+    for (std::size_t i = layers_.size(); i-- > 0;)
+      grad = &layers_[i]->backward(*grad, i > 0 || need_input_grad);
+    return *grad;
+  }
+
+  /// Trainable parameters of every layer, named "<index>.<kind>.<name>", e.g. "0.Dense.weight".
+  ParameterList<T> parameters() { return collect([](Layer<T>& l) { return l.parameters(); }); }
+  /// Non-trainable state (BatchNorm running statistics), named like parameters().
+  ParameterList<T> buffers() { return collect([](Layer<T>& l) { return l.buffers(); }); }
+
+  Index parameter_count() {
+    Index count = 0;
+    for (auto& layer : layers_) count += layer->parameter_count();
+    return count;
+  }
+
+  /// Sum of the layers' regularization penalties (added to the reported loss).
+  T penalty() const {
+    T total = T(0);
+    for (const auto& layer : layers_) total += layer->penalty();
+    return total;
+  }
+
+  /// Applies every layer's constraint (max-norm); fit calls it after each optimizer step.
+  void apply_constraints() {
+    for (auto& layer : layers_) layer->apply_constraints();
+  }
+
+  bool is_stochastic() const {
+    for (const auto& layer : layers_)
+      if (layer->is_stochastic()) return true;
+    return false;
+  }
+
+  /// A table of layers, output shapes and parameter counts, like Keras' model.summary().
+  std::string summary() {
+    std::ostringstream out;
+    out << std::left << std::setw(40) << "Layer" << std::setw(16) << "Output" << "Params\n";
+    out << std::string(64, '-') << '\n';
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      std::string shape = rows_after_[i] > 0 ? "(" + std::to_string(rows_after_[i]) + ", batch)" : "?";
+      out << std::setw(40) << (std::to_string(i) + " " + layers_[i]->name()) << std::setw(16)
+          << shape << with_thousands(layers_[i]->parameter_count()) << '\n';
+    }
+    out << std::string(64, '-') << '\n' << "Total parameters: " << with_thousands(parameter_count()) << '\n';
+    return out.str();
+  }
+
+ private:
+  template <class Getter>
+  ParameterList<T> collect(Getter get) {
+    ParameterList<T> all;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      const std::string prefix = std::to_string(i) + "." + layers_[i]->config().kind + ".";
+      for (auto view : get(*layers_[i])) {
+        view.name = prefix + view.name;
+        all.push_back(std::move(view));
+      }
+    }
+    return all;
+  }
+
+  static std::string with_thousands(Index n) {
+    std::string digits = std::to_string(n);
+    for (int pos = static_cast<int>(digits.size()) - 3; pos > 0; pos -= 3)
+      digits.insert(static_cast<std::size_t>(pos), ",");
+    return digits;
+  }
+
+  Index input_features_ = 0;
+  std::vector<LayerPtr<T>> layers_;
+  std::vector<Index> rows_after_;  // output rows after each layer (0 = unknown)
+  Matrix<T> input_;
+  bool has_forward_ = false;
+};
+
+}  // namespace dropnet
