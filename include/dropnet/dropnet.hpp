@@ -24,7 +24,13 @@
 #include "losses/mse.hpp"
 #include "losses/softmax_cross_entropy.hpp"
 
+#include "optimizers/adagrad.hpp"
+#include "optimizers/adam.hpp"
+#include "optimizers/adamw.hpp"
 #include "optimizers/optimizer.hpp"
+#include "optimizers/rmsprop.hpp"
+#include "optimizers/schedules.hpp"
+#include "optimizers/sgd.hpp"
 
 #include "regularizers/max_norm.hpp"
 #include "regularizers/weight_penalty.hpp"

@@ -1,6 +1,7 @@
 #pragma once
 // Helpers that cut datasets into batches: a contiguous slice or a gather by index.
 
+#include <string>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -38,5 +39,16 @@ void require_dataset(const std::string& where, const Matrix<T>& x, const Target&
           sample_count(y));
   require(x.allFinite(), where, "inputs contain NaN or Inf");
 }
+
+/// Labels must name one of the model's outputs (0 or 1 for a single-output model).
+inline void require_labels_in_range(const std::string& where, const Labels& y, Index outputs) {
+  const Index classes = outputs == 1 ? 2 : outputs;
+  for (Index j = 0; j < y.size(); ++j)
+    if (y(j) < 0 || y(j) >= classes)
+      throw InvalidArgument(concat(where, ": label ", y(j), " of sample ", j, " is out of range [0, ",
+                                   classes, ")"));
+}
+template <class T>
+void require_labels_in_range(const std::string&, const Matrix<T>&, Index) {}
 
 }  // namespace dropnet::detail

@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cmath>
 #include <numeric>
-#include <optional>
 #include <vector>
 
 #include "../losses/loss.hpp"
@@ -36,14 +35,21 @@ struct ValidationData {
   const Target& y;
 };
 
+namespace detail {
+
 template <class T, class Target>
 History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
             const Matrix<T>& x, const Target& y, Generator& gen, const FitOptions<T>& options,
-            std::optional<ValidationData<T, Target>> validation = std::nullopt) {
+            const ValidationData<T, Target>* validation) {
   detail::require(options.epochs >= 0, "fit", "epochs must be >= 0, got ", options.epochs);
   detail::require(options.batch_size > 0, "fit", "batch_size must be > 0, got ", options.batch_size);
   detail::require_dataset("fit", x, y);
   if (validation) detail::require_dataset("fit (validation)", validation->x, validation->y);
+  if (model.output_features() > 0) {
+    // Bad labels are caught before the first step, not half-way through an epoch.
+    detail::require_labels_in_range("fit", y, model.output_features());
+    if (validation) detail::require_labels_in_range("fit (validation)", validation->y, model.output_features());
+  }
   detail::require(model.input_features() == 0 || x.rows() == model.input_features(), "fit",
                   "inputs have ", x.rows(), " features, the model expects ", model.input_features());
 
@@ -107,6 +113,25 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
   }
   for (auto* callback : options.callbacks) callback->on_train_end(context);
   return history;
+}
+
+}  // namespace detail
+
+/// Trains `model` on (x, y): x is features x samples, y integer labels or a target matrix.
+/// Throws InvalidArgument (before any update) on mismatched shapes, empty data, non-finite
+/// inputs or out-of-range labels; NumericalError if the loss becomes non-finite.
+template <class T, class Target>
+History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
+            const Matrix<T>& x, const Target& y, Generator& gen, const FitOptions<T>& options = {}) {
+  return detail::fit<T, Target>(model, loss, optimizer, x, y, gen, options, nullptr);
+}
+
+/// As above, evaluating `validation` in eval mode after each epoch (val_loss, val_accuracy).
+template <class T, class Target>
+History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
+            const Matrix<T>& x, const Target& y, Generator& gen, const FitOptions<T>& options,
+            const ValidationData<T, Target>& validation) {
+  return detail::fit<T, Target>(model, loss, optimizer, x, y, gen, options, &validation);
 }
 
 }  // namespace dropnet

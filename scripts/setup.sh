@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what dropnet's build, tests, benchmarks and examples need on Debian/Ubuntu, skipping
+# packages already present. Uses sudo when not run as root.
+set -euo pipefail
+
+packages=(
+  cmake g++ clang make pkg-config
+  libeigen3-dev doctest-dev libbenchmark-dev
+  zlib1g-dev libcli11-dev gnuplot-nox
+  dataset-fashion-mnist
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+
+if ((${#missing[@]})); then
+  as_root=()
+  [[ $(id -u) -eq 0 ]] || as_root=(sudo)
+  echo "setup: installing ${missing[*]}"
+  "${as_root[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
