@@ -1,0 +1,316 @@
+#pragma once
+// IDX files (LeCun's MNIST format, also Fashion-MNIST's), gzip-compressed or raw.
+//
+// Layout: a 4-byte big-endian magic 0x0000TTNN (TT = element type, NN = number of dimensions),
+// NN big-endian uint32 dimensions, then prod(dims) elements. Only unsigned bytes (TT = 0x08) are
+// read: that is what image and label files hold.
+//
+//   IdxArray read_idx(path, rank)                the header and the bytes, checked (see below)
+//   Matrix<T> load_idx_images<T>(path)           (height*width) x N, pixel / 255 in [0, 1],
+//                                                one image per column, row-major pixels
+//   Labels load_idx_labels(path, classes)        N labels, each checked in [0, classes)
+//   LabeledImages<T> load_idx_dataset<T>(images, labels, classes)    both, counts checked
+//   normalize(x, mean, stddev)                   x <- (x - mean) / stddev, as torchvision's
+//                                                Normalize((0.5,), (0.5,)) with 0.5, 0.5
+//   PixelStandardizer<T>                         per-pixel mean/stddev fitted on training data
+//
+// A file is read through zlib's gzread, which passes uncompressed files through unchanged, so
+// "train-images-idx3-ubyte" and "train-images-idx3-ubyte.gz" read alike. Every check failure
+// throws FormatError naming the file, what was expected and what was found: missing file, wrong
+// magic number (which also encodes the rank), a zero image dimension, truncated header or data, bytes after the
+// announced data, a corrupt gzip stream (bad CRC, bad block), a label out of range, image and
+// label counts that disagree.
+//
+// Requires zlib (link ZLIB::ZLIB). This header is not part of <dropnet/dropnet.hpp>, which stays
+// Eigen-only.
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/types.hpp"
+
+namespace dropnet {
+
+/// The element type code of unsigned-byte IDX data.
+inline constexpr std::uint8_t idx_unsigned_byte = 0x08;
+
+/// An IDX file's content: its dimensions (the first is the item count) and its data bytes.
+struct IdxArray {
+  std::vector<std::uint32_t> dims;
+  std::vector<std::uint8_t> bytes;  ///< prod(dims) bytes, last dimension fastest
+
+  std::uint64_t count() const { return dims.empty() ? 0 : dims[0]; }
+  /// Bytes per item: the product of every dimension but the first.
+  std::uint64_t item_size() const {
+    std::uint64_t size = 1;
+    for (std::size_t i = 1; i < dims.size(); ++i) size *= dims[i];
+    return size;
+  }
+};
+
+namespace detail {
+
+/// Owns a gzFile; gzopen reads plain files too (transparent mode).
+class GzReader {
+ public:
+  explicit GzReader(const std::string& path) : path_(path) {
+    errno = 0;
+    file_ = gzopen(path.c_str(), "rb");
+    if (file_ == nullptr) {
+      const std::string reason = errno != 0 ? std::strerror(errno) : "out of memory";
+      throw FormatError(concat(path, ": cannot open (", reason, ")"));
+    }
+    gzbuffer(file_, 1 << 17);  // larger reads: the 26 MB training images decompress faster
+  }
+  GzReader(const GzReader&) = delete;
+  GzReader& operator=(const GzReader&) = delete;
+  ~GzReader() { gzclose_r(file_); }
+
+  /// Reads up to `n` bytes; returns how many it got (fewer only at the end of the data).
+  /// Throws on a corrupt stream.
+  std::size_t read(std::uint8_t* out, std::size_t n) {
+    std::size_t total = 0;
+    while (total < n) {
+      const auto chunk = static_cast<unsigned>(std::min<std::size_t>(n - total, 1u << 30));
+      const int got = gzread(file_, out + total, chunk);
+      if (got < 0) throw corrupt();
+      if (got == 0) break;
+      total += static_cast<std::size_t>(got);
+    }
+    // A stream cut short reads as a short count plus an error; report the error, which says why.
+    int code = Z_OK;
+    gzerror(file_, &code);
+    if (code != Z_OK && code != Z_STREAM_END) throw corrupt();
+    return total;
+  }
+
+  bool compressed() const { return gzdirect(file_) == 0; }
+  const std::string& path() const { return path_; }
+
+ private:
+  FormatError corrupt() const {
+    int code = Z_OK;
+    std::string message = gzerror(file_, &code);
+    if (code == Z_BUF_ERROR) message = "unexpected end of the gzip stream (truncated download?)";
+    const std::string prefix = path_ + ": ";  // zlib names the file too; say it once
+    if (message.compare(0, prefix.size(), prefix) == 0) message.erase(0, prefix.size());
+    return FormatError(concat(path_, ": corrupt gzip data (", message, ")"));
+  }
+
+  std::string path_;
+  gzFile file_ = nullptr;
+};
+
+inline std::uint32_t big_endian_u32(const std::uint8_t* p) {
+  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
+}
+
+inline std::string hex32(std::uint32_t value) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out = "0x00000000";
+  for (int i = 9; i >= 2; --i, value >>= 4) out[static_cast<std::size_t>(i)] = digits[value & 15u];
+  return out;
+}
+
+inline std::string dims_text(const std::vector<std::uint32_t>& dims) {
+  std::string out;
+  for (std::size_t i = 0; i < dims.size(); ++i) out += (i ? " x " : "") + std::to_string(dims[i]);
+  return out;
+}
+
+/// Reads and checks the magic number and the dimensions.
+inline std::vector<std::uint32_t> read_idx_header(GzReader& in, int rank) {
+  std::uint8_t magic[4];
+  const std::size_t got = in.read(magic, 4);
+  if (got < 4)
+    throw FormatError(concat(in.path(), ": truncated IDX header: expected 4 magic bytes, found ",
+                             got, got == 0 ? " (empty file)" : ""));
+  const std::uint32_t expected = (std::uint32_t{idx_unsigned_byte} << 8) | std::uint32_t(rank);
+  const std::uint32_t found = big_endian_u32(magic);
+  if (found != expected)
+    throw FormatError(concat(in.path(), ": bad IDX magic number ", hex32(found), ", expected ",
+                             hex32(expected), " (unsigned bytes, ", rank, " dimension",
+                             rank > 1 ? "s" : "", ")"));
+
+  std::vector<std::uint8_t> raw(4 * static_cast<std::size_t>(rank));
+  const std::size_t dims_got = in.read(raw.data(), raw.size());
+  if (dims_got < raw.size())
+    throw FormatError(concat(in.path(), ": truncated IDX header: expected ", raw.size(),
+                             " dimension bytes after the magic number, found ", dims_got));
+  std::vector<std::uint32_t> dims(static_cast<std::size_t>(rank));
+  for (std::size_t i = 0; i < dims.size(); ++i) dims[i] = big_endian_u32(&raw[4 * i]);
+  for (std::size_t i = 1; i < dims.size(); ++i)
+    if (dims[i] == 0)
+      throw FormatError(concat(in.path(), ": IDX dimension ", i, " is 0 (dimensions ",
+                               dims_text(dims), ")"));
+  return dims;
+}
+
+}  // namespace detail
+
+/// Reads an unsigned-byte IDX file of `rank` dimensions (3 for images, 1 for labels).
+/// Throws FormatError (see the header comment) unless the file holds exactly
+/// 4 + 4 * rank + prod(dims) bytes once decompressed.
+inline IdxArray read_idx(const std::string& path, int rank) {
+  detail::require(rank >= 1 && rank <= 255, "read_idx", "rank must be in [1, 255], got ", rank);
+  detail::GzReader in(path);
+  IdxArray array;
+  array.dims = detail::read_idx_header(in, rank);
+
+  std::uint64_t expected = 1;
+  for (const std::uint32_t d : array.dims) expected *= d;  // < 2^64: at most 3 dims of 2^32 - 1
+  const std::uint64_t header = 4 + 4 * static_cast<std::uint64_t>(rank);
+  auto mismatch = [&](const std::string& found) {
+    return FormatError(detail::concat(path, ": header announces ", detail::dims_text(array.dims),
+                                      " = ", expected, " data bytes (", header + expected,
+                                      " bytes in all", in.compressed() ? " once decompressed" : "",
+                                      "), found ", found));
+  };
+
+  // Grow while reading instead of trusting the header with one huge allocation: a corrupt
+  // dimension then fails as "truncated", not as std::bad_alloc.
+  constexpr std::uint64_t chunk = std::uint64_t{1} << 24;
+  std::uint64_t have = 0;
+  while (have < expected) {
+    const std::uint64_t want = std::min(chunk, expected - have);
+    array.bytes.resize(static_cast<std::size_t>(have + want));
+    const std::size_t got = in.read(array.bytes.data() + have, static_cast<std::size_t>(want));
+    have += got;
+    if (got < want) throw mismatch(detail::concat(header + have, " (truncated)"));
+  }
+  std::uint8_t extra[4096];
+  std::uint64_t trailing = 0;
+  for (std::size_t got; (got = in.read(extra, sizeof extra)) > 0;) trailing += got;
+  if (trailing > 0)
+    throw mismatch(detail::concat(header + expected + trailing, " (", trailing,
+                                  " unexpected bytes after the data)"));
+  return array;
+}
+
+/// Images of an IDX3 file as a (height*width) x N matrix with pixel values / 255 in [0, 1], one
+/// image per column (its rows of pixels one after another). Throws FormatError.
+template <class T>
+Matrix<T> idx_images_to_matrix(const IdxArray& images) {
+  detail::require(images.dims.size() == 3, "idx_images_to_matrix", "expected a 3-dimensional IDX "
+                  "array (count x height x width), got ", images.dims.size(), " dimensions");
+  const auto pixels = static_cast<Index>(images.item_size());
+  const auto count = static_cast<Index>(images.count());
+  Matrix<T> x(pixels, count);
+  const T scale = T(1) / T(255);
+  for (Index i = 0; i < x.size(); ++i) x.data()[i] = T(images.bytes[static_cast<std::size_t>(i)]) * scale;
+  return x;
+}
+
+template <class T>
+Matrix<T> load_idx_images(const std::string& path) {
+  return idx_images_to_matrix<T>(read_idx(path, 3));
+}
+
+/// Labels of an IDX1 file, each checked to lie in [0, classes) (no check when classes is 0).
+inline Labels load_idx_labels(const std::string& path, int classes = 0) {
+  const IdxArray array = read_idx(path, 1);
+  Labels labels(static_cast<Index>(array.count()));
+  for (Index i = 0; i < labels.size(); ++i) {
+    const int label = array.bytes[static_cast<std::size_t>(i)];
+    if (classes > 0 && label >= classes)
+      throw FormatError(detail::concat(path, ": label ", label, " of item ", i,
+                                       " is out of range, expected 0 to ", classes - 1));
+    labels(i) = label;
+  }
+  return labels;
+}
+
+/// Images with their labels: images is features x N, labels has N entries.
+template <class T>
+struct LabeledImages {
+  Matrix<T> images;
+  Labels labels;
+  Index height = 0;
+  Index width = 0;
+
+  Index size() const { return images.cols(); }
+};
+
+/// Loads an image file and its label file and checks that they describe the same items.
+template <class T>
+LabeledImages<T> load_idx_dataset(const std::string& images_path, const std::string& labels_path,
+                                  int classes = 0) {
+  const IdxArray images = read_idx(images_path, 3);
+  LabeledImages<T> data;
+  data.labels = load_idx_labels(labels_path, classes);
+  if (static_cast<std::uint64_t>(data.labels.size()) != images.count())
+    throw FormatError(detail::concat(images_path, " holds ", images.count(), " images but ",
+                                     labels_path, " holds ", data.labels.size(),
+                                     " labels; expected the same count"));
+  data.images = idx_images_to_matrix<T>(images);
+  data.height = static_cast<Index>(images.dims[1]);
+  data.width = static_cast<Index>(images.dims[2]);
+  return data;
+}
+
+/// x <- (x - mean) / stddev elementwise. With mean = stddev = 0.5, pixels in [0, 1] land in
+/// [-1, 1], as transforms.Normalize((0.5,), (0.5,)) in the seed notebook. Throws unless stddev > 0.
+template <class T>
+void normalize(Matrix<T>& x, T mean, T stddev) {
+  detail::require(std::isfinite(double(stddev)) && stddev > T(0) && std::isfinite(double(mean)),
+                  "normalize", "needs a finite mean and a finite stddev > 0, got mean ", mean,
+                  ", stddev ", stddev);
+  x.array() = (x.array() - mean) * (T(1) / stddev);
+}
+
+/// Per-feature (per-pixel) standardization: x_i <- (x_i - mean_i) / max(stddev_i, min_stddev),
+/// with mean and (population) stddev fitted on the training set and applied unchanged to the
+/// validation and test sets. The floor keeps pixels that are almost always blank (the corners)
+/// from turning a rare faint stroke into a huge input.
+template <class T>
+class PixelStandardizer {
+ public:
+  explicit PixelStandardizer(T min_stddev = T(0.1)) : min_stddev_(min_stddev) {
+    detail::require(min_stddev > T(0), "PixelStandardizer", "min_stddev must be > 0, got ",
+                    min_stddev);
+  }
+
+  /// Fits mean and stddev of every row of `x` (features x N). Throws on an empty matrix.
+  void fit(const Matrix<T>& x) {
+    detail::require(x.size() > 0, "PixelStandardizer::fit", "empty data");
+    // Double sums, one column at a time: a float copy of 50,000 images is big enough already.
+    Eigen::ArrayXd sum = Eigen::ArrayXd::Zero(x.rows()), sum_sq = Eigen::ArrayXd::Zero(x.rows());
+    for (Index j = 0; j < x.cols(); ++j) {
+      const Eigen::ArrayXd column = x.col(j).template cast<double>().array();
+      sum += column;
+      sum_sq += column.square();
+    }
+    const double n = static_cast<double>(x.cols());
+    const Eigen::ArrayXd mean = sum / n;
+    const Eigen::ArrayXd var = (sum_sq / n - mean.square()).max(0.0);
+    mean_ = mean.cast<T>().matrix();
+    scale_ = (1.0 / var.sqrt().max(double(min_stddev_))).cast<T>().matrix();
+  }
+
+  /// Applies the fitted transform. Throws if not fitted or if the row count differs.
+  void apply(Matrix<T>& x) const {
+    detail::require(mean_.size() > 0, "PixelStandardizer::apply", "call fit first");
+    detail::require(x.rows() == mean_.size(), "PixelStandardizer::apply", "data has ", x.rows(),
+                    " features, fitted on ", mean_.size());
+    x.array() = (x.array().colwise() - mean_.array()).colwise() * scale_.array();
+  }
+
+  const Vector<T>& mean() const { return mean_; }
+  /// 1 / max(stddev, min_stddev) per feature.
+  const Vector<T>& scale() const { return scale_; }
+
+ private:
+  T min_stddev_;
+  Vector<T> mean_, scale_;
+};
+
+}  // namespace dropnet
