@@ -33,7 +33,8 @@ class Optimizer {
   /// optimizer documents.
   virtual std::vector<Vector<T>*> state() { return {}; }
 
-  /// Sets every gradient to zero (layers overwrite gradients in backward, so fit needs not call it).
+  /// Sets every gradient to zero (layers overwrite gradients in backward, so fit need not
+  /// call it).
   void zero_grad() {
     for (auto& p : params_) p.flat_grad().setZero();
   }

@@ -1,0 +1,119 @@
+#pragma once
+// Adagrad<T>: exactly as torch.optim.Adagrad.
+//
+// At step t (1-based), for each parameter p with gradient g:
+//   lr_t <- lr / (1 + (t - 1) * lr_decay)
+//   g <- g + weight_decay * p                          (coupled L2; skipped when weight_decay == 0)
+//   s <- s + g^2                                        (s starts at initial_accumulator_value)
+//   p <- p - lr_t * g / (sqrt(s) + eps)
+//
+// Usage: Adagrad<float> opt(model.parameters(), AdagradOptions(0.05).lr_decay(1e-4));
+//
+// Throws InvalidArgument("Adagrad: ...") when lr, lr_decay, weight_decay or
+// initial_accumulator_value is negative or not finite, or eps is not finite and > 0.
+// state(): one accumulator s per parameter, in parameter order. step_count() is t.
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "optimizer.hpp"
+
+namespace dropnet {
+
+/// Adagrad hyperparameters; torch's names and defaults. Doubles, like torch's Python floats.
+class AdagradOptions {
+ public:
+  explicit AdagradOptions(double lr = 1e-2) : lr_(lr) {}
+
+  AdagradOptions& lr(double value) {
+    lr_ = value;
+    return *this;
+  }
+  AdagradOptions& lr_decay(double value) {
+    lr_decay_ = value;
+    return *this;
+  }
+  AdagradOptions& weight_decay(double value) {
+    weight_decay_ = value;
+    return *this;
+  }
+  AdagradOptions& initial_accumulator_value(double value) {
+    initial_accumulator_value_ = value;
+    return *this;
+  }
+  AdagradOptions& eps(double value) {
+    eps_ = value;
+    return *this;
+  }
+
+  double lr() const { return lr_; }
+  double lr_decay() const { return lr_decay_; }
+  double weight_decay() const { return weight_decay_; }
+  double initial_accumulator_value() const { return initial_accumulator_value_; }
+  double eps() const { return eps_; }
+
+ private:
+  double lr_;
+  double lr_decay_ = 0.0;
+  double weight_decay_ = 0.0;
+  double initial_accumulator_value_ = 0.0;
+  double eps_ = 1e-10;
+};
+
+template <class T>
+class Adagrad : public Optimizer<T> {
+ public:
+  explicit Adagrad(ParameterList<T> params, const AdagradOptions& options = AdagradOptions())
+      : Optimizer<T>("Adagrad", std::move(params), static_cast<T>(options.lr())),
+        options_(options) {
+    validate();
+    sum_ = this->zeros_like_parameters();
+    for (auto& s : sum_) s.setConstant(static_cast<T>(options_.initial_accumulator_value()));
+  }
+
+  std::string name() const override {
+    std::ostringstream out;
+    out << "Adagrad(lr=" << this->lr_ << ", lr_decay=" << options_.lr_decay()
+        << ", weight_decay=" << options_.weight_decay()
+        << ", initial_accumulator_value=" << options_.initial_accumulator_value()
+        << ", eps=" << options_.eps() << ")";
+    return out.str();
+  }
+
+  void step() override {
+    const auto t = static_cast<double>(this->begin_step());
+    const auto lr_t =
+        static_cast<T>(static_cast<double>(this->lr_) / (1.0 + (t - 1.0) * options_.lr_decay()));
+    const auto eps = static_cast<T>(options_.eps());
+    for (std::size_t i = 0; i < this->params_.size(); ++i) {
+      this->with_coupled_decay(i, options_.weight_decay(), [&](const auto& g) {
+        auto s = sum_[i].array();
+        s += g.square();
+        this->value_of(i) -= lr_t * g / (s.sqrt() + eps);
+      });
+    }
+  }
+
+  std::vector<Vector<T>*> state() override {
+    std::vector<Vector<T>*> tensors;
+    for (auto& s : sum_) tensors.push_back(&s);
+    return tensors;
+  }
+
+  const AdagradOptions& options() const { return options_; }
+
+ private:
+  void validate() const {
+    this->require_finite_non_negative("lr_decay", options_.lr_decay());
+    this->require_finite_non_negative("weight_decay", options_.weight_decay());
+    this->require_finite_non_negative("initial_accumulator_value",
+                                      options_.initial_accumulator_value());
+    this->require_finite_positive("eps", options_.eps());
+  }
+
+  AdagradOptions options_;
+  std::vector<Vector<T>> sum_;  // s
+};
+
+}  // namespace dropnet

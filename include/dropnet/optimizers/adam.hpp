@@ -1,0 +1,163 @@
+#pragma once
+// Adam<T> and its decoupled-weight-decay sibling AdamW<T> (see adamw.hpp), exactly as
+// torch.optim.Adam and torch.optim.AdamW.
+//
+// At step t (1-based), for each parameter p with gradient g:
+//   AdamW only:  p <- p * (1 - lr * weight_decay)              (decoupled decay)
+//   Adam only:   g <- g + weight_decay * p                     (coupled L2; skipped when 0)
+//   m <- beta1 * m + (1 - beta1) * g
+//   v <- beta2 * v + (1 - beta2) * g^2
+//   amsgrad:     v_max <- max(v_max, v), and v_max replaces v below
+//   p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+// The amsgrad maximum is over the raw v, as torch's code does (some versions of its docs show
+// the maximum of the bias-corrected v instead).
+//
+// Usage: Adam<float> opt(model.parameters(), AdamOptions(3e-4).betas(0.9, 0.98).amsgrad(true));
+//
+// Throws InvalidArgument("Adam: ..." or "AdamW: ...") when lr or weight_decay is negative or not
+// finite, a beta is outside [0, 1), or eps is not finite and > 0.
+// state(): for each parameter in order, m then v, then v_max when amsgrad. step_count() is t.
+
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "optimizer.hpp"
+
+namespace dropnet {
+
+/// Adam (Decoupled = false) or AdamW (true) hyperparameters; torch's names and defaults, which
+/// differ only in weight_decay (0 for Adam, 1e-2 for AdamW). Doubles, like torch's Python
+/// floats, so derived constants such as 1 - beta2 round once for float models.
+template <bool Decoupled>
+class BasicAdamOptions {
+ public:
+  explicit BasicAdamOptions(double lr = 1e-3) : lr_(lr) {}
+
+  BasicAdamOptions& lr(double value) {
+    lr_ = value;
+    return *this;
+  }
+  BasicAdamOptions& betas(double beta1, double beta2) {
+    beta1_ = beta1;
+    beta2_ = beta2;
+    return *this;
+  }
+  BasicAdamOptions& eps(double value) {
+    eps_ = value;
+    return *this;
+  }
+  BasicAdamOptions& weight_decay(double value) {
+    weight_decay_ = value;
+    return *this;
+  }
+  BasicAdamOptions& amsgrad(bool enabled) {
+    amsgrad_ = enabled;
+    return *this;
+  }
+
+  double lr() const { return lr_; }
+  double beta1() const { return beta1_; }
+  double beta2() const { return beta2_; }
+  double eps() const { return eps_; }
+  double weight_decay() const { return weight_decay_; }
+  bool amsgrad() const { return amsgrad_; }
+
+ private:
+  double lr_;
+  double beta1_ = 0.9;
+  double beta2_ = 0.999;
+  double eps_ = 1e-8;
+  double weight_decay_ = Decoupled ? 1e-2 : 0.0;
+  bool amsgrad_ = false;
+};
+
+using AdamOptions = BasicAdamOptions<false>;
+
+template <class T, bool Decoupled>
+class BasicAdam : public Optimizer<T> {
+ public:
+  using Options = BasicAdamOptions<Decoupled>;
+  static constexpr const char* kind = Decoupled ? "AdamW" : "Adam";
+
+  explicit BasicAdam(ParameterList<T> params, const Options& options = Options())
+      : Optimizer<T>(kind, std::move(params), static_cast<T>(options.lr())), options_(options) {
+    validate();
+    exp_avg_ = this->zeros_like_parameters();
+    exp_avg_sq_ = this->zeros_like_parameters();
+    if (options_.amsgrad()) max_exp_avg_sq_ = this->zeros_like_parameters();
+  }
+
+  std::string name() const override {
+    std::ostringstream out;
+    out << kind << "(lr=" << this->lr_ << ", betas=(" << options_.beta1() << ", "
+        << options_.beta2() << "), eps=" << options_.eps()
+        << ", weight_decay=" << options_.weight_decay() << (options_.amsgrad() ? ", amsgrad" : "")
+        << ")";
+    return out.str();
+  }
+
+  void step() override {
+    const auto t = static_cast<double>(this->begin_step());
+    // Scalars in double, as torch computes them in Python before touching the tensors.
+    const double lr = static_cast<double>(this->lr_);
+    const auto step_size = static_cast<T>(lr / (1.0 - std::pow(options_.beta1(), t)));
+    const auto bc2_sqrt = static_cast<T>(std::sqrt(1.0 - std::pow(options_.beta2(), t)));
+    const auto decay = static_cast<T>(1.0 - lr * options_.weight_decay());
+    const double coupled_wd = Decoupled ? 0.0 : options_.weight_decay();
+    for (std::size_t i = 0; i < this->params_.size(); ++i) {
+      if (Decoupled && options_.weight_decay() != 0.0) this->value_of(i) *= decay;
+      this->with_coupled_decay(i, coupled_wd, [&](const auto& g) { update_moments(i, g); });
+      apply(i, step_size, bc2_sqrt);
+    }
+  }
+
+  std::vector<Vector<T>*> state() override {
+    std::vector<Vector<T>*> tensors;
+    for (std::size_t i = 0; i < this->params_.size(); ++i) {
+      tensors.push_back(&exp_avg_[i]);
+      tensors.push_back(&exp_avg_sq_[i]);
+      if (options_.amsgrad()) tensors.push_back(&max_exp_avg_sq_[i]);
+    }
+    return tensors;
+  }
+
+  const Options& options() const { return options_; }
+
+ private:
+  void validate() const {
+    this->require_unit_interval("beta1", options_.beta1(), false);
+    this->require_unit_interval("beta2", options_.beta2(), false);
+    this->require_finite_positive("eps", options_.eps());
+    this->require_finite_non_negative("weight_decay", options_.weight_decay());
+  }
+
+  template <class Grad>
+  void update_moments(std::size_t i, const Grad& g) {
+    const auto beta1 = static_cast<T>(options_.beta1());
+    const auto beta2 = static_cast<T>(options_.beta2());
+    auto m = exp_avg_[i].array();
+    auto v = exp_avg_sq_[i].array();
+    m = beta1 * m + static_cast<T>(1.0 - options_.beta1()) * g;
+    v = beta2 * v + static_cast<T>(1.0 - options_.beta2()) * g.square();
+  }
+
+  void apply(std::size_t i, T step_size, T bc2_sqrt) {
+    Vector<T>& v = options_.amsgrad() ? max_exp_avg_sq_[i] : exp_avg_sq_[i];
+    if (options_.amsgrad()) v = v.cwiseMax(exp_avg_sq_[i]);
+    const auto eps = static_cast<T>(options_.eps());
+    this->value_of(i) -= step_size * exp_avg_[i].array() / (v.array().sqrt() / bc2_sqrt + eps);
+  }
+
+  Options options_;
+  std::vector<Vector<T>> exp_avg_;         // m
+  std::vector<Vector<T>> exp_avg_sq_;      // v
+  std::vector<Vector<T>> max_exp_avg_sq_;  // v_max, only with amsgrad
+};
+
+/// Adam with coupled L2 weight decay (torch.optim.Adam).
+template <class T>
+using Adam = BasicAdam<T, false>;
+
+}  // namespace dropnet

@@ -1,0 +1,18 @@
+#pragma once
+// AdamW<T>: Adam with decoupled weight decay (Loshchilov & Hutter 2019), exactly as
+// torch.optim.AdamW: before each Adam update, p <- p * (1 - lr * weight_decay), and the decay
+// never enters the moments. Default weight_decay is 1e-2; everything else (formula, defaults,
+// state order, what it throws) is as in adam.hpp.
+//
+// Usage: AdamW<float> opt(model.parameters(), AdamWOptions(1e-3).weight_decay(0.05));
+
+#include "adam.hpp"
+
+namespace dropnet {
+
+using AdamWOptions = BasicAdamOptions<true>;
+
+template <class T>
+using AdamW = BasicAdam<T, true>;
+
+}  // namespace dropnet

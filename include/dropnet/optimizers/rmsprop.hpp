@@ -1,0 +1,153 @@
+#pragma once
+// RMSprop<T>: exactly as torch.optim.RMSprop.
+//
+// For each parameter p with gradient g:
+//   g <- g + weight_decay * p                          (coupled L2; skipped when weight_decay == 0)
+//   v <- alpha * v + (1 - alpha) * g^2
+//   centered:  g_avg <- alpha * g_avg + (1 - alpha) * g,   v~ = v - g_avg^2;   otherwise v~ = v
+//   momentum > 0:  b <- momentum * b + g / (sqrt(v~) + eps),   p <- p - lr * b
+//   otherwise:     p <- p - lr * g / (sqrt(v~) + eps)
+// eps is added after the square root, as torch does (TensorFlow adds it inside).
+//
+// Usage: RMSprop<float> opt(model.parameters(), RMSpropOptions(1e-3).momentum(0.9).centered(true));
+//
+// Throws InvalidArgument("RMSprop: ...") when lr, momentum or weight_decay is negative or not
+// finite, alpha is outside [0, 1), or eps is not finite and > 0.
+// state(): for each parameter in order, v, then b when momentum > 0, then g_avg when centered.
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "optimizer.hpp"
+
+namespace dropnet {
+
+/// RMSprop hyperparameters; torch's names and defaults. Doubles, like torch's Python floats.
+class RMSpropOptions {
+ public:
+  explicit RMSpropOptions(double lr = 1e-2) : lr_(lr) {}
+
+  RMSpropOptions& lr(double value) {
+    lr_ = value;
+    return *this;
+  }
+  RMSpropOptions& alpha(double value) {
+    alpha_ = value;
+    return *this;
+  }
+  RMSpropOptions& eps(double value) {
+    eps_ = value;
+    return *this;
+  }
+  RMSpropOptions& weight_decay(double value) {
+    weight_decay_ = value;
+    return *this;
+  }
+  RMSpropOptions& momentum(double value) {
+    momentum_ = value;
+    return *this;
+  }
+  RMSpropOptions& centered(bool enabled) {
+    centered_ = enabled;
+    return *this;
+  }
+
+  double lr() const { return lr_; }
+  double alpha() const { return alpha_; }
+  double eps() const { return eps_; }
+  double weight_decay() const { return weight_decay_; }
+  double momentum() const { return momentum_; }
+  bool centered() const { return centered_; }
+
+ private:
+  double lr_;
+  double alpha_ = 0.99;
+  double eps_ = 1e-8;
+  double weight_decay_ = 0.0;
+  double momentum_ = 0.0;
+  bool centered_ = false;
+};
+
+template <class T>
+class RMSprop : public Optimizer<T> {
+ public:
+  explicit RMSprop(ParameterList<T> params, const RMSpropOptions& options = RMSpropOptions())
+      : Optimizer<T>("RMSprop", std::move(params), static_cast<T>(options.lr())),
+        options_(options) {
+    validate();
+    square_avg_ = this->zeros_like_parameters();
+    if (options_.momentum() > 0.0) momentum_buffer_ = this->zeros_like_parameters();
+    if (options_.centered()) grad_avg_ = this->zeros_like_parameters();
+  }
+
+  std::string name() const override {
+    std::ostringstream out;
+    out << "RMSprop(lr=" << this->lr_ << ", alpha=" << options_.alpha()
+        << ", eps=" << options_.eps() << ", weight_decay=" << options_.weight_decay()
+        << ", momentum=" << options_.momentum() << (options_.centered() ? ", centered" : "") << ")";
+    return out.str();
+  }
+
+  void step() override {
+    this->begin_step();
+    for (std::size_t i = 0; i < this->params_.size(); ++i)
+      this->with_coupled_decay(i, options_.weight_decay(), [&](const auto& g) { update(i, g); });
+  }
+
+  std::vector<Vector<T>*> state() override {
+    std::vector<Vector<T>*> tensors;
+    for (std::size_t i = 0; i < this->params_.size(); ++i) {
+      tensors.push_back(&square_avg_[i]);
+      if (!momentum_buffer_.empty()) tensors.push_back(&momentum_buffer_[i]);
+      if (!grad_avg_.empty()) tensors.push_back(&grad_avg_[i]);
+    }
+    return tensors;
+  }
+
+  const RMSpropOptions& options() const { return options_; }
+
+ private:
+  void validate() const {
+    this->require_unit_interval("alpha", options_.alpha(), false);
+    this->require_finite_positive("eps", options_.eps());
+    this->require_finite_non_negative("weight_decay", options_.weight_decay());
+    this->require_finite_non_negative("momentum", options_.momentum());
+  }
+
+  template <class Grad>
+  void update(std::size_t i, const Grad& g) {
+    const auto alpha = static_cast<T>(options_.alpha());
+    const auto one_minus_alpha = static_cast<T>(1.0 - options_.alpha());
+    auto v = square_avg_[i].array();
+    v = alpha * v + one_minus_alpha * g.square();
+    if (grad_avg_.empty()) {
+      apply(i, g, v.sqrt());
+    } else {
+      auto g_avg = grad_avg_[i].array();
+      g_avg = alpha * g_avg + one_minus_alpha * g;
+      apply(i, g, (v - g_avg.square()).sqrt());
+    }
+  }
+
+  /// p <- p - lr * (momentum-filtered) g / (rms + eps); `rms` is a lazy expression.
+  template <class Grad, class Rms>
+  void apply(std::size_t i, const Grad& g, const Rms& rms) {
+    const auto eps = static_cast<T>(options_.eps());
+    auto p = this->value_of(i);
+    if (momentum_buffer_.empty()) {
+      p -= this->lr_ * g / (rms + eps);
+      return;
+    }
+    auto b = momentum_buffer_[i].array();
+    b = static_cast<T>(options_.momentum()) * b + g / (rms + eps);
+    p -= this->lr_ * b;
+  }
+
+  RMSpropOptions options_;
+  std::vector<Vector<T>> square_avg_;       // v
+  std::vector<Vector<T>> momentum_buffer_;  // b, only with momentum > 0
+  std::vector<Vector<T>> grad_avg_;         // g_avg, only when centered
+};
+
+}  // namespace dropnet

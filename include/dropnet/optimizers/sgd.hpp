@@ -1,0 +1,136 @@
+#pragma once
+// SGD<T>: stochastic gradient descent with optional momentum, exactly as torch.optim.SGD.
+//
+//   g <- grad + weight_decay * p                       (coupled L2; skipped when weight_decay == 0)
+//   if momentum != 0:
+//     b <- g                                           on the first step (no dampening)
+//     b <- momentum * b + (1 - dampening) * g          afterwards
+//     g <- g + momentum * b  if nesterov, else  g <- b
+//   p <- p - lr * g
+//
+// Usage: SGD<float> opt(model.parameters(), SGDOptions(0.1).momentum(0.9).nesterov(true));
+//
+// Throws InvalidArgument("SGD: ...") when lr, momentum or weight_decay is negative or not
+// finite, dampening is outside [0, 1], or nesterov is asked for without momentum > 0 and
+// dampening == 0.
+// state(): one momentum buffer per parameter, in parameter order (none when momentum == 0).
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "optimizer.hpp"
+
+namespace dropnet {
+
+/// SGD hyperparameters; torch.optim.SGD names and defaults. Doubles, like torch's Python floats,
+/// so derived constants such as 1 - dampening round once, not twice, for float models.
+class SGDOptions {
+ public:
+  explicit SGDOptions(double lr) : lr_(lr) {}
+
+  SGDOptions& lr(double value) {
+    lr_ = value;
+    return *this;
+  }
+  SGDOptions& momentum(double value) {
+    momentum_ = value;
+    return *this;
+  }
+  SGDOptions& dampening(double value) {
+    dampening_ = value;
+    return *this;
+  }
+  SGDOptions& weight_decay(double value) {
+    weight_decay_ = value;
+    return *this;
+  }
+  SGDOptions& nesterov(bool enabled) {
+    nesterov_ = enabled;
+    return *this;
+  }
+
+  double lr() const { return lr_; }
+  double momentum() const { return momentum_; }
+  double dampening() const { return dampening_; }
+  double weight_decay() const { return weight_decay_; }
+  bool nesterov() const { return nesterov_; }
+
+ private:
+  double lr_;
+  double momentum_ = 0.0;
+  double dampening_ = 0.0;
+  double weight_decay_ = 0.0;
+  bool nesterov_ = false;
+};
+
+template <class T>
+class SGD : public Optimizer<T> {
+ public:
+  SGD(ParameterList<T> params, const SGDOptions& options)
+      : Optimizer<T>("SGD", std::move(params), static_cast<T>(options.lr())), options_(options) {
+    validate();
+    if (options_.momentum() != 0.0) momentum_buffers_ = this->zeros_like_parameters();
+  }
+
+  std::string name() const override {
+    std::ostringstream out;
+    out << "SGD(lr=" << this->lr_ << ", momentum=" << options_.momentum()
+        << ", dampening=" << options_.dampening() << ", weight_decay=" << options_.weight_decay()
+        << (options_.nesterov() ? ", nesterov" : "") << ")";
+    return out.str();
+  }
+
+  void step() override {
+    const bool first = this->begin_step() == 1;
+    for (std::size_t i = 0; i < this->params_.size(); ++i)
+      this->with_coupled_decay(i, options_.weight_decay(),
+                               [&](const auto& g) { update(i, g, first); });
+  }
+
+  std::vector<Vector<T>*> state() override {
+    std::vector<Vector<T>*> tensors;
+    for (auto& buffer : momentum_buffers_) tensors.push_back(&buffer);
+    return tensors;
+  }
+
+  const SGDOptions& options() const { return options_; }
+
+ private:
+  void validate() const {
+    this->require_finite_non_negative("momentum", options_.momentum());
+    this->require_unit_interval("dampening", options_.dampening(), true);
+    this->require_finite_non_negative("weight_decay", options_.weight_decay());
+    detail::require(
+        !options_.nesterov() || (options_.momentum() > 0.0 && options_.dampening() == 0.0),
+        this->name_for_errors_,
+        "nesterov requires momentum > 0 and dampening == 0, got momentum=", options_.momentum(),
+        ", dampening=", options_.dampening());
+  }
+
+  template <class Grad>
+  void update(std::size_t i, const Grad& g, bool first) {
+    auto p = this->value_of(i);
+    const T lr = this->lr_;
+    if (momentum_buffers_.empty()) {
+      p -= lr * g;
+      return;
+    }
+    const T mu = static_cast<T>(options_.momentum());
+    auto b = momentum_buffers_[i].array();
+    if (first)
+      b = g;
+    else
+      b = mu * b + static_cast<T>(1.0 - options_.dampening()) * g;
+    // `g` may read p (weight decay); each statement reads p[k] before writing it.
+    if (options_.nesterov())
+      p -= lr * (g + mu * b);
+    else
+      p -= lr * b;
+  }
+
+  SGDOptions options_;
+  std::vector<Vector<T>> momentum_buffers_;
+};
+
+}  // namespace dropnet
