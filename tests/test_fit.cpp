@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <dropnet/dropnet.hpp>
+#include <dropnet/training/schedule_callback.hpp>
 
 using namespace dropnet;
 
@@ -143,4 +144,26 @@ TEST_CASE("fit rejects bad input before touching the model") {
   options.batch_size = 0;
   CHECK_THROWS_AS(fit(model, loss, optimizer, Matrix<double>(Matrix<double>::Zero(4, 3)), y, gen, options), InvalidArgument);
   CHECK(Matrix<double>(model.parameters()[0].matrix_value()) == before);
+}
+
+TEST_CASE("ScheduleCallback steps the schedule once per epoch") {
+  Generator gen(5);
+  Matrix<double> x;
+  Labels y;
+  make_blobs<double>(4, 2, 40, 0.3, gen, x, y);
+  Sequential<double> model(4);
+  model.add(Dense<double>(4, 2, gen));
+  SoftmaxCrossEntropy<double> loss;
+  SGD<double> optimizer(model.parameters(), SGDOptions(1.0));
+  StepLR<double> schedule(optimizer, 2, 0.1);
+  ScheduleCallback<double> stepper(schedule);
+  FitOptions<double> options;
+  options.epochs = 5;
+  options.callbacks = {&stepper};
+  const History history = fit(model, loss, optimizer, x, y, gen, options);
+  // StepLR(2, 0.1) from 1: epochs 0..4 train at 1, 1, 0.1, 0.1, 0.01
+  const std::vector<double> expected = {1, 1, 0.1, 0.1, 0.01};
+  for (std::size_t e = 0; e < expected.size(); ++e)
+    CHECK(history.epochs[e].learning_rate == doctest::Approx(expected[e]));
+  CHECK_THROWS_AS(ScheduleCallback<double>(schedule, "val_los"), InvalidArgument);
 }

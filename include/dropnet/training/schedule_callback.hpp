@@ -1,0 +1,35 @@
+#pragma once
+// ScheduleCallback: steps a learning-rate schedule at the end of every epoch of fit.
+//
+// The metric handed to the schedule (used by ReduceLROnPlateau, ignored by the others) is the
+// epoch's `monitor` value, "val_loss" by default, falling back to the training loss when fit
+// has no validation data.
+
+#include <cmath>
+#include <string>
+
+#include "../optimizers/schedules.hpp"
+#include "callback.hpp"
+
+namespace dropnet {
+
+template <class T>
+class ScheduleCallback : public Callback<T> {
+ public:
+  explicit ScheduleCallback(LRScheduler<T>& schedule, std::string monitor = "val_loss")
+      : schedule_(schedule), monitor_(std::move(monitor)) {
+    EpochLogs{}.get(monitor_);  // rejects an unknown metric name now, not after an epoch
+  }
+
+  void on_epoch_end(TrainingContext<T>&, const EpochLogs& logs) override {
+    double metric = logs.get(monitor_);
+    if (std::isnan(metric) && monitor_.rfind("val_", 0) == 0) metric = logs.get(monitor_.substr(4));
+    schedule_.step(metric);
+  }
+
+ private:
+  LRScheduler<T>& schedule_;
+  std::string monitor_;
+};
+
+}  // namespace dropnet
