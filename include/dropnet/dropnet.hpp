@@ -15,9 +15,17 @@
 #include "activations/softmax.hpp"
 #include "activations/swish.hpp"
 
+#include "layers/alpha_dropout.hpp"
+#include "layers/bernoulli_mask.hpp"
 #include "layers/dense.hpp"
+#include "layers/drop_connect.hpp"
+#include "layers/dropout.hpp"
+#include "layers/dropout_base.hpp"
+#include "layers/gaussian_dropout.hpp"
+#include "layers/gaussian_noise.hpp"
 #include "layers/initializers.hpp"
 #include "layers/layer.hpp"
+#include "layers/spatial_dropout.hpp"
 
 #include "losses/binary_cross_entropy.hpp"
 #include "losses/loss.hpp"
@@ -40,4 +48,5 @@
 #include "training/fit.hpp"
 #include "training/gradient_check.hpp"
 #include "training/history.hpp"
+#include "training/mc_dropout.hpp"
 #include "training/sequential.hpp"

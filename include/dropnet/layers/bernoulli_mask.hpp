@@ -1,0 +1,111 @@
+#pragma once
+// Bernoulli masks drawn counter-based from a Generator: the one mask kernel every dropout uses.
+//
+//   keep_i = word_i < threshold,   threshold = round((1 - p) * 2^32),   out_i = keep_i ? on : off
+// word_i is 32-bit word i%4 of Generator block `first + i/4`. Because block k is a pure function
+// of (seed, k), the mask does not depend on how the range is split (chunks, threads) and a
+// layer can regenerate a mask later from the first block index alone.
+//
+// Quantization: the realized keep probability is threshold / 2^32, which differs from 1 - p by
+// at most 2^-33 (so p is effectively rounded to a multiple of 2^-32). A p so close to 1 that the
+// threshold rounds to 0 would drop everything and is rejected.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "../core/error.hpp"
+#include "../core/generator.hpp"
+#include "../core/types.hpp"
+
+namespace dropnet {
+
+namespace detail {
+
+/// Throws InvalidArgument("<layer>: ...") unless 0 <= p < 1 and p is finite. Returns p.
+inline double require_drop_rate(const std::string& layer, double p) {
+  require(std::isfinite(p) && p >= 0.0 && p < 1.0, layer,
+          "drop probability p must be finite and in [0, 1), got p=", p,
+          p == 1.0 ? " (p=1 would drop every unit; the 1/(1-p) scale is undefined)" : "");
+  return p;
+}
+
+/// Throws InvalidArgument("<layer name>: ...") when a sampling mode (train, mc_sample) has no
+/// Generator. Same message as Layer::require_generator, which cannot be instantiated while its
+/// unqualified is_stochastic(mode) resolves to the member is_stochastic() (name hiding).
+/// The name is built only on failure: a forward must not allocate.
+template <class LayerType>
+void require_sampling_generator(const LayerType& layer, Mode mode, const Generator* gen) {
+  if (dropnet::is_stochastic(mode) && gen == nullptr)
+    throw InvalidArgument(layer.name() + ": a " + to_string(mode) +
+                          "-mode forward needs a Generator (pass one to forward or fit)");
+}
+
+}  // namespace detail
+
+/// The comparison threshold of a keep probability of 1 - p, at 2^-32 resolution.
+class KeepThreshold {
+ public:
+  KeepThreshold(const std::string& layer, double p) {
+    detail::require_drop_rate(layer, p);
+    const double scaled = std::round((1.0 - p) * 4294967296.0);  // in [0, 2^32]
+    detail::require(scaled >= 1.0, layer, "p=", p,
+                    " is within 2^-33 of 1: the keep probability rounds to 0");
+    // keep iff word < threshold  <=>  word <= threshold - 1, which fits in 32 bits even at p = 0.
+    last_kept_ = static_cast<std::uint32_t>(scaled - 1.0);
+  }
+
+  /// The keep probability actually realized: threshold / 2^32.
+  double keep_probability() const { return (double(last_kept_) + 1.0) * 0x1.0p-32; }
+  std::uint32_t last_kept_word() const { return last_kept_; }
+
+ private:
+  std::uint32_t last_kept_ = 0;
+};
+
+/// Generator blocks (4 words each) needed for n mask entries.
+inline std::uint64_t mask_blocks(Index n) { return static_cast<std::uint64_t>((n + 3) / 4); }
+
+namespace detail {
+
+// Kept branch-free and free of aliasing so the compiler vectorizes it (a compare and a blend).
+template <class T>
+void select_by_threshold(const std::uint32_t* words, Index n, std::uint32_t last_kept, T on, T off,
+                         T* out) {
+  for (Index i = 0; i < n; ++i) out[i] = words[i] <= last_kept ? on : off;
+}
+
+}  // namespace detail
+
+/// out[0..n) = Bernoulli(keep) mask with values {on, off}, from blocks [first, first +
+/// mask_blocks(n)) of `gen`. Allocates nothing: words go through a small stack buffer, so the
+/// Philox rounds and the vectorized select alternate on data that stays in L1.
+template <class T>
+void fill_bernoulli(const Generator& gen, std::uint64_t first, const KeepThreshold& keep, T on,
+                    T off, T* out, Index n) {
+  constexpr Index chunk = 256;  // words; a multiple of 4 so chunks start on block boundaries
+  std::uint32_t words[chunk];
+  for (Index start = 0; start < n; start += chunk) {
+    const Index count = std::min(chunk, n - start);
+    const std::uint64_t block0 = first + static_cast<std::uint64_t>(start / 4);
+    for (Index b = 0; 4 * b < count; ++b) {
+      const Generator::Block block = gen.block(block0 + static_cast<std::uint64_t>(b));
+      std::memcpy(words + 4 * b, block.data(), sizeof(block));
+    }
+    detail::select_by_threshold(words, count, keep.last_kept_word(), on, off, out + start);
+  }
+}
+
+/// Reserves the blocks for an n-entry mask from `gen` and fills it; returns the first block
+/// (keep it to regenerate the same mask with fill_bernoulli).
+template <class T>
+std::uint64_t draw_bernoulli(Generator& gen, const KeepThreshold& keep, T on, T off, T* out,
+                             Index n) {
+  const std::uint64_t first = gen.reserve_blocks(mask_blocks(n));
+  fill_bernoulli(gen, first, keep, on, off, out, n);
+  return first;
+}
+
+}  // namespace dropnet

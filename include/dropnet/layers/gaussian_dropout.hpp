@@ -1,0 +1,47 @@
+#pragma once
+// GaussianDropout<T>: multiplicative Gaussian noise (Srivastava et al. 2014, section 10;
+// Keras GaussianDropout).
+//
+//   train / mc_sample:  e_i ~ N(1, p / (1 - p)),  y = x * e,  dx = dy * e
+//   eval:               y = x (the input itself), dx = dy
+// The noise has the mean and variance of Bernoulli inverted dropout's m / (1 - p), so p means
+// the same as in Dropout(p). Shapes: any features x batch. Throws InvalidArgument naming the
+// layer unless 0 <= p < 1.
+
+#include <cmath>
+
+#include "dropout_base.hpp"
+#include "gaussian_noise.hpp"
+
+namespace dropnet {
+
+template <class T>
+class GaussianDropout : public DropoutBase<T> {
+ public:
+  explicit GaussianDropout(double p)
+      : DropoutBase<T>("GaussianDropout", p), stddev_(std::sqrt(p / (1.0 - p))) {}
+
+  /// Standard deviation of the noise, sqrt(p / (1 - p)).
+  double stddev() const { return stddev_; }
+
+  /// The last noise e, same shape as the input.
+  const Matrix<T>& noise() const { return noise_; }
+
+ private:
+  void sample_forward(const Matrix<T>& x, Generator& gen, Matrix<T>& y) override {
+    noise_.resize(x.rows(), x.cols());
+    draw_normal(gen, T(1), static_cast<T>(stddev_), noise_.data(), noise_.size());
+    y.resize(x.rows(), x.cols());
+    y.array() = x.array() * noise_.array();
+  }
+
+  void sample_backward(const Matrix<T>& dy, Matrix<T>& dx) const override {
+    dx.resize(dy.rows(), dy.cols());
+    dx.array() = dy.array() * noise_.array();
+  }
+
+  double stddev_;
+  Matrix<T> noise_;
+};
+
+}  // namespace dropnet
