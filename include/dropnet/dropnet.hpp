@@ -16,6 +16,7 @@
 #include "activations/swish.hpp"
 
 #include "layers/alpha_dropout.hpp"
+#include "layers/batch_norm.hpp"
 #include "layers/bernoulli_mask.hpp"
 #include "layers/dense.hpp"
 #include "layers/drop_connect.hpp"
@@ -40,13 +41,20 @@
 #include "optimizers/schedules.hpp"
 #include "optimizers/sgd.hpp"
 
+#include "regularizers/gradient_clipping.hpp"
 #include "regularizers/max_norm.hpp"
 #include "regularizers/weight_penalty.hpp"
 
 #include "training/callback.hpp"
+#include "training/early_stopping.hpp"
 #include "training/evaluate.hpp"
 #include "training/fit.hpp"
 #include "training/gradient_check.hpp"
 #include "training/history.hpp"
 #include "training/mc_dropout.hpp"
+#include "training/model_checkpoint.hpp"
+#include "training/monitor.hpp"
 #include "training/sequential.hpp"
+#include "training/weights_snapshot.hpp"
+
+#include "io/weights_file.hpp"

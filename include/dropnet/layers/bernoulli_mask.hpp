@@ -32,17 +32,6 @@ inline double require_drop_rate(const std::string& layer, double p) {
   return p;
 }
 
-/// Throws InvalidArgument("<layer name>: ...") when a sampling mode (train, mc_sample) has no
-/// Generator. Same message as Layer::require_generator, which cannot be instantiated while its
-/// unqualified is_stochastic(mode) resolves to the member is_stochastic() (name hiding).
-/// The name is built only on failure: a forward must not allocate.
-template <class LayerType>
-void require_sampling_generator(const LayerType& layer, Mode mode, const Generator* gen) {
-  if (dropnet::is_stochastic(mode) && gen == nullptr)
-    throw InvalidArgument(layer.name() + ": a " + to_string(mode) +
-                          "-mode forward needs a Generator (pass one to forward or fit)");
-}
-
 }  // namespace detail
 
 /// The comparison threshold of a keep probability of 1 - p, at 2^-32 resolution.

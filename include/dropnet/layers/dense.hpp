@@ -154,7 +154,7 @@ class ActivationLayer : public Layer<T> {
   Index output_rows(Index input_rows) const override { return input_rows; }
 
   const Matrix<T>& forward(const Matrix<T>& x, Mode, Generator*) override {
-    Layer<T>::require_nonempty(name(), x);
+    this->require_nonempty(x);
     input_ = &x;
     activation_.forward(x, output_);
     return output_;

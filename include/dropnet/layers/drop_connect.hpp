@@ -115,9 +115,8 @@ class DropConnectDense : public Layer<T> {
   }
 
   const Matrix<T>& forward(const Matrix<T>& x, Mode mode, Generator* gen) override {
-    // Layer::require_input_rows builds name() even when the shape is right: call it to throw.
-    if (x.rows() != in_features() || x.cols() == 0) this->require_input_rows(x, in_features());
-    detail::require_sampling_generator(*this, mode, gen);
+    this->require_input_rows(x, in_features());
+    this->require_generator(mode, gen);
     input_ = &x;
     if (dropnet::is_stochastic(mode)) {
       pass_ = per_sample_ ? Pass::per_sample : Pass::per_batch;

@@ -34,9 +34,9 @@ class DropoutBase : public Layer<T> {
   }
 
   const Matrix<T>& forward(const Matrix<T>& x, Mode mode, Generator* gen) final {
-    if (x.size() == 0) Layer<T>::require_nonempty(name(), x);  // name() only on failure
+    this->require_nonempty(x);
     check_rows(x.rows());
-    detail::require_sampling_generator(*this, mode, gen);
+    this->require_generator(mode, gen);
     rows_ = x.rows();
     cols_ = x.cols();
     sampled_ = dropnet::is_stochastic(mode) && p_ > 0.0;

@@ -80,26 +80,30 @@ class Layer {
   }
 
  protected:
+  // The checks below build name() (a string) only when they fail: the hot path allocates nothing.
+
   /// Checks that backward follows a forward with a gradient of the output's shape.
   void require_backward_shape(const Matrix<T>& dy, const Matrix<T>& output) const {
-    detail::require(output.size() > 0 || dy.size() == 0, name(), "backward called before forward");
-    detail::require_shape(name(), "output gradient", dy.rows(), dy.cols(), output.rows(),
-                          output.cols());
+    if (output.size() == 0 && dy.size() != 0)
+      throw InvalidArgument(name() + ": backward called before forward");
+    if (dy.rows() != output.rows() || dy.cols() != output.cols())
+      detail::require_shape(name(), "output gradient", dy.rows(), dy.cols(), output.rows(),
+                            output.cols());
   }
   void require_input_rows(const Matrix<T>& x, Index expected) const {
     if (x.rows() != expected)
       throw InvalidArgument(detail::concat(name(), ": input has ", x.rows(),
                                            " rows (features), expected ", expected));
-    detail::require(x.cols() > 0, name(), "empty batch (0 columns)");
+    if (x.cols() == 0) throw InvalidArgument(name() + ": empty batch (0 columns)");
   }
   void require_generator(Mode mode, const Generator* gen) const {
-    if (is_stochastic(mode) && gen == nullptr)
+    if (dropnet::is_stochastic(mode) && gen == nullptr)
       throw InvalidArgument(name() + ": a " + to_string(mode) +
                             "-mode forward needs a Generator (pass one to forward or fit)");
   }
-  static void require_nonempty(const std::string& where, const Matrix<T>& x) {
-    detail::require(x.cols() > 0 && x.rows() > 0, where, "empty input (", x.rows(), "x", x.cols(),
-                    ")");
+  void require_nonempty(const Matrix<T>& x) const {
+    if (x.cols() == 0 || x.rows() == 0)
+      throw InvalidArgument(detail::concat(name(), ": empty input (", x.rows(), "x", x.cols(), ")"));
   }
 };
 

@@ -9,10 +9,13 @@
 
 #include <chrono>
 #include <cmath>
+#include <initializer_list>
 #include <numeric>
+#include <optional>
 #include <vector>
 
 #include "../losses/loss.hpp"
+#include "../regularizers/gradient_clipping.hpp"
 #include "batching.hpp"
 #include "callback.hpp"
 #include "evaluate.hpp"
@@ -25,6 +28,8 @@ struct FitOptions {
   Index batch_size = 32;
   bool shuffle = true;
   Index eval_batch_size = 1024;            ///< batch size for validation passes
+  std::optional<double> clip_grad_value;   ///< clamp each gradient entry to [-v, v] before a step
+  std::optional<double> clip_grad_norm;    ///< then rescale to global L2 norm <= this (torch)
   std::vector<Callback<T>*> callbacks;     ///< not owned; called in order
 };
 
@@ -43,6 +48,9 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
             const ValidationData<T, Target>* validation) {
   detail::require(options.epochs >= 0, "fit", "epochs must be >= 0, got ", options.epochs);
   detail::require(options.batch_size > 0, "fit", "batch_size must be > 0, got ", options.batch_size);
+  for (const auto& clip : {options.clip_grad_value, options.clip_grad_norm})
+    detail::require(!clip || (std::isfinite(*clip) && *clip > 0), "fit",
+                    "gradient clipping thresholds must be finite and > 0, got ", clip.value_or(0.0));
   detail::require_dataset("fit", x, y);
   if (validation) detail::require_dataset("fit (validation)", validation->x, validation->y);
   if (model.output_features() > 0) {
@@ -86,6 +94,8 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
                                             epoch + 1, ", batch ", b + 1));
       correct += loss.correct(out, batch_targets);
       model.backward(output_grad);
+      if (options.clip_grad_value) clip_grad_value(optimizer.parameters(), *options.clip_grad_value);
+      if (options.clip_grad_norm) clip_grad_norm(optimizer.parameters(), *options.clip_grad_norm, true);
       optimizer.step();
       model.apply_constraints();
 

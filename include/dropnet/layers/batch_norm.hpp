@@ -1,0 +1,244 @@
+#pragma once
+// BatchNorm<T>: batch normalization (Ioffe & Szegedy 2015) with PyTorch's conventions.
+//
+// Layouts. BatchNorm(features): x is features x batch, one statistic per row (BatchNorm1d).
+// BatchNorm(channels, spatial): x is (channels*spatial) x batch, channel-major: channel c owns
+// rows [c*spatial, (c+1)*spatial) of every column, one statistic per channel over the
+// n = batch*spatial values (BatchNorm2d on a flattened feature map). Per channel c:
+//
+//   train:   mu = mean(x),  var = mean((x - mu)^2)            (biased, n in the denominator)
+//            xhat = (x - mu) / sqrt(var + eps),  y = gamma * xhat + beta
+//            running_mean <- (1 - m) running_mean + m mu
+//            running_var  <- (1 - m) running_var  + m var * n / (n - 1)   (unbiased)
+//   eval, mc_sample:  the same with mu, var := running_mean, running_var; nothing is updated.
+//
+//   backward (train): dbeta = sum dy,  dgamma = sum dy * xhat,
+//            dx = gamma / sqrt(var + eps) * (dy - dbeta / n - xhat * dgamma / n)
+//   backward (eval):  the affine map's: dx = gamma / sqrt(running_var + eps) * dy.
+//
+// Momentum convention: PyTorch's, m = 0.1 weighs the new batch. Keras' BatchNormalization
+// momentum weighs the old value (0.99 by default, 0.9 common), i.e. m = 1 - keras_momentum;
+// with_keras_momentum() converts. Keras also keeps the biased variance and uses eps = 1e-3.
+//
+// gamma = 1, beta = 0, running_mean = 0, running_var = 1 at construction. parameters():
+// gamma (role scale), beta (role shift); buffers(): running_mean, running_var (role buffer).
+//
+// Throws InvalidArgument naming the layer: a size not positive, momentum outside [0, 1], eps not
+// finite and > 0, an input whose rows are not channels*spatial, and a train-mode batch with
+// fewer than 2 values per channel (the batch variance is undefined).
+
+#include <cmath>
+#include <initializer_list>
+#include <string>
+
+#include "layer.hpp"
+
+namespace dropnet {
+
+template <class T>
+class BatchNorm : public Layer<T> {
+ public:
+  /// One statistic per feature (row).
+  explicit BatchNorm(Index features) : BatchNorm(features, 1) {}
+
+  /// One statistic per channel over batch x spatial; input rows = channels * spatial.
+  BatchNorm(Index channels, Index spatial) : channels_(channels), spatial_(spatial) {
+    detail::require(channels > 0 && spatial > 0, "BatchNorm",
+                    "sizes must be positive, got channels=", channels, " spatial=", spatial);
+    gamma_ = Vector<T>::Ones(channels);
+    beta_ = Vector<T>::Zero(channels);
+    gamma_grad_ = Vector<T>::Zero(channels);
+    beta_grad_ = Vector<T>::Zero(channels);
+    running_mean_ = Vector<T>::Zero(channels);
+    running_var_ = Vector<T>::Ones(channels);
+    for (Vector<T>* v : {&channel_a_, &channel_b_, &batch_var_, &inv_std_}) v->resize(channels);
+    for (Vector<T>* v : {&row_a_, &row_b_, &row_c_}) v->resize(features());
+  }
+
+  /// PyTorch momentum: weight of the new batch statistic in the running average.
+  BatchNorm& with_momentum(T momentum) {
+    detail::require(momentum >= T(0) && momentum <= T(1), name(),
+                    "momentum must be in [0, 1], got ", momentum);
+    momentum_ = momentum;
+    return *this;
+  }
+  /// Keras momentum (weight of the old running value), converted to m = 1 - keras_momentum.
+  BatchNorm& with_keras_momentum(T keras_momentum) { return with_momentum(T(1) - keras_momentum); }
+
+  BatchNorm& with_eps(T eps) {
+    detail::require(std::isfinite(static_cast<double>(eps)) && eps > T(0), name(),
+                    "eps must be finite and > 0, got ", eps);
+    eps_ = eps;
+    return *this;
+  }
+
+  std::string name() const override {
+    if (spatial_ == 1) return detail::concat("BatchNorm(", channels_, ")");
+    return detail::concat("BatchNorm(", channels_, " channels x ", spatial_, ")");
+  }
+
+  Index channels() const { return channels_; }
+  Index spatial() const { return spatial_; }
+  Index features() const { return channels_ * spatial_; }
+  T momentum() const { return momentum_; }
+  T eps() const { return eps_; }
+
+  Index expected_input_rows() const override { return features(); }
+  Index output_rows(Index input_rows) const override {
+    if (input_rows != features())
+      throw InvalidArgument(
+          detail::concat(name(), ": input has ", input_rows, " features, expected ", features()));
+    return features();
+  }
+
+  const Matrix<T>& forward(const Matrix<T>& x, Mode mode, Generator*) override {
+    this->require_input_rows(x, features());
+    train_ = mode == Mode::train;
+    if (train_) {
+      const Index n = x.cols() * spatial_;
+      if (n < 2)
+        throw InvalidArgument(detail::concat(
+            name(), ": a train-mode batch needs at least 2 values per channel (batch x spatial = ",
+            n, "); the batch variance is undefined"));
+      batch_statistics(x);
+      update_running_statistics(n);
+    } else {
+      channel_a_ = running_mean_;
+      channel_b_ = (running_var_.array() + eps_).rsqrt();
+    }
+    normalize(x);
+    return output_;
+  }
+
+  const Matrix<T>& backward(const Matrix<T>& dy, bool need_dx) override {
+    this->require_backward_shape(dy, output_);
+    // Pass 1: per-row sums of dy and dy * xhat, folded into channels.
+    row_a_.setZero();
+    row_b_.setZero();
+    for (Index j = 0; j < dy.cols(); ++j) {
+      row_a_ += dy.col(j);
+      row_b_.array() += dy.col(j).array() * xhat_.col(j).array();
+    }
+    fold_rows(row_a_, beta_grad_);
+    fold_rows(row_b_, gamma_grad_);
+    if (!need_dx) {
+      dx_.resize(0, 0);
+      return dx_;
+    }
+    // Pass 2: dx = k (dy - a - xhat b) with k = gamma / std; a, b = the two means in train
+    // mode and 0 in eval mode, where the statistics are constants.
+    channel_a_ = gamma_.cwiseProduct(inv_std_);
+    spread_channels(channel_a_, row_c_);
+    if (train_) {
+      const T inv_n = T(1) / T(dy.cols() * spatial_);
+      spread_channels(beta_grad_ * inv_n, row_a_);
+      spread_channels(gamma_grad_ * inv_n, row_b_);
+      dx_ = ((dy.array() - xhat_.array().colwise() * row_b_.array()).colwise() - row_a_.array())
+                .colwise() *
+            row_c_.array();
+    } else {
+      dx_ = dy.array().colwise() * row_c_.array();
+    }
+    return dx_;
+  }
+
+  ParameterList<T> parameters() override {
+    return {view_of<T>("gamma", gamma_, &gamma_grad_, ParameterRole::scale),
+            view_of<T>("beta", beta_, &beta_grad_, ParameterRole::shift)};
+  }
+  ParameterList<T> buffers() override {
+    return {view_of<T>("running_mean", running_mean_, no_grad(), ParameterRole::buffer),
+            view_of<T>("running_var", running_var_, no_grad(), ParameterRole::buffer)};
+  }
+
+  LayerConfig config() const override {
+    return {"BatchNorm",
+            {{"features", double(features())},
+             {"channels", double(channels_)},
+             {"spatial", double(spatial_)},
+             {"momentum", double(momentum_)},
+             {"eps", double(eps_)}},
+            {}};
+  }
+
+  Vector<T>& gamma() { return gamma_; }
+  Vector<T>& beta() { return beta_; }
+  Vector<T>& running_mean() { return running_mean_; }
+  Vector<T>& running_var() { return running_var_; }
+  const Vector<T>& gamma() const { return gamma_; }
+  const Vector<T>& beta() const { return beta_; }
+  const Vector<T>& running_mean() const { return running_mean_; }
+  const Vector<T>& running_var() const { return running_var_; }
+  const Vector<T>& gamma_grad() const { return gamma_grad_; }
+  const Vector<T>& beta_grad() const { return beta_grad_; }
+
+ private:
+  static Vector<T>* no_grad() { return nullptr; }
+
+  /// channel_a_ = batch mean, channel_b_ = 1 / sqrt(biased var + eps); two passes over x (the
+  /// second on centered values, which is accurate where E[x^2] - E[x]^2 cancels).
+  void batch_statistics(const Matrix<T>& x) {
+    const T inv_n = T(1) / T(x.cols() * spatial_);
+    row_a_ = x.rowwise().sum();
+    fold_rows(row_a_, channel_a_);
+    channel_a_ *= inv_n;
+    spread_channels(channel_a_, row_a_);
+    xhat_ = x.colwise() - row_a_;
+    row_b_ = xhat_.array().square().rowwise().sum();
+    fold_rows(row_b_, channel_b_);
+    batch_var_ = channel_b_ * inv_n;  // kept apart: channel_b_ becomes 1/std next
+    channel_b_ = (batch_var_.array() + eps_).rsqrt();
+  }
+
+  void update_running_statistics(Index n) {
+    const T bessel = T(n) / T(n - 1);
+    running_mean_ = (T(1) - momentum_) * running_mean_ + momentum_ * channel_a_;
+    running_var_ = (T(1) - momentum_) * running_var_ + (momentum_ * bessel) * batch_var_;
+  }
+
+  /// xhat = (x - channel_a_) * channel_b_, y = gamma xhat + beta. In train mode xhat_ already
+  /// holds x - mean.
+  void normalize(const Matrix<T>& x) {
+    inv_std_ = channel_b_;
+    spread_channels(channel_b_, row_b_);
+    if (train_) {
+      xhat_.array().colwise() *= row_b_.array();
+    } else {
+      spread_channels(channel_a_, row_a_);
+      xhat_ = (x.colwise() - row_a_).array().colwise() * row_b_.array();
+    }
+    spread_channels(gamma_, row_a_);
+    spread_channels(beta_, row_c_);
+    output_ = (xhat_.array().colwise() * row_a_.array()).colwise() + row_c_.array();
+  }
+
+  /// channel[c] = sum of rows[c*spatial .. (c+1)*spatial).
+  void fold_rows(const Vector<T>& rows, Vector<T>& channel) const {
+    channel =
+        Eigen::Map<const Matrix<T>>(rows.data(), spatial_, channels_).colwise().sum().transpose();
+  }
+  /// rows[c*spatial + s] = channel[c].
+  template <class Channel>
+  void spread_channels(const Channel& channel, Vector<T>& rows) const {
+    if (spatial_ == 1) {
+      rows = channel;
+      return;
+    }
+    // Not `map.rowwise() = channel.transpose()`: Eigen evaluates that into a temporary.
+    for (Index c = 0; c < channels_; ++c)
+      rows.segment(c * spatial_, spatial_).setConstant(channel(c));
+  }
+
+  Index channels_, spatial_;
+  T momentum_ = T(0.1);
+  T eps_ = T(1e-5);
+  Vector<T> gamma_, beta_, gamma_grad_, beta_grad_, running_mean_, running_var_;
+
+  bool train_ = false;  // mode of the last forward, which decides backward's formula
+  // Per-channel and per-row scratch, sized at construction.
+  Vector<T> channel_a_, channel_b_, batch_var_, inv_std_;
+  Vector<T> row_a_, row_b_, row_c_;
+  Matrix<T> xhat_, output_, dx_;
+};
+
+}  // namespace dropnet

@@ -1,0 +1,124 @@
+#pragma once
+// ModelCheckpoint<T>: keeps a model's weights from the end of an epoch, Keras style.
+//
+//   ModelCheckpoint<float> best(ModelCheckpointOptions().monitor("val_accuracy")
+//                                   .save_best_only().path("best.dnwt"));
+//   ... fit(..., options with &best in callbacks) ...;  best.restore(model);
+//
+// At the end of epoch e with monitored value v (mode auto: max for "acc" names, see monitor.hpp):
+//   save_best_only:  save if v is strictly better than the best so far (or than
+//                    initial_value_threshold at first); skip epochs where v is unavailable (NaN)
+//   otherwise:       save every epoch (the latest weights); best() and best_epoch() are tracked
+// A save copies parameters and buffers into memory (weights()) and, when a path is set, writes
+// them with save_weights (io/weights_file.hpp): atomically, so an interrupted or failed write
+// leaves the previous file intact. A failed write throws FormatError out of fit; the in-memory
+// copy then already holds the new weights.
+// As in Keras, `best` is not reset between fit calls: a second fit saves only what beats the
+// first one's best.
+//
+// Throws InvalidArgument for an unknown monitor or a non-finite initial_value_threshold.
+
+#include <cmath>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "../io/weights_file.hpp"
+#include "callback.hpp"
+#include "monitor.hpp"
+#include "weights_snapshot.hpp"
+
+namespace dropnet {
+
+/// ModelCheckpoint hyperparameters; Keras' names and defaults ("" = keep in memory only).
+class ModelCheckpointOptions {
+ public:
+  ModelCheckpointOptions& monitor(std::string name) {
+    monitor_ = std::move(name);
+    return *this;
+  }
+  ModelCheckpointOptions& mode(MonitorMode value) {
+    mode_ = value;
+    return *this;
+  }
+  ModelCheckpointOptions& save_best_only(bool enabled = true) {
+    best_only_ = enabled;
+    return *this;
+  }
+  ModelCheckpointOptions& path(std::string file) {
+    path_ = std::move(file);
+    return *this;
+  }
+  ModelCheckpointOptions& initial_value_threshold(double value) {
+    threshold_ = value;
+    return *this;
+  }
+
+  const std::string& monitor() const { return monitor_; }
+  MonitorMode mode() const { return mode_; }
+  bool save_best_only() const { return best_only_; }
+  const std::string& path() const { return path_; }
+  std::optional<double> initial_value_threshold() const { return threshold_; }
+
+ private:
+  std::string monitor_ = "val_loss";
+  MonitorMode mode_ = MonitorMode::automatic;
+  bool best_only_ = false;
+  std::string path_;
+  std::optional<double> threshold_;
+};
+
+template <class T>
+class ModelCheckpoint : public Callback<T> {
+ public:
+  explicit ModelCheckpoint(const ModelCheckpointOptions& options = {})
+      : options_(options), monitor_(options.monitor(), options.mode()) {
+    const auto threshold = options.initial_value_threshold();
+    detail::require(!threshold || std::isfinite(*threshold), "ModelCheckpoint",
+                    "initial_value_threshold must be finite, got ", threshold.value_or(0.0));
+    best_ = threshold.value_or(monitor_.worst());
+  }
+
+  void on_epoch_end(TrainingContext<T>& context, const EpochLogs& logs) override {
+    const double current = monitor_.value(logs);
+    const bool better = !std::isnan(current) && monitor_.improves(current, best_);
+    if (better) {
+      best_ = current;
+      best_epoch_ = logs.epoch;
+    }
+    if (better || !options_.save_best_only()) save(context.model, logs.epoch);
+  }
+
+  /// Puts the kept weights back into `model` (InvalidArgument if nothing was saved yet).
+  void restore(Sequential<T>& model) const { weights_.restore(model); }
+
+  const WeightsSnapshot<T>& weights() const { return weights_; }
+  bool has_weights() const { return !weights_.empty(); }
+  /// Best monitored value so far (the threshold or +-infinity before any).
+  double best() const { return best_; }
+  /// 0-based epoch of best(), or -1 if no epoch improved yet.
+  int best_epoch() const { return best_epoch_; }
+  /// 0-based epoch of the kept weights, or -1.
+  int saved_epoch() const { return saved_epoch_; }
+  int saves() const { return saves_; }
+  const ModelCheckpointOptions& options() const { return options_; }
+
+ private:
+  void save(Sequential<T>& model, int epoch) {
+    weights_.capture(model);
+    saved_epoch_ = epoch;
+    ++saves_;
+    if (!options_.path().empty()) save_weights(weights_, options_.path());
+  }
+
+  const ModelCheckpointOptions
+      options_;  // const: the setters with defaults would shadow the getters
+  Monitor monitor_;
+  double best_ = 0.0;
+  int best_epoch_ = -1;
+  int saved_epoch_ = -1;
+  int saves_ = 0;
+  WeightsSnapshot<T> weights_;
+};
+
+}  // namespace dropnet
