@@ -1,0 +1,253 @@
+// End-to-end workloads W1-W4 of the performance issue on real Fashion-MNIST, for dropnet and for
+// a plain hand-written Eigen MLP (plain_eigen_mlp.hpp) in the same binary, at 1 and 2 threads.
+//
+//   W1  784-120-60-10 ReLU, batch 64, Adam(1e-3): one epoch = 50,000 training images + a
+//       validation pass over 10,000 (batches of 1,000)                     counter s_per_epoch
+//   W2  W1 with dropout 0.25 (input) / 0.4 / 0.4                           counter s_per_epoch
+//   W3  784-512-256-10, Dense -> BatchNorm -> ReLU -> Dropout(0.3), batch 128    s_per_epoch
+//   W4  inference of W1's model: batch 1,000 over the 10,000 validation images (images_per_s)
+//       and one image at a time (us_per_image)
+//
+// Names: <workload>/<implementation>/threads:<n>. bench/run_compare.sh turns the JSON output of
+// this binary and of bench/compare/bench_libtorch into the ratio table.
+// DROPNET_BENCH_SHORT=1 (CI): a 2,000 / 500 image subset and one iteration each.
+
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+#include <dropnet/dropnet.hpp>
+#include <dropnet/layers/dropout.hpp>
+
+#include "bench_common.hpp"
+#include "plain_eigen_mlp.hpp"
+
+namespace {
+
+using bench::Workload;
+using dropnet::Generator;
+using dropnet::Index;
+using dropnet::Labels;
+using dropnet::Mode;
+using dropnet::Sequential;
+
+bool g_failed = false;  // a workload produced a non-finite loss: the process exits non-zero
+
+bool data_ready(benchmark::State& state) {
+  const bench::Dataset& data = bench::dataset();
+  if (!data.error.empty()) {
+    state.SkipWithError(data.error.c_str());
+    return false;
+  }
+  return true;
+}
+
+int set_threads(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  Eigen::setNbThreads(threads);
+  return threads;
+}
+
+void check_finite(benchmark::State& state, double value, const char* what) {
+  if (!std::isfinite(value)) {
+    g_failed = true;
+    state.SkipWithError((std::string("non-finite ") + what).c_str());
+  }
+}
+
+/// The counters every training workload reports (times are seconds per epoch).
+void report_epochs(benchmark::State& state, const Workload& w, double total_seconds,
+                   double cpu_seconds, double train_loss, double valid_accuracy) {
+  const bench::Dataset& data = bench::dataset();
+  const double iterations = static_cast<double>(state.iterations());
+  const double per_epoch = total_seconds / iterations;
+  state.counters["s_per_epoch"] = per_epoch;
+  state.counters["cpu_s_per_epoch"] = cpu_seconds / iterations;
+  state.counters["GFLOPs"] =
+      bench::epoch_flops(w, data.train_x.cols(), data.valid_x.cols()) / per_epoch * 1e-9;
+  state.counters["train_loss"] = train_loss;
+  state.counters["val_acc"] = valid_accuracy;
+  state.counters["eigen_threads"] = Eigen::nbThreads();
+  check_finite(state, train_loss, "training loss");
+}
+
+// ---------------------------------------------------------------------------------------------
+// dropnet
+
+Sequential<float> build_dropnet(const Workload& w, Generator& gen) {
+  using namespace dropnet;
+  Sequential<float> model(w.sizes.front());
+  const std::size_t layers = w.sizes.size() - 1;
+  for (std::size_t l = 0; l < layers; ++l) {
+    if (l < w.dropout.size() && w.dropout[l] > 0) model.add(Dropout<float>(w.dropout[l]));
+    const Index in = w.sizes[l], out = w.sizes[l + 1];
+    if (l + 1 == layers) {
+      model.add(Dense<float>(in, out, gen));  // logits
+    } else if (w.batch_norm) {
+      model.add(Dense<float>(in, out, gen, Init::he_normal));
+      model.add(BatchNorm<float>(out));
+      model.add(ActivationLayer<float, ReLU>());
+    } else {
+      model.add(Dense<float, ReLU>(in, out, gen));
+    }
+  }
+  return model;
+}
+
+void train_dropnet(benchmark::State& state, const Workload* w) {
+  if (!data_ready(state)) return;
+  set_threads(state);
+  const bench::Dataset& data = bench::dataset();
+  Generator gen(7);
+  Sequential<float> model = build_dropnet(*w, gen);
+  dropnet::Adam<float> adam(model.parameters(), dropnet::AdamOptions(1e-3));
+  const dropnet::SoftmaxCrossEntropy<float> loss;
+  dropnet::FitOptions<float> options;
+  options.epochs = 1;
+  options.batch_size = w->batch;
+  options.eval_batch_size = bench::eval_batch;
+  const dropnet::ValidationData<float, Labels> valid{data.valid_x, data.valid_y};
+
+  dropnet::fit(model, loss, adam, data.train_x, data.train_y, gen, options, valid);  // warm-up
+  double total = 0, outside_epoch = 0;
+  dropnet::EpochLogs last;
+  const double cpu_start = bench::process_cpu_seconds();
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    const dropnet::History h =
+        dropnet::fit(model, loss, adam, data.train_x, data.train_y, gen, options, valid);
+    const double wall = bench::seconds_since(start);
+    last = h.epochs.at(0);
+    state.SetIterationTime(last.seconds);
+    total += last.seconds;
+    outside_epoch += wall - last.seconds;
+  }
+  const double cpu = bench::process_cpu_seconds() - cpu_start;
+  // CPU time of whole fit calls; scaled to the epoch's share of their wall time.
+  report_epochs(state, *w, total, cpu * total / (total + outside_epoch), last.loss,
+                last.val_accuracy);
+  // fit's one-time checks (finite inputs, label range) per call, not counted in s_per_epoch.
+  state.counters["fit_setup_ms"] = outside_epoch / double(state.iterations()) * 1e3;
+}
+
+void infer_dropnet(benchmark::State& state, bool single) {
+  if (!data_ready(state)) return;
+  set_threads(state);
+  const bench::Dataset& data = bench::dataset();
+  Generator gen(7);
+  Sequential<float> model = build_dropnet(bench::w1, gen);
+  double sum = 0;
+  if (single) {
+    Index i = 0;
+    bench::run_inference(state, 1, true, [&] {
+      model.input_buffer() = data.valid_x.col(i);
+      sum += model.forward_input(Mode::eval, nullptr)(0, 0);
+      i = (i + 1) % data.valid_x.cols();
+    });
+  } else {
+    dropnet::Matrix<float> out;
+    bench::run_inference(state, double(data.valid_x.cols()), false, [&] {
+      out = dropnet::predict(model, data.valid_x, bench::eval_batch);
+      sum += out(0, 0);
+    });
+  }
+  state.counters["eigen_threads"] = Eigen::nbThreads();
+  check_finite(state, sum, "output");
+}
+
+// ---------------------------------------------------------------------------------------------
+// plain Eigen
+
+std::vector<long> long_sizes(const Workload& w) { return {w.sizes.begin(), w.sizes.end()}; }
+
+void train_plain(benchmark::State& state, const Workload* w) {
+  if (!data_ready(state)) return;
+  set_threads(state);
+  const bench::Dataset& data = bench::dataset();
+  plain::MLP model(long_sizes(*w), w->dropout, w->batch_norm, 7);
+  auto epoch = [&] {
+    return model.epoch(data.train_x, data.train_y, data.valid_x, data.valid_y, w->batch,
+                       bench::eval_batch, 1e-3f);
+  };
+  epoch();  // warm-up
+  double total = 0;
+  plain::MLP::EpochResult last;
+  const double cpu_start = bench::process_cpu_seconds();
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    last = epoch();
+    const double seconds = bench::seconds_since(start);
+    state.SetIterationTime(seconds);
+    total += seconds;
+  }
+  report_epochs(state, *w, total, bench::process_cpu_seconds() - cpu_start, last.train_loss,
+                last.valid_accuracy);
+}
+
+void infer_plain(benchmark::State& state, bool single) {
+  if (!data_ready(state)) return;
+  set_threads(state);
+  const bench::Dataset& data = bench::dataset();
+  plain::MLP model(long_sizes(bench::w1), {}, false, 7);
+  double sum = 0;
+  const Index n = data.valid_x.cols();
+  if (single) {
+    Index i = 0;
+    bench::run_inference(state, 1, true, [&] {
+      sum += model.forward(data.valid_x.col(i), false)(0, 0);
+      i = (i + 1) % n;
+    });
+  } else {
+    bench::run_inference(state, double(n), false, [&] {
+      for (Index first = 0; first < n; first += bench::eval_batch)
+        sum += model.forward(data.valid_x.middleCols(first, std::min(bench::eval_batch, n - first)),
+                             false)(0, 0);
+    });
+  }
+  state.counters["eigen_threads"] = Eigen::nbThreads();
+  check_finite(state, sum, "output");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+int epochs_per_run(int full) {
+  if (bench::short_mode()) return 1;
+  if (const char* env = std::getenv("DROPNET_BENCH_EPOCHS")) return std::max(1, std::atoi(env));
+  return full;
+}
+
+void register_all() {
+  const bool quick = bench::short_mode();
+  for (const Workload* w : {&bench::w1, &bench::w2, &bench::w3}) {
+    const int epochs = epochs_per_run(w == &bench::w3 ? 4 : 6);
+    const std::string name = w->name;
+    benchmark::RegisterBenchmark((name + "/dropnet").c_str(), train_dropnet, w)
+        ->ArgName("threads")->Arg(1)->Arg(2)->UseManualTime()->Iterations(epochs)
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark((name + "/eigen").c_str(), train_plain, w)
+        ->ArgName("threads")->Arg(1)->Arg(2)->UseManualTime()->Iterations(epochs)
+        ->Unit(benchmark::kMillisecond);
+  }
+  auto w4 = [&](const char* name, void (*fn)(benchmark::State&, bool), bool single) {
+    auto* b = benchmark::RegisterBenchmark(name, fn, single)->ArgName("threads")->Arg(1)->Arg(2)
+                  ->Unit(single ? benchmark::kMicrosecond : benchmark::kMillisecond);
+    if (quick) b->Iterations(1);
+  };
+  w4("W4_batch1000/dropnet", infer_dropnet, false);
+  w4("W4_batch1000/eigen", infer_plain, false);
+  w4("W4_batch1/dropnet", infer_dropnet, true);
+  w4("W4_batch1/eigen", infer_plain, true);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return g_failed ? 1 : 0;
+}

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Runs the end-to-end workloads W1-W4 for dropnet, the plain Eigen MLP (bench_training) and
+# libtorch (bench/compare/bench_libtorch, when built) and prints the comparison as markdown.
+#
+#   bench/run_compare.sh [BUILD_DIR] [benchmark flags...]
+#     BUILD_DIR defaults to ./build, configured with -DDROPNET_BUILD_BENCH=ON and, for the
+#     libtorch side, -DDROPNET_BENCH_LIBTORCH=ON with Debian's libtorch-dev and
+#     libopenblas0-pthread installed.
+#     Extra flags go to both binaries, e.g. --benchmark_filter='W1|W2'.
+#   DROPNET_BENCH_SHORT=1   small subset, one epoch: checks the pipeline, not the speed.
+#   DROPNET_BENCH_EPOCHS=N  timed epochs per training benchmark (default 6; W3 4).
+#   RESULTS_DIR=DIR         where the JSON results go (default BUILD_DIR/bench_results).
+#
+# Peers run at their fastest: OPENBLAS_CORETYPE is unset so OpenBLAS picks its kernels for this
+# CPU (an environment forcing e.g. Haswell would hand libtorch slower AVX2 kernels), and every
+# implementation is measured at 1 and 2 threads; the "best" rows compare each at its fastest
+# thread count. The two binaries run one after the other: ratios across them are only as good as
+# the machine was quiet (check `uptime`); ratios inside bench_training (dropnet vs plain Eigen)
+# come from one process.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+build="${1:-$here/../build}"
+[[ $# -gt 0 ]] && shift
+results="${RESULTS_DIR:-$build/bench_results}"
+mkdir -p "$results"
+
+unset OPENBLAS_CORETYPE
+
+training="$build/bench/bench_training"
+libtorch="$build/bench/compare/bench_libtorch"
+[[ -x "$training" ]] || { echo "run_compare: $training not found (build with -DDROPNET_BUILD_BENCH=ON)" >&2; exit 1; }
+
+echo "# load before: $(uptime)" >&2
+"$training" --benchmark_filter='^W' --benchmark_out="$results/dropnet_eigen.json" \
+  --benchmark_out_format=json "$@" >&2
+if [[ -x "$libtorch" ]]; then
+  "$libtorch" --benchmark_out="$results/libtorch.json" --benchmark_out_format=json "$@" >&2
+else
+  echo "run_compare: $libtorch not built (configure with -DDROPNET_BENCH_LIBTORCH=ON, needs libtorch-dev); table without libtorch" >&2
+  rm -f "$results/libtorch.json"
+fi
+echo "# load after: $(uptime)" >&2
+
+python3 - "$results" <<'EOF'
+import json, os, re, sys
+
+results = sys.argv[1]
+rows = {}      # (workload, impl, threads) -> value from wall-clock time
+cpu_rows = {}  # the same from process CPU time
+label = None
+context = None
+for name in ("dropnet_eigen.json", "libtorch.json"):
+    path = os.path.join(results, name)
+    if not os.path.exists(path):
+        continue
+    data = json.load(open(path))
+    context = context or data.get("context", {})
+    for b in data["benchmarks"]:
+        if b.get("error_occurred"):
+            print(f"> {b['name']}: {b.get('error_message')}")
+            continue
+        m = re.match(r"(W\d(?:_batch\d+)?)/(\w+)/threads:(\d+)", b["name"])
+        if not m:
+            continue
+        workload, impl, threads = m.group(1), m.group(2), int(m.group(3))
+        key = {"W4_batch1000": "images_per_s", "W4_batch1": "us_per_image"}.get(workload, "s_per_epoch")
+        if key in b:
+            rows[(workload, impl, threads)] = b[key]
+        if "cpu_" + key in b:
+            cpu_rows[(workload, impl, threads)] = b["cpu_" + key]
+        if "label" in b and impl == "libtorch":
+            label = b["label"]
+
+impls = [i for i in ("dropnet", "eigen", "libtorch") if any(k[1] == i for k in rows)]
+names = {"dropnet": "dropnet", "eigen": "plain Eigen", "libtorch": "libtorch"}
+workloads = [("W1", "s/epoch", False), ("W2", "s/epoch", False), ("W3", "s/epoch", False),
+             ("W4_batch1000", "images/s", True), ("W4_batch1", "us/image", False)]
+
+def fmt(v, unit):
+    if v is None:
+        return "-"
+    if unit == "images/s":
+        return f"{v / 1e6:.3f} M"
+    if unit == "us/image":
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+def speedup(d, other, higher_better):
+    if d is None or other is None:
+        return "-"
+    return f"{(d / other if higher_better else other / d):.2f}x"
+
+def table(rows, thread_counts, title):
+    print(title)
+    print()
+    header = ["workload", "unit", "threads"] + [names[i] for i in impls] + \
+             [f"dropnet vs {names[i]}" for i in impls if i != "dropnet"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for w, unit, higher in workloads:
+        for threads in thread_counts:
+            vals = {}
+            for i in impls:
+                if threads == "best":
+                    cand = [(v, t) for (ww, ii, t), v in rows.items() if ww == w and ii == i]
+                    vals[i] = (max if higher else min)(cand)[0] if cand else None
+                else:
+                    vals[i] = rows.get((w, i, threads))
+            if all(v is None for v in vals.values()):
+                continue
+            cells = [w, unit, str(threads)] + [fmt(vals[i], unit) for i in impls] + \
+                    [speedup(vals.get("dropnet"), vals[i], higher) for i in impls if i != "dropnet"]
+            print("| " + " | ".join(cells) + " |")
+    print()
+    print("Dropout overhead, W2 / W1 s/epoch (target for dropnet <= 1.15):")
+    print()
+    print("| threads | " + " | ".join(names[i] for i in impls) + " |")
+    print("|---|" + "---|" * len(impls))
+    for threads in [t for t in thread_counts if t != "best"]:
+        cells = []
+        for i in impls:
+            a, b = rows.get(("W1", i, threads)), rows.get(("W2", i, threads))
+            cells.append(f"{b / a:.2f}" if a and b else "-")
+        print(f"| {threads} | " + " | ".join(cells) + " |")
+    print()
+
+table(rows, (1, 2, "best"), "## Wall-clock time")
+if cpu_rows:
+    table({k: v for k, v in cpu_rows.items() if k[2] == 1}, (1,),
+          "## Process CPU time, 1 thread (robust to other load on the machine)")
+print("'dropnet vs X' = how many times faster dropnet is (> 1: dropnet faster).")
+if label:
+    print(f"libtorch BLAS: {label}.")
+if context:
+    print(f"Host: {context.get('num_cpus')} CPUs at {context.get('mhz_per_cpu')} MHz, "
+          f"load average {context.get('load_avg')} at start, date {context.get('date')}.")
+EOF
