@@ -1,0 +1,231 @@
+#include "cli.hpp"
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "plot.hpp"
+#include "presets.hpp"
+
+namespace fmnist {
+
+namespace {
+
+constexpr const char* data_dir_variable = "DROPNET_FASHION_MNIST_DIR";
+constexpr const char* debian_data_dir = "/usr/share/datasets/fashion-mnist";
+
+/// Where each flag lands before the preset is applied: CLI11 tells us which ones were given.
+struct Flags {
+  std::string preset = "seed";
+  std::vector<std::ptrdiff_t> layers;
+  std::vector<double> dropout;
+  std::string activation;
+  bool batchnorm = false;
+  std::string optimizer, schedule;
+  double lr = 0, weight_decay = 0, momentum = 0, l2 = 0, max_norm = 0, label_smoothing = 0;
+  int epochs = 0, patience = 0;
+  std::ptrdiff_t batch_size = 0;
+};
+
+std::string preset_help() {
+  std::string help = "Model and training defaults:";
+  for (const Preset& p : presets()) help += "\n  " + p.name + ": " + p.description;
+  return help;
+}
+
+std::string footer() {
+  return "Data: Debian's dataset-fashion-mnist (sudo apt-get install dataset-fashion-mnist) or the\n"
+         "four official files in any directory (--data-dir, or " + std::string(data_dir_variable) +
+         ").\n\nExamples:\n"
+         "  fashion_mnist                                  # seed model, about a minute\n"
+         "  fashion_mnist --preset best --plot best.png    # >= 0.90 test accuracy\n"
+         "  fashion_mnist --study dropout --plot study.png # the notebook's comparison, 50 epochs\n"
+         "  fashion_mnist --preset seed-dropout --mc-samples 30\n";
+}
+
+void add_model_options(CLI::App& app, Flags& f) {
+  app.add_option("-p,--preset", f.preset, preset_help())
+      ->check(CLI::IsMember({"seed", "seed-dropout", "best"}))
+      ->capture_default_str();
+  app.add_option("--layers", f.layers, "hidden layer sizes, e.g. 120,60")
+      ->delimiter(',')
+      ->check(CLI::Range(std::ptrdiff_t{1}, std::ptrdiff_t{1} << 20));
+  app.add_option("--dropout", f.dropout,
+                 "dropout rates: one per hidden layer plus one for the input (first), e.g. "
+                 "0.25,0.4,0.4; a single rate applies after every hidden layer; 0 = none")
+      ->delimiter(',')
+      ->check(CLI::Range(0.0, 0.95));
+  app.add_option("--activation", f.activation, "hidden activation")
+      ->check(CLI::IsMember({"relu", "leaky_relu", "elu", "selu", "gelu", "swish", "tanh",
+                             "sigmoid"}));
+  app.add_flag("--batchnorm,!--no-batchnorm", f.batchnorm,
+               "BatchNorm after each hidden Dense, before its activation");
+  app.add_option("--l2", f.l2, "L2 penalty on the weights (Keras kernel_regularizer)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-norm", f.max_norm, "max-norm constraint on each unit's weights; 0 = none")
+      ->check(CLI::NonNegativeNumber);
+}
+
+void add_training_options(CLI::App& app, Flags& f) {
+  app.add_option("--optimizer", f.optimizer, "optimizer (torch.optim's definitions and defaults)")
+      ->check(CLI::IsMember({"sgd", "adam", "adamw", "rmsprop", "adagrad"}));
+  app.add_option("--lr", f.lr, "learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--weight-decay", f.weight_decay, "optimizer weight decay (decoupled for adamw)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--momentum", f.momentum, "momentum of sgd and rmsprop")->check(CLI::Range(0.0, 0.999));
+  app.add_option("--schedule", f.schedule,
+                 "learning-rate schedule per epoch: step (x0.1 every third of the epochs), "
+                 "exponential (x0.95), cosine (to 1% of lr), plateau (x0.5 after 2 flat epochs)")
+      ->check(CLI::IsMember({"none", "step", "exponential", "cosine", "plateau"}));
+  app.add_option("-b,--batch-size", f.batch_size, "images per training step")->check(CLI::Range(std::ptrdiff_t{1}, std::ptrdiff_t{1} << 20));
+  app.add_option("-e,--epochs", f.epochs, "epochs (0 with --load: evaluate only)")
+      ->check(CLI::Range(0, 100000));
+  app.add_option("--patience", f.patience,
+                 "early stopping: stop after this many epochs without a better val_loss and "
+                 "restore the best weights; 0 = off")
+      ->check(CLI::Range(0, 100000));
+  app.add_option("--label-smoothing", f.label_smoothing, "cross-entropy label smoothing")->check(CLI::Range(0.0, 0.5));
+}
+
+void add_data_options(CLI::App& app, Options& o) {
+  o.data.dir = debian_data_dir;
+  app.add_option("-d,--data-dir", o.data.dir, "directory of the four Fashion-MNIST IDX files")
+      ->envname(data_dir_variable)
+      ->capture_default_str();
+  app.add_option("--normalize", o.data.normalization,
+                 "mean-std: (x - 0.5) / 0.5 as the notebook; per-pixel: standardize each pixel "
+                 "with training statistics")
+      ->check(CLI::IsMember({"mean-std", "per-pixel"}))
+      ->capture_default_str();
+  app.add_option("--valid-size", o.data.valid_size, "validation images taken from the 60,000")
+      ->check(CLI::Range(std::ptrdiff_t{1}, std::ptrdiff_t{59999}))
+      ->capture_default_str();
+  app.add_option("--train-limit", o.data.train_limit, "train on the first N images only (0 = all)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--test-limit", o.data.test_limit, "test on the first N images only (0 = all)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+void add_run_options(CLI::App& app, Options& o) {
+  app.add_option("-s,--seed", o.seed, "seed of every random draw")->capture_default_str();
+  app.add_option("-j,--threads", o.threads,
+                 "threads for Eigen's matrix products; results are reproducible for a given "
+                 "seed and thread count (more threads pay off only for wide layers)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--progress", o.progress,
+                 "bar: a progress bar per epoch; lines: one line per epoch; auto: bar on a terminal")
+      ->check(CLI::IsMember({"auto", "bar", "lines"}))
+      ->capture_default_str();
+  app.add_option("--save", o.save_path, "save the trained weights to FILE");
+  app.add_option("--load", o.load_path, "start from weights saved with --save (same model flags)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--history", o.history_path, "write loss and accuracy per epoch to a CSV file");
+  app.add_option("--plot", o.plot_path,
+                 "draw the learning curves with gnuplot into FILE (.png or .svg)");
+  app.add_option("--study", o.study,
+                 "dropout: train the notebook's models (no dropout; 0.25/0.4/0.4; --dropout, "
+                 "default 0.5,0.5,0.5) for --epochs (default 50) at a constant learning rate "
+                 "(unless --schedule) and compare them")
+      ->check(CLI::IsMember({"dropout"}));
+  app.add_option("--mc-samples", o.mc_samples,
+                 "Monte-Carlo dropout at test time with T passes; reports accuracy on the most "
+                 "and least certain test images")
+      ->check(CLI::Range(2, 10000));
+  app.add_option("--min-accuracy", o.min_accuracy,
+                 "exit with status 3 if the test accuracy is below this (for CI)")
+      ->check(CLI::Range(0.0, 1.0));
+}
+
+bool given(const CLI::App& app, const char* name) { return app.count(name) > 0; }
+
+/// The preset, then every flag the user gave, then checks that span several flags.
+void resolve(const CLI::App& app, const Flags& f, Options& o) {
+  const Preset& preset = find_preset(f.preset);
+  o.preset = preset.name;
+  o.model = preset.model;
+  o.train = preset.train;
+  ModelSpec& m = o.model;
+  TrainSpec& t = o.train;
+  const bool custom_model = given(app, "--layers") || given(app, "--dropout") ||
+                            given(app, "--activation") || given(app, "--batchnorm");
+  if (given(app, "--layers")) m.hidden = f.layers;
+  if (given(app, "--activation")) m.activation = f.activation;
+  if (given(app, "--batchnorm")) m.batchnorm = f.batchnorm;
+  if (given(app, "--l2")) m.l2 = f.l2;
+  if (given(app, "--max-norm")) m.max_norm = f.max_norm;
+  if (given(app, "--optimizer")) t.optimizer = f.optimizer;
+  if (given(app, "--lr")) t.lr = f.lr;
+  if (given(app, "--weight-decay")) t.weight_decay = f.weight_decay;
+  if (given(app, "--momentum")) t.momentum = f.momentum;
+  if (given(app, "--schedule")) t.schedule = f.schedule;
+  if (given(app, "--batch-size")) t.batch_size = f.batch_size;
+  if (given(app, "--epochs")) t.epochs = f.epochs;
+  if (given(app, "--patience")) t.patience = f.patience;
+  if (given(app, "--label-smoothing")) t.label_smoothing = f.label_smoothing;
+
+  std::vector<double> rates = f.dropout;
+  const std::size_t layers = m.hidden.size();
+  if (rates.size() == 1) {  // after every hidden layer, the input untouched
+    rates.assign(layers + 1, f.dropout[0]);
+    rates[0] = 0.0;
+  }
+  if (given(app, "--dropout") && rates.size() != layers + 1)
+    throw CLI::ValidationError("--dropout", "got " + std::to_string(f.dropout.size()) +
+                                                " rates for " + std::to_string(layers) +
+                                                " hidden layers; give 1 or " +
+                                                std::to_string(layers + 1) + " (input first)");
+  bool any_dropout = false;
+  for (double r : rates) any_dropout = any_dropout || r > 0;
+  if (!o.study.empty()) {
+    m.dropout.clear();  // the study sets each model's own
+    o.study_dropout = given(app, "--dropout") ? rates : std::vector<double>(layers + 1, 0.5);
+    // The notebook's setting: 50 epochs at a constant rate, where overfitting shows.
+    if (!given(app, "--epochs")) t.epochs = 50;
+    if (!given(app, "--schedule")) t.schedule = "none";
+  } else if (given(app, "--dropout")) {
+    m.dropout = any_dropout ? rates : std::vector<double>{};
+  }
+  if (m.dropout.size() != 0 && m.dropout.size() != layers + 1)
+    throw CLI::ValidationError("--layers", "the preset's " + std::to_string(m.dropout.size()) +
+                                               " dropout rates do not fit " +
+                                               std::to_string(layers) +
+                                               " hidden layers: give --dropout too");
+  if (custom_model) m.label = "custom";
+  if (t.epochs == 0 && o.load_path.empty())
+    throw CLI::ValidationError("--epochs", "0 epochs only makes sense with --load");
+  if (o.mc_samples > 0 && m.dropout.empty() && o.study.empty())
+    throw CLI::ValidationError("--mc-samples", "needs a model with dropout (e.g. --preset "
+                                               "seed-dropout or --dropout 0.25,0.4,0.4)");
+  if (!o.plot_path.empty() && !is_plot_name(o.plot_path))
+    throw CLI::ValidationError("--plot", "'" + o.plot_path + "' must end in .png or .svg");
+  if (!o.study.empty() && (!o.load_path.empty() || !o.save_path.empty()))
+    throw CLI::ValidationError("--study", "trains three models: --load and --save do not apply");
+}
+
+}  // namespace
+
+ParsedCommandLine parse_command_line(int argc, char** argv) {
+  ParsedCommandLine parsed;
+  Options& o = parsed.options;
+  Flags flags;
+  CLI::App app("Fashion-MNIST with dropnet: the seed notebook's MLP, its dropout study, learning "
+               "curves and Monte-Carlo dropout uncertainty.",
+               "fashion_mnist");
+  app.footer(footer());
+  app.option_defaults()->always_capture_default(false);
+  add_model_options(app, flags);
+  add_training_options(app, flags);
+  add_data_options(app, o);
+  add_run_options(app, o);
+  try {
+    app.parse(argc, argv);
+    resolve(app, flags, o);
+  } catch (const CLI::ParseError& e) {
+    parsed.exit = true;
+    parsed.exit_code = app.exit(e);  // prints the message, and a pointer to --help
+  }
+  return parsed;
+}
+
+}  // namespace fmnist

@@ -1,0 +1,131 @@
+// Fashion-MNIST with dropnet: the seed notebook (a 784-120-60-10 ReLU MLP trained with and
+// without dropout) as a command-line program. Trains a model, reports its test accuracy per
+// class with a confusion matrix, draws the learning curves, compares dropout settings
+// (--study dropout) and measures Monte-Carlo dropout uncertainty (--mc-samples). --help lists
+// every option.
+
+#include <Eigen/Core>
+#include <chrono>
+#include <cstdio>
+#include <dropnet/io/weights_file.hpp>
+#include <exception>
+
+#include "cli.hpp"
+#include "data.hpp"
+#include "model.hpp"
+#include "plot.hpp"
+#include "progress.hpp"
+#include "report.hpp"
+#include "study.hpp"
+#include "training.hpp"
+#include "uncertainty.hpp"
+
+namespace fmnist {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int below_min_accuracy_status = 3;
+
+void set_threads(int threads) {
+#ifdef _OPENMP
+  Eigen::setNbThreads(threads);
+#else
+  if (threads > 1)
+    std::fprintf(stderr, "note: built without OpenMP, --threads %d runs on one thread\n", threads);
+#endif
+}
+
+void print_setup(std::FILE* out, const Options& o, const Data& data) {
+  std::fprintf(out, "Fashion-MNIST from %s: %s train, %s valid, %s test images (%s)\n",
+               o.data.dir.c_str(), thousands(data.train.size()).c_str(),
+               thousands(data.valid.size()).c_str(), thousands(data.test.size()).c_str(),
+               o.data.normalization == "per-pixel" ? "per-pixel standardized"
+                                                   : "normalized (x - 0.5) / 0.5");
+  const TrainSpec& t = o.train;
+  std::fprintf(out, "Training: %s lr %g", t.optimizer.c_str(), t.lr);
+  if (t.weight_decay > 0) std::fprintf(out, " weight decay %g", t.weight_decay);
+  std::fprintf(out, ", schedule %s, batch %td, %d epochs", t.schedule.c_str(), t.batch_size, t.epochs);
+  if (t.label_smoothing > 0) std::fprintf(out, ", label smoothing %g", t.label_smoothing);
+  if (t.patience > 0) std::fprintf(out, ", early stopping (patience %d)", t.patience);
+  std::fprintf(out, ", seed %llu, %d Eigen thread%s\n", static_cast<unsigned long long>(o.seed),
+               Eigen::nbThreads(), Eigen::nbThreads() == 1 ? "" : "s");
+}
+
+/// CSV and figure of one model's history, as asked.
+void write_curves(std::FILE* out, const Options& o, const dropnet::History& history) {
+  std::string csv = o.history_path;
+  if (csv.empty() && !o.plot_path.empty()) csv = with_extension(o.plot_path, ".csv");
+  if (csv.empty() || history.epochs.empty()) return;
+  write_history_csv(csv, history);
+  std::fprintf(out, "\nCurves: %s\n", csv.c_str());
+  if (o.plot_path.empty()) return;
+  const std::string title = "Fashion-MNIST, " + o.model.label + " (" + architecture(o.model) + ")";
+  const std::string image = plot_history(csv, o.plot_path, title, history.epochs.size());
+  if (!image.empty()) std::fprintf(out, "Figure: %s\n", image.c_str());
+}
+
+int run_single(const Options& o, const Data& data, dropnet::Generator& gen, std::FILE* out,
+               Clock::time_point start) {
+  dropnet::Sequential<float> model = build_model(o.model, gen);
+  std::fprintf(out, "Model '%s': %s\n%s", o.model.label.c_str(), describe(o.model).c_str(),
+               model.summary().c_str());
+  if (!o.load_path.empty()) {
+    dropnet::load_weights(model, o.load_path);
+    std::fprintf(out, "Loaded weights from %s\n", o.load_path.c_str());
+  }
+  std::fprintf(out, "\n");
+
+  Progress progress(out, progress_style(o.progress, out), "");
+  const TrainOutcome outcome = train(model, o.train, data, gen, {&progress});
+  if (outcome.best_epoch >= 0)
+    std::fprintf(out, "Early stopping: restored the weights of epoch %d (best val_loss)\n",
+                 outcome.best_epoch + 1);
+
+  const TestResult test = evaluate_on(model, data.test);
+  print_test_report(out, test.loss, confusion_of(test.logits, data.test.labels));
+  if (o.mc_samples > 0)
+    print_uncertainty(out, mc_uncertainty(model, data.test, o.mc_samples, gen), test.accuracy);
+  if (!o.save_path.empty()) {
+    dropnet::save_weights(model, o.save_path);
+    std::fprintf(out, "\nSaved weights to %s\n", o.save_path.c_str());
+  }
+  write_curves(out, o, outcome.history);
+  print_timing(out, progress.train_seconds(), progress.images(),
+               std::chrono::duration<double>(Clock::now() - start).count());
+
+  if (test.accuracy < o.min_accuracy) {
+    std::fprintf(stderr, "fashion_mnist: test accuracy %.4f is below --min-accuracy %.4f\n",
+                 test.accuracy, o.min_accuracy);
+    return below_min_accuracy_status;
+  }
+  return 0;
+}
+
+int run(const Options& o) {
+  const auto start = Clock::now();
+  std::FILE* out = stdout;
+  set_threads(o.threads);
+  dropnet::Generator gen(o.seed);
+  const Data data = load_data(o.data, gen);
+  print_setup(out, o, data);
+  if (o.study == "dropout") return run_dropout_study(o, data, gen, out);
+  return run_single(o, data, gen, out, start);
+}
+
+}  // namespace
+
+}  // namespace fmnist
+
+int main(int argc, char** argv) {
+  const fmnist::ParsedCommandLine parsed = fmnist::parse_command_line(argc, argv);
+  if (parsed.exit) return parsed.exit_code;
+  try {
+    return fmnist::run(parsed.options);
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "fashion_mnist: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,75 @@
+#include "presets.hpp"
+
+#include <stdexcept>
+
+namespace fmnist {
+
+namespace {
+
+/// The notebook's ReLUNet: 784-120-60-10, Adam lr 1e-3, batch 64. One change to its training:
+/// the learning rate decays along a cosine over the run. At the notebook's constant rate the
+/// test accuracy after 15 epochs wanders between 0.875 and 0.885 with the seed; the decay settles
+/// it at 0.887-0.889 (seeds 1-4 and 42) in the same time.
+Preset seed_preset() {
+  Preset p;
+  p.name = "seed";
+  p.description = "the notebook's 784-120-60-10 ReLU MLP: Adam lr 1e-3, batch 64, with a cosine "
+                  "decay, 15 epochs";
+  p.model.label = "no dropout";
+  p.train.schedule = "cosine";
+  p.train.epochs = 15;
+  return p;
+}
+
+/// The notebook's RandomDropoutModel: the same with dropout 0.25 on the image, 0.4 after each
+/// hidden layer.
+Preset seed_dropout_preset() {
+  Preset p = seed_preset();
+  p.name = "seed-dropout";
+  p.description = "the same with dropout 0.25 on the input and 0.4 after each hidden layer";
+  p.model.label = "dropout 0.25/0.4/0.4";
+  p.model.dropout = {0.25, 0.4, 0.4};
+  return p;
+}
+
+/// Still a dense network: wider, batch-normalized, dropout everywhere, AdamW with a cosine
+/// schedule and label smoothing. Each ingredient is worth a few tenths of a point on the
+/// validation set; together they clear 0.90 test accuracy (see the README for the measured run).
+Preset best_preset() {
+  Preset p;
+  p.name = "best";
+  p.description = "784-1024-512-10, BatchNorm, dropout 0.2/0.5/0.5, AdamW + cosine, 40 epochs";
+  p.model.label = "best";
+  p.model.hidden = {1024, 512};
+  p.model.dropout = {0.2, 0.5, 0.5};
+  p.model.batchnorm = true;
+  p.train.optimizer = "adamw";
+  p.train.lr = 1e-3;
+  p.train.weight_decay = 1e-2;
+  p.train.schedule = "cosine";
+  p.train.epochs = 40;
+  p.train.batch_size = 128;
+  p.train.label_smoothing = 0.1;
+  return p;
+}
+
+}  // namespace
+
+const std::vector<Preset>& presets() {
+  static const std::vector<Preset> all = {seed_preset(), seed_dropout_preset(), best_preset()};
+  return all;
+}
+
+const Preset& find_preset(const std::string& name) {
+  for (const Preset& p : presets())
+    if (p.name == name) return p;
+  throw std::invalid_argument("unknown preset '" + name + "' (known: " + preset_names() + ")");
+}
+
+std::string preset_names() {
+  std::string names;
+  for (const Preset& p : presets()) names += (names.empty() ? "" : ", ") + p.name;
+  return names;
+}
+
+}  // namespace fmnist

@@ -1,0 +1,28 @@
+#pragma once
+// Named starting points for --preset: the seed notebook's two networks and our best dense one.
+// Flags given on the command line override a preset field by field.
+
+#include <string>
+#include <vector>
+
+#include "options.hpp"
+
+namespace fmnist {
+
+struct Preset {
+  std::string name;
+  std::string description;  ///< one line for --help
+  ModelSpec model;
+  TrainSpec train;
+};
+
+/// Every preset, in the order --help lists them.
+const std::vector<Preset>& presets();
+
+/// The preset called `name`; throws std::invalid_argument naming the known ones otherwise.
+const Preset& find_preset(const std::string& name);
+
+/// Names joined for messages: "seed, seed-dropout, best".
+std::string preset_names();
+
+}  // namespace fmnist

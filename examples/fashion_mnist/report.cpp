@@ -1,0 +1,119 @@
+#include "report.hpp"
+
+#include <dropnet/io/fashion_mnist.hpp>
+#include <numeric>
+
+#include "progress.hpp"
+
+namespace fmnist {
+
+namespace {
+
+constexpr const char* short_names[class_count] = {"T-shirt", "Trouser", "Pullover", "Dress",
+                                                  "Coat",    "Sandal",  "Shirt",    "Sneaker",
+                                                  "Bag",     "Boot"};
+
+const char* class_name(int c) { return dropnet::fashion_mnist::class_names[static_cast<std::size_t>(c)]; }
+
+double percent(long part, long whole) {
+  return whole > 0 ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+}
+
+void print_per_class(std::FILE* out, const Confusion& c) {
+  std::fprintf(out, "\n%-13s %9s %7s   %s\n", "Class", "accuracy", "images", "most often mistaken for");
+  for (int t = 0; t < class_count; ++t) {
+    const auto& row = c.counts[static_cast<std::size_t>(t)];
+    int worst = t == 0 ? 1 : 0;
+    for (int p = 0; p < class_count; ++p)
+      if (p != t && row[static_cast<std::size_t>(p)] > row[static_cast<std::size_t>(worst)]) worst = p;
+    std::fprintf(out, "%-13s %8.1f%% %7ld   %s (%.1f%%)\n", class_name(t), 100.0 * c.class_accuracy(t),
+                 c.class_total(t), class_name(worst),
+                 percent(row[static_cast<std::size_t>(worst)], c.class_total(t)));
+  }
+}
+
+void print_matrix(std::FILE* out, const Confusion& c) {
+  std::fprintf(out, "\nConfusion matrix (rows: true class, columns: predicted class)\n%-13s", "");
+  for (const char* name : short_names) std::fprintf(out, "%9s", name);
+  std::fprintf(out, "\n");
+  for (int t = 0; t < class_count; ++t) {
+    std::fprintf(out, "%-13s", class_name(t));
+    for (long n : c.counts[static_cast<std::size_t>(t)]) std::fprintf(out, "%9ld", n);
+    std::fprintf(out, "\n");
+  }
+}
+
+}  // namespace
+
+long Confusion::total() const {
+  long n = 0;
+  for (int t = 0; t < class_count; ++t) n += class_total(t);
+  return n;
+}
+
+long Confusion::correct() const {
+  long n = 0;
+  for (std::size_t t = 0; t < counts.size(); ++t) n += counts[t][t];
+  return n;
+}
+
+double Confusion::accuracy() const { return percent(correct(), total()) / 100.0; }
+
+long Confusion::class_total(int truth) const {
+  const auto& row = counts[static_cast<std::size_t>(truth)];
+  return std::accumulate(row.begin(), row.end(), 0L);
+}
+
+double Confusion::class_accuracy(int truth) const {
+  const auto t = static_cast<std::size_t>(truth);
+  return percent(counts[t][t], class_total(truth)) / 100.0;
+}
+
+Confusion confusion_of(const dropnet::Matrix<float>& logits, const dropnet::Labels& labels) {
+  Confusion c;
+  for (dropnet::Index j = 0; j < logits.cols(); ++j) {
+    dropnet::Index predicted = 0;
+    logits.col(j).maxCoeff(&predicted);
+    ++c.counts[static_cast<std::size_t>(labels(j))][static_cast<std::size_t>(predicted)];
+  }
+  return c;
+}
+
+void print_test_report(std::FILE* out, double test_loss, const Confusion& confusion) {
+  std::fprintf(out, "\nTest: loss %.4f, accuracy %.4f (%s of %s images)\n", test_loss,
+               confusion.accuracy(), thousands(confusion.correct()).c_str(),
+               thousands(confusion.total()).c_str());
+  print_per_class(out, confusion);
+  print_matrix(out, confusion);
+}
+
+void print_timing(std::FILE* out, double train_seconds, long images, double wall_seconds) {
+  const double rate = train_seconds > 0 ? static_cast<double>(images) / train_seconds : 0.0;
+  std::fprintf(out,
+               "\nTime: training %.1f s for %s images (%s images/s, validation excluded); "
+               "whole run %.1f s\n",
+               train_seconds, thousands(images).c_str(), thousands(static_cast<long>(rate)).c_str(),
+               wall_seconds);
+}
+
+void print_study_table(std::FILE* out, const std::vector<StudyRow>& rows) {
+  std::fprintf(out, "\n%-24s %17s %11s %10s %15s %9s\n", "model", "best valid loss", "final valid",
+               "rise", "train-valid gap", "test acc");
+  std::fprintf(out, "%-24s %17s %11s %10s %15s %9s\n", "", "(epoch)", "loss", "from best",
+               "(acc, points)", "");
+  for (const StudyRow& row : rows) {
+    const auto& epochs = row.history->epochs;
+    if (epochs.empty()) continue;
+    std::size_t best = 0;
+    for (std::size_t e = 1; e < epochs.size(); ++e)
+      if (epochs[e].val_loss < epochs[best].val_loss) best = e;
+    const auto& last = epochs.back();
+    char best_text[32];
+    std::snprintf(best_text, sizeof best_text, "%.4f (%zu)", epochs[best].val_loss, best + 1);
+    std::fprintf(out, "%-24s %17s %11.4f %+9.1f%% %+15.2f %8.2f%%\n", row.label.c_str(), best_text,
+                 last.val_loss, 100.0 * (last.val_loss / epochs[best].val_loss - 1.0),
+                 100.0 * (last.accuracy - last.val_accuracy), 100.0 * row.test_accuracy);
+  }
+}
+
+}  // namespace fmnist

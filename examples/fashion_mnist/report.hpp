@@ -1,0 +1,48 @@
+#pragma once
+// The tables printed at the end of a run: test results per class, the confusion matrix, timing,
+// and the dropout study's comparison.
+
+#include <array>
+#include <cstdio>
+#include <dropnet/core/types.hpp>
+#include <dropnet/training/history.hpp>
+#include <string>
+#include <vector>
+
+namespace fmnist {
+
+constexpr int class_count = 10;
+
+/// counts[t][p]: test images of true class t predicted as class p.
+struct Confusion {
+  std::array<std::array<long, class_count>, class_count> counts{};
+
+  long total() const;
+  long correct() const;
+  double accuracy() const;
+  long class_total(int truth) const;
+  double class_accuracy(int truth) const;
+};
+
+/// Tallies argmax(logits column j) against labels(j).
+Confusion confusion_of(const dropnet::Matrix<float>& logits, const dropnet::Labels& labels);
+
+/// "Test: loss, accuracy", then per class: accuracy, count and the most frequent mistake,
+/// then the confusion matrix with the class names.
+void print_test_report(std::FILE* out, double test_loss, const Confusion& confusion);
+
+/// Training time (steps only), images/s, and the whole run's wall time.
+void print_timing(std::FILE* out, double train_seconds, long images, double wall_seconds);
+
+/// One row of the dropout study's table.
+struct StudyRow {
+  std::string label;
+  const dropnet::History* history = nullptr;
+  double test_accuracy = 0.0;
+};
+
+/// Per model: best valid loss and its epoch, final valid loss and how far it rose from the
+/// best, the final train - valid accuracy gap, test accuracy.
+void print_study_table(std::FILE* out, const std::vector<StudyRow>& rows);
+
+}  // namespace fmnist

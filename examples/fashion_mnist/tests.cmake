@@ -1,0 +1,77 @@
+# The example's tests (included from CMakeLists.txt when DROPNET_BUILD_TESTS is ON).
+set(_fm "$<TARGET_FILE:fashion_mnist>")
+set(_check_run -P ${CMAKE_CURRENT_SOURCE_DIR}/check_run.cmake)  # after the -D definitions
+set(_check_same -P ${CMAKE_CURRENT_SOURCE_DIR}/check_same.cmake)
+
+# fashion_mnist_test(NAME <name> EXPECT success|failure REGEX <regex> ARGS <arguments...>)
+function(fashion_mnist_test)
+  cmake_parse_arguments(T "" "NAME;EXPECT;REGEX" "ARGS" ${ARGN})
+  string(REPLACE ";" "|" args "${T_ARGS}")
+  add_test(NAME fashion_mnist_${T_NAME}
+           COMMAND ${CMAKE_COMMAND} "-DCOMMAND=${_fm}|${args}" -DEXPECT=${T_EXPECT}
+                   "-DREGEX=${T_REGEX}" ${_check_run})
+endfunction()
+
+# Bad options: a message naming the problem and a non-zero status, before any data is read.
+fashion_mnist_test(NAME cli_unknown_option EXPECT failure
+                   REGEX "not expected: --no-such-option.*--help" ARGS --no-such-option)
+fashion_mnist_test(NAME cli_negative_epochs EXPECT failure
+                   REGEX "--epochs: Value -3 not in range" ARGS --epochs -3)
+fashion_mnist_test(NAME cli_unknown_preset EXPECT failure
+                   REGEX "--preset: huge not in" ARGS --preset huge)
+fashion_mnist_test(NAME cli_bad_layers EXPECT failure
+                   REGEX "--layers" ARGS --layers 120,abc)
+fashion_mnist_test(NAME cli_dropout_out_of_range EXPECT failure
+                   REGEX "--dropout: Value 1.5 not in range" ARGS --dropout 1.5)
+fashion_mnist_test(NAME cli_dropout_count EXPECT failure
+                   REGEX "got 2 rates for 2 hidden layers; give 1 or 3"
+                   ARGS --layers 120,60 --dropout 0.1,0.2)
+fashion_mnist_test(NAME cli_plot_extension EXPECT failure
+                   REGEX "'curves.jpg' must end in .png or .svg" ARGS --plot curves.jpg)
+fashion_mnist_test(NAME cli_mc_without_dropout EXPECT failure
+                   REGEX "--mc-samples.*needs a model with dropout" ARGS --mc-samples 10)
+fashion_mnist_test(NAME missing_data_dir EXPECT failure
+                   REGEX "no train-images-idx3-ubyte.gz .nor train-images-idx3-ubyte. in '/nonexistent/fmnist'"
+                   ARGS --data-dir /nonexistent/fmnist)
+
+# End to end on real data: 2,000 training images, 2 epochs, must beat chance (0.1) widely.
+if(EXISTS "${FASHION_MNIST_TEST_DATA}/train-images-idx3-ubyte.gz")
+  set(_small --data-dir ${FASHION_MNIST_TEST_DATA} --train-limit 2000 --progress lines)
+  set(_quick ${_small} --epochs 2)
+  set(_out ${CMAKE_CURRENT_BINARY_DIR}/test_output)
+  file(MAKE_DIRECTORY ${_out})
+
+  fashion_mnist_test(NAME e2e_seed EXPECT success
+                     REGEX "Test: loss [0-9.]+, accuracy 0[.][6-9].*Confusion matrix.*Ankle boot"
+                     ARGS ${_quick} --min-accuracy 0.6)
+  # Dropout slows learning down: 5 epochs (of 2,000 images) to pass 0.6 with a margin.
+  fashion_mnist_test(NAME e2e_mc_dropout EXPECT success
+                     REGEX "most certain 90% .*accuracy 0[.][0-9]+.*least certain 10%"
+                     ARGS ${_small} --epochs 5 --preset seed-dropout --mc-samples 5 --min-accuracy 0.6)
+  fashion_mnist_test(NAME e2e_batchnorm_per_pixel EXPECT success REGEX "BatchNorm.*Test: loss"
+                     ARGS ${_quick} --layers 64 --batchnorm --dropout 0.2 --normalize per-pixel
+                          --optimizer sgd --lr 0.05 --schedule step --min-accuracy 0.6)
+
+  # Same seed, same threads: the same history and test results, twice.
+  string(REPLACE ";" "|" _small_args "${_small}")
+  set(_dropout_run "${_fm}|${_small_args}|--preset|seed-dropout")
+  add_test(NAME fashion_mnist_e2e_reproducible
+           COMMAND ${CMAKE_COMMAND} "-DFIRST=${_dropout_run}|--epochs|2|--history|${_out}/run_a.csv"
+                   "-DSECOND=${_dropout_run}|--epochs|2|--history|${_out}/run_b.csv" "-DLINES=Test: [^\n]*"
+                   -DCSV_A=${_out}/run_a.csv -DCSV_B=${_out}/run_b.csv ${_check_same})
+  # --save then --load --epochs 0 gives back the same test results.
+  add_test(NAME fashion_mnist_e2e_save_load
+           COMMAND ${CMAKE_COMMAND} "-DFIRST=${_dropout_run}|--epochs|2|--save|${_out}/model.weights"
+                   "-DSECOND=${_dropout_run}|--load|${_out}/model.weights|--epochs|0"
+                   "-DLINES=Test: [^\n]*" ${_check_same})
+
+  find_program(GNUPLOT_EXECUTABLE gnuplot)
+  if(GNUPLOT_EXECUTABLE)
+    fashion_mnist_test(NAME e2e_plot EXPECT success REGEX "Figure: [^\n]*curves[.](png|svg)"
+                       ARGS ${_quick} --plot ${_out}/curves.png)
+    fashion_mnist_test(NAME e2e_study EXPECT success
+                       REGEX "best valid loss.*no dropout.*dropout 0.25/0.4/0.4.*Figure: [^\n]*study[.]svg"
+                       ARGS --data-dir ${FASHION_MNIST_TEST_DATA} --train-limit 1000 --epochs 2
+                            --progress lines --study dropout --plot ${_out}/study.svg)
+  endif()
+endif()

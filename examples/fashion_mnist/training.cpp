@@ -1,0 +1,109 @@
+#include "training.hpp"
+
+#include <algorithm>
+#include <dropnet/losses/softmax_cross_entropy.hpp>
+#include <dropnet/optimizers/adagrad.hpp>
+#include <dropnet/optimizers/adam.hpp>
+#include <dropnet/optimizers/adamw.hpp>
+#include <dropnet/optimizers/rmsprop.hpp>
+#include <dropnet/optimizers/schedules.hpp>
+#include <dropnet/optimizers/sgd.hpp>
+#include <dropnet/training/early_stopping.hpp>
+#include <dropnet/training/fit.hpp>
+#include <stdexcept>
+
+namespace fmnist {
+
+using namespace dropnet;
+
+namespace {
+
+/// Steps a learning-rate schedule at the end of every epoch with the validation loss (only
+/// ReduceLROnPlateau reads it).
+class ScheduleStep : public Callback<float> {
+ public:
+  explicit ScheduleStep(LRScheduler<float>& schedule) : schedule_(schedule) {}
+  void on_epoch_end(TrainingContext<float>&, const EpochLogs& logs) override {
+    schedule_.step(logs.val_loss);
+  }
+
+ private:
+  LRScheduler<float>& schedule_;
+};
+
+/// The schedules' settings are fixed fractions of the run, so one flag is enough to try each.
+std::unique_ptr<LRScheduler<float>> make_schedule(const TrainSpec& spec, Optimizer<float>& opt) {
+  const auto epochs = static_cast<std::int64_t>(std::max(spec.epochs, 1));
+  if (spec.schedule == "step")
+    return std::make_unique<StepLR<float>>(opt, std::max<std::int64_t>(1, epochs / 3), 0.1);
+  if (spec.schedule == "exponential") return std::make_unique<ExponentialLR<float>>(opt, 0.95);
+  if (spec.schedule == "cosine")
+    return std::make_unique<CosineAnnealingLR<float>>(opt, epochs, spec.lr * 0.01);
+  if (spec.schedule == "plateau")
+    return std::make_unique<ReduceLROnPlateau<float>>(opt, PlateauOptions().factor(0.5).patience(2));
+  return nullptr;
+}
+
+}  // namespace
+
+std::unique_ptr<Optimizer<float>> make_optimizer(const TrainSpec& spec, ParameterList<float> params) {
+  const std::string& name = spec.optimizer;
+  if (name == "sgd")
+    return std::make_unique<SGD<float>>(
+        std::move(params), SGDOptions(spec.lr).momentum(spec.momentum).weight_decay(spec.weight_decay));
+  if (name == "adam")
+    return std::make_unique<Adam<float>>(std::move(params),
+                                         AdamOptions(spec.lr).weight_decay(spec.weight_decay));
+  if (name == "adamw")
+    return std::make_unique<AdamW<float>>(std::move(params),
+                                          AdamWOptions(spec.lr).weight_decay(spec.weight_decay));
+  if (name == "rmsprop")
+    return std::make_unique<RMSprop<float>>(
+        std::move(params),
+        RMSpropOptions(spec.lr).momentum(spec.momentum).weight_decay(spec.weight_decay));
+  if (name == "adagrad")
+    return std::make_unique<Adagrad<float>>(std::move(params),
+                                            AdagradOptions(spec.lr).weight_decay(spec.weight_decay));
+  throw std::invalid_argument("unknown optimizer '" + name + "'");
+}
+
+TestResult evaluate_on(Sequential<float>& model, const LabeledImages<float>& set) {
+  const SoftmaxCrossEntropy<float> loss;
+  TestResult result;
+  result.logits = predict(model, set.images);
+  result.loss = static_cast<double>(loss.compute(result.logits, set.labels, nullptr));
+  result.accuracy = static_cast<double>(loss.correct(result.logits, set.labels)) /
+                    static_cast<double>(set.size());
+  return result;
+}
+
+TrainOutcome train(Sequential<float>& model, const TrainSpec& spec, const Data& data,
+                   Generator& gen, const std::vector<Callback<float>*>& callbacks) {
+  const SoftmaxCrossEntropy<float> loss(static_cast<float>(spec.label_smoothing));
+  const auto optimizer = make_optimizer(spec, model.parameters());
+  const auto schedule = make_schedule(spec, *optimizer);
+  std::unique_ptr<ScheduleStep> schedule_step;
+  std::unique_ptr<EarlyStopping<float>> early_stopping;
+
+  FitOptions<float> options;
+  options.epochs = spec.epochs;
+  options.batch_size = spec.batch_size;
+  if (schedule) {
+    schedule_step = std::make_unique<ScheduleStep>(*schedule);
+    options.callbacks.push_back(schedule_step.get());
+  }
+  if (spec.patience > 0) {
+    early_stopping = std::make_unique<EarlyStopping<float>>(
+        EarlyStoppingOptions().monitor("val_loss").patience(spec.patience).restore_best_weights());
+    options.callbacks.push_back(early_stopping.get());
+  }
+  options.callbacks.insert(options.callbacks.end(), callbacks.begin(), callbacks.end());
+
+  TrainOutcome outcome;
+  outcome.history = fit(model, loss, *optimizer, data.train.images, data.train.labels, gen,
+                        options, ValidationData<float, Labels>{data.valid.images, data.valid.labels});
+  if (early_stopping && early_stopping->restored()) outcome.best_epoch = early_stopping->best_epoch();
+  return outcome;
+}
+
+}  // namespace fmnist
