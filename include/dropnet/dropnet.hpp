@@ -54,7 +54,9 @@
 #include "training/mc_dropout.hpp"
 #include "training/model_checkpoint.hpp"
 #include "training/monitor.hpp"
+#include "training/nonfinite_policy.hpp"
 #include "training/sequential.hpp"
 #include "training/weights_snapshot.hpp"
 
+#include "io/model_file.hpp"
 #include "io/weights_file.hpp"

@@ -19,6 +19,7 @@
 #include "batching.hpp"
 #include "callback.hpp"
 #include "evaluate.hpp"
+#include "nonfinite_policy.hpp"
 
 namespace dropnet {
 
@@ -31,6 +32,8 @@ struct FitOptions {
   std::optional<double> clip_grad_value;   ///< clamp each gradient entry to [-v, v] before a step
   std::optional<double> clip_grad_norm;    ///< then rescale to global L2 norm <= this (torch)
   std::vector<Callback<T>*> callbacks;     ///< not owned; called in order
+  NonFiniteOptions nonfinite;              ///< on a NaN/Inf loss or gradient: throw (default),
+                                           ///< skip the batch, or stop (nonfinite_policy.hpp)
 };
 
 /// Validation data for fit: references to data the caller keeps alive.
@@ -71,6 +74,7 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
   std::iota(order.begin(), order.end(), Index{0});
   Target batch_targets;
   Matrix<T> output_grad;
+  NonFiniteGuard<T> guard(options.nonfinite, model, optimizer);
 
   for (int epoch = 0; epoch < options.epochs && !context.stop_training; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
@@ -80,6 +84,7 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
     BatchLogs batch_logs{epoch, 0, static_cast<long>(batches), 0, 0.0, 0.0};
     double loss_sum = 0.0;
     Index correct = 0;
+    Index accepted = 0;  // batches not skipped by the non-finite policy
     for (Index b = 0; b < batches; ++b) {
       const Index first = b * options.batch_size;
       const Index count = std::min(options.batch_size, samples - first);
@@ -87,13 +92,19 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
       detail::gather_into(x, index, count, model.input_buffer());
       detail::gather_into(y, index, count, batch_targets);
 
+      guard.begin_batch();
       const Matrix<T>& out = model.forward_input(Mode::train, &gen);
       const T batch_loss = loss.compute(out, batch_targets, &output_grad) + model.penalty();
-      if (!std::isfinite(static_cast<double>(batch_loss)))
-        throw NumericalError(detail::concat("fit: non-finite loss ", batch_loss, " at epoch ",
-                                            epoch + 1, ", batch ", b + 1));
-      correct += loss.correct(out, batch_targets);
-      model.backward(output_grad);
+      NonFiniteAction action = guard.check_loss(batch_loss, epoch, static_cast<long>(b));
+      Index batch_correct = 0;
+      if (action == NonFiniteAction::proceed) {
+        batch_correct = loss.correct(out, batch_targets);
+        model.backward(output_grad);
+        action = guard.check_gradients(epoch, static_cast<long>(b));
+      }
+      if (action == NonFiniteAction::stop) break;
+      if (action == NonFiniteAction::skip) continue;
+      correct += batch_correct;
       if (options.clip_grad_value) clip_grad_value(optimizer.parameters(), *options.clip_grad_value);
       if (options.clip_grad_norm) clip_grad_norm(optimizer.parameters(), *options.clip_grad_norm, true);
       optimizer.step();
@@ -102,15 +113,19 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
       loss_sum += static_cast<double>(batch_loss);
       batch_logs.batch = static_cast<long>(b);
       batch_logs.samples += static_cast<long>(count);
-      batch_logs.loss = loss_sum / static_cast<double>(b + 1);
+      batch_logs.loss = loss_sum / static_cast<double>(++accepted);
       batch_logs.accuracy = static_cast<double>(correct) / static_cast<double>(batch_logs.samples);
       for (auto* callback : options.callbacks) callback->on_batch_end(context, batch_logs);
     }
 
+    if (guard.stopped()) {
+      context.stop_training = true;
+      break;
+    }
     EpochLogs logs;
     logs.epoch = epoch;
-    logs.loss = batch_logs.loss;
-    logs.accuracy = batch_logs.accuracy;
+    logs.loss = accepted > 0 ? batch_logs.loss : std::nan("");  // all skipped: no loss to report
+    logs.accuracy = accepted > 0 ? batch_logs.accuracy : std::nan("");
     logs.learning_rate = static_cast<double>(optimizer.learning_rate());
     if (validation) {
       const Evaluation v = evaluate(model, loss, validation->x, validation->y, options.eval_batch_size);
@@ -129,7 +144,8 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
 
 /// Trains `model` on (x, y): x is features x samples, y integer labels or a target matrix.
 /// Throws InvalidArgument (before any update) on mismatched shapes, empty data, non-finite
-/// inputs or out-of-range labels; NumericalError if the loss becomes non-finite.
+/// inputs or out-of-range labels; NumericalError if the loss or a gradient becomes non-finite
+/// (unless options.nonfinite says to skip the batch or stop).
 template <class T, class Target>
 History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
             const Matrix<T>& x, const Target& y, Generator& gen, const FitOptions<T>& options = {}) {
