@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Builds and runs tests/consumer (a small program that defines, trains and evaluates an MLP) the
+# ways a user takes dropnet, outside dropnet's tree:
+#   find_package     `cmake --install` into a temporary prefix, then find_package(dropnet CONFIG)
+#   subdirectory     add_subdirectory(<dropnet>)
+#   fetch_dir        FetchContent with SOURCE_DIR <dropnet>
+#   fetch_url        FetchContent with URL file://<archive of dropnet's sources>
+#   pkg-config       one line: $CXX ... main.cpp $(pkg-config --cflags dropnet)
+# each with g++ and clang++, C++17 and C++20, -O0 and -O3 -march=native, all with
+# -Wall -Wextra -Wpedantic -Werror. Also checks the package's version file (SameMajorVersion),
+# that no public header includes <iostream>, the no-install one-liner
+# (-I<dropnet>/include $(pkg-config --cflags eigen3)), and measures the compile time of the
+# consumer's translation unit (umbrella header + training a small MLP) with g++ -O2.
+#
+# Usage: scripts/ci_consumers.sh [--quick]     --quick: g++, C++17, -O0 only (for development)
+# Needs: cmake, g++, clang++, pkg-config, libeigen3-dev (scripts/setup.sh installs them).
+# Everything is built -j1 in a temporary directory that is removed at the end.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+consumer="$root/tests/consumer"
+work=$(mktemp -d "${TMPDIR:-/tmp}/dropnet-consumers.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+compilers=(g++ clang++)
+standards=(17 20)
+optimizations=("-O0" "-O3 -march=native")
+if [[ ${1:-} == --quick ]]; then
+  compilers=(g++)
+  standards=(17)
+  optimizations=("-O0")
+fi
+warnings="-Wall -Wextra -Wpedantic -Werror"
+# flags CXX OPT: the warning and optimization flags of one build. GCC before 13 warns
+# -Wmaybe-uninitialized inside its own avx512fintrin.h (`__m512 __Y = __Y;`, GCC bug 105593)
+# wherever AVX-512 intrinsics are inlined, which -march=native does on an AVX-512 machine: that
+# warning (only) is off there, as in bench/CMakeLists.txt.
+flags() {
+  local cxx=$1 opt=$2 extra=""
+  if [[ $opt == *-march=native* ]] && "$cxx" --version | head -n 1 | grep -q '^g++' &&
+    (($("$cxx" -dumpversion | cut -d. -f1) < 13)); then
+    extra=" -Wno-maybe-uninitialized -Wno-uninitialized"
+  fi
+  echo "$warnings $opt$extra"
+}
+
+passed=0
+failed=0
+failures=()
+# check NAME LOG COMMAND...: runs COMMAND with its output in LOG and records the result.
+check() {
+  local name=$1 log=$2
+  shift 2
+  local start=$SECONDS
+  if "$@" >"$log" 2>&1; then
+    passed=$((passed + 1))
+    printf 'ok    %-52s %3ds\n' "$name" $((SECONDS - start))
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    printf 'FAIL  %-52s (log below)\n' "$name"
+    sed 's/^/    | /' "$log" | tail -n 60
+  fi
+}
+
+echo "== Public headers do not include <iostream>"
+if grep -rn '#include <iostream>' "$root/include"; then
+  check "no <iostream> in include/dropnet" "$work/iostream.log" false
+else
+  check "no <iostream> in include/dropnet" "$work/iostream.log" true
+fi
+
+echo "== Install into a temporary prefix"
+prefix="$work/prefix"
+install_dropnet() {
+  cmake -S "$root" -B "$work/dropnet-build" -DDROPNET_BUILD_TESTS=OFF -DDROPNET_BUILD_BENCH=OFF \
+    -DDROPNET_BUILD_EXAMPLES=OFF &&
+    cmake --install "$work/dropnet-build" --prefix "$prefix" &&
+    test -f "$prefix/include/dropnet/dropnet.hpp" &&
+    test -f "$prefix/share/dropnet/cmake/dropnetConfig.cmake" &&
+    test -f "$prefix/share/dropnet/cmake/dropnetConfigVersion.cmake" &&
+    test -f "$prefix/share/dropnet/cmake/dropnetTargets.cmake" &&
+    test -f "$prefix/share/pkgconfig/dropnet.pc"
+}
+check "cmake --install" "$work/install.log" install_dropnet
+export PKG_CONFIG_PATH="$prefix/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+
+echo "== Version file (SameMajorVersion): 0.1 is found, 1.0 is not"
+version_check() {
+  mkdir -p "$work/version-check"
+  cat >"$work/version-check/CMakeLists.txt" <<'EOF'
+cmake_minimum_required(VERSION 3.16)
+project(version_check NONE)
+find_package(dropnet 0.1 CONFIG REQUIRED)
+message(STATUS "found dropnet ${dropnet_VERSION}")
+find_package(dropnet 1.0 CONFIG QUIET)
+if(dropnet_FOUND)
+  message(FATAL_ERROR "find_package(dropnet 1.0) accepted version ${dropnet_VERSION}")
+endif()
+EOF
+  cmake -S "$work/version-check" -B "$work/version-check/build" -DCMAKE_PREFIX_PATH="$prefix"
+}
+check "find_package version compatibility" "$work/version.log" version_check
+
+echo "== Source archive for FetchContent URL mode"
+archive="$work/dropnet-src.tar.gz"
+tar -czf "$archive" -C "$root" --transform 's,^,dropnet/,' CMakeLists.txt cmake include LICENSE
+
+# build_cmake MODE CXX STD OPT: configures (again, keeping compiler detection) and builds the
+# consumer in one build directory per mode and compiler, then runs it.
+build_cmake() {
+  local mode=$1 cxx=$2 std=$3 opt=$4 dir="$work/build-$1-$2"
+  local args=(-DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_CXX_STANDARD="$std" -DCMAKE_CXX_EXTENSIONS=OFF
+    -DCMAKE_BUILD_TYPE= -DCMAKE_CXX_FLAGS="$(flags "$cxx" "$opt")")
+  case $mode in
+    find_package) args+=(-DDROPNET_MODE=find_package -DCMAKE_PREFIX_PATH="$prefix") ;;
+    subdirectory) args+=(-DDROPNET_MODE=subdirectory -DDROPNET_SOURCE_DIR="$root") ;;
+    fetch_dir) args+=(-DDROPNET_MODE=fetchcontent -DDROPNET_SOURCE_DIR="$root") ;;
+    fetch_url) args+=(-DDROPNET_MODE=fetchcontent -DDROPNET_URL="file://$archive") ;;
+  esac
+  cmake -S "$consumer" -B "$dir" "${args[@]}" &&
+    cmake --build "$dir" -j1 &&
+    grep -q -- "-std=c++$std" "$dir/CMakeFiles/consumer.dir/flags.make" &&
+    "$dir/consumer"
+}
+
+# build_pkg_config CXX STD OPT: the README's one-liner against the installed dropnet.pc.
+build_pkg_config() {
+  local cxx=$1 std=$2 opt=$3 out="$work/consumer-pc-$1-$2-${3//[ =]/_}"
+  # shellcheck disable=SC2046,SC2086
+  "$cxx" -std=c++$std $(flags "$cxx" "$opt") "$consumer/main.cpp" $(pkg-config --cflags dropnet) \
+    -o "$out" && "$out"
+}
+
+echo "== Consumer matrix"
+for cxx in "${compilers[@]}"; do
+  for std in "${standards[@]}"; do
+    for opt in "${optimizations[@]}"; do
+      for mode in find_package subdirectory fetch_dir fetch_url; do
+        check "$mode $cxx c++$std $opt" "$work/log" build_cmake "$mode" "$cxx" "$std" "$opt"
+      done
+      check "pkg-config $cxx c++$std $opt" "$work/log" build_pkg_config "$cxx" "$std" "$opt"
+    done
+  done
+done
+
+echo "== Without installing: -I<dropnet>/include \$(pkg-config --cflags eigen3)"
+no_install() {
+  # shellcheck disable=SC2046,SC2086
+  g++ -std=c++17 $warnings -O0 -I"$root/include" $(pkg-config --cflags eigen3) \
+    "$consumer/main.cpp" -o "$work/consumer-no-install" && "$work/consumer-no-install"
+}
+check "g++ -I<dropnet>/include (no install)" "$work/log" no_install
+
+echo "== Compile time of the umbrella-header TU: tests/consumer/main.cpp includes <dropnet/dropnet.hpp>"
+echo "   and trains and evaluates an MLP; -std=c++17 -O2 -c, best of 2. CPU = user + sys seconds, which"
+echo "   is what a compile costs on an idle machine; wall time grows with whatever else runs."
+# compile_time CXX: prints "<wall> <cpu>" for one compile of the consumer TU.
+compile_time() {
+  local TIMEFORMAT='%R %U %S' timing
+  # shellcheck disable=SC2046
+  timing=$({ time "$1" -std=c++17 -O2 -c "$consumer/main.cpp" -I"$root/include" \
+    $(pkg-config --cflags eigen3) -o "$work/umbrella.o" 2>"$work/umbrella.log"; } 2>&1)
+  awk '{ printf "%.1f %.1f\n", $1, $2 + $3 }' <<<"$timing"
+}
+for cxx in g++ clang++; do
+  best_wall=999 best_cpu=999
+  for _ in 1 2; do
+    read -r wall cpu < <(compile_time "$cxx")
+    best_wall=$(awk -v a="$best_wall" -v b="$wall" 'BEGIN { print (b < a ? b : a) }')
+    best_cpu=$(awk -v a="$best_cpu" -v b="$cpu" 'BEGIN { print (b < a ? b : a) }')
+  done
+  echo "umbrella TU compile time ($cxx -O2): ${best_cpu} s CPU, ${best_wall} s wall (goal: under 10 s with g++)"
+done
+
+echo "== Summary"
+((failed == 0)) || printf 'failed: %s\n' "${failures[@]}"
+echo "consumers: $passed passed, $failed failed"
+((failed == 0))
