@@ -1,8 +1,14 @@
 // A program that uses dropnet the way an adopter would: only through <dropnet/dropnet.hpp>.
-// It defines a small MLP, trains it on three Gaussian blobs, evaluates it on held-out data and
-// exits non-zero unless it learned (so a consumer build that "works" but computes nonsense fails).
+// It defines a small MLP, trains it on three Gaussian blobs, evaluates it on held-out data, saves
+// its weights to a file and loads them into a second model, and exits non-zero unless the model
+// learned and the copy predicts exactly as the original (so a build that "works" but computes
+// nonsense fails). It is also the translation unit whose compile time scripts/ci_consumers.sh
+// reports; load<T>(path), which can rebuild every layer type and so instantiates all of them,
+// would triple that time, so the round trip uses save_weights / load_weights.
 
 #include <cstdio>
+#include <filesystem>
+#include <string>
 
 #include <dropnet/dropnet.hpp>
 
@@ -22,6 +28,15 @@ void make_blobs(dropnet::Index n, dropnet::Generator& gen, dropnet::Matrix<float
   }
 }
 
+// A 2-16-3 MLP with fresh weights from `gen`.
+dropnet::Sequential<float> make_model(dropnet::Generator& gen) {
+  using namespace dropnet;
+  Sequential<float> model(2);
+  model.add(Dense<float, ReLU>(2, 16, gen));
+  model.add(Dense<float>(16, 3, gen));  // logits
+  return model;
+}
+
 }  // namespace
 
 int main() {
@@ -32,9 +47,7 @@ int main() {
   make_blobs(300, gen, x_train, y_train);
   make_blobs(100, gen, x_test, y_test);
 
-  Sequential<float> model(2);
-  model.add(Dense<float, ReLU>(2, 16, gen));
-  model.add(Dense<float>(16, 3, gen));  // logits
+  Sequential<float> model = make_model(gen);
   SoftmaxCrossEntropy<float> loss;
   Adam<float> optimizer(model.parameters(), AdamOptions(1e-2));
   FitOptions<float> options;
@@ -46,5 +59,15 @@ int main() {
   std::printf("dropnet %s: %zu epochs, train loss %.3f, test loss %.3f, test accuracy %.1f%%\n",
               version, history.size(), history.epochs.back().loss, test.loss,
               100.0 * test.accuracy);
-  return test.accuracy > 0.9 ? 0 : 1;
+
+  const std::filesystem::path file = std::filesystem::temp_directory_path() /
+                                     ("dropnet_consumer_" + std::to_string(gen.next_u32()) + ".dnwt");
+  save_weights(model, file.string());
+  Sequential<float> copy = make_model(gen);  // same architecture, other initial weights
+  load_weights(copy, file.string());
+  std::filesystem::remove(file);
+  const bool same = predict(copy, x_test) == predict(model, x_test);
+  std::printf("saved and loaded %s: %s\n", file.string().c_str(),
+              same ? "same predictions" : "DIFFERENT predictions");
+  return test.accuracy > 0.9 && same ? 0 : 1;
 }
