@@ -54,7 +54,7 @@ struct GELU {
 struct GELUTanh {
   static constexpr const char* kind = "GELUTanh";
   static constexpr bool has_parameter = false;
-  static constexpr double k = 0.79788456080286535588;  // sqrt(2/pi)
+  static constexpr double k = 0.79788456080286535588;  ///< sqrt(2/pi)
   static constexpr double c = 0.044715;
   double parameter() const { return 0.0; }
   template <class T> T value(T z) const {

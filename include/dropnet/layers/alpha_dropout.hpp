@@ -18,7 +18,7 @@ namespace dropnet {
 template <class T>
 class AlphaDropout : public DropoutBase<T> {
  public:
-  static constexpr double alpha_prime = -1.7580993408473766;  // -SELU lambda * alpha
+  static constexpr double alpha_prime = -1.7580993408473766;  ///< -SELU lambda * alpha
 
   explicit AlphaDropout(double p)
       : DropoutBase<T>("AlphaDropout", p),

@@ -70,7 +70,7 @@ class Optimizer {
     require_finite_non_negative("lr", lr);
   }
 
-  // Hyperparameters arrive as double (see the options structs), so the checks take double.
+  /// Hyperparameters arrive as double (see the options structs), so the checks take double.
   void require_finite_non_negative(const char* what, double value) const {
     detail::require(std::isfinite(value) && value >= 0.0, name_for_errors_, what,
                     " must be finite and >= 0, got ", value);
