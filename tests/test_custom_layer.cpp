@@ -4,9 +4,14 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <string>
 
 #include <dropnet/dropnet.hpp>
+#include <dropnet/io/layer_registry.hpp>
 
 namespace {
 
@@ -136,6 +141,32 @@ TEST_CASE("custom layer: PReLU goes into a model, and optimizers see its slopes"
   CHECK(optimizer.parameters()[2].name == "1.PReLU.slope");
   CHECK(optimizer.parameters()[2].size() == 128);
   CHECK_THROWS_AS(model.add(PReLU<float>(64)), InvalidArgument);  // 10 outputs, not 64
+}
+
+TEST_CASE("custom layer: a model with PReLU is saved and loaded through a registry") {
+  Generator gen(5);
+  Sequential<double> model(4);
+  model.add(Dense<double>(4, 6, gen));
+  model.add(PReLU<double>(6, 0.1));
+  model.add(Dense<double>(6, 2, gen));
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("dropnet_prelu_" + std::to_string(gen.next_u32()) +
+                                                ".dnm")).string();
+  // guide:begin registry
+  LayerRegistry<double> registry = LayerRegistry<double>::builtin();  // dropnet's layers
+  registry.add("PReLU", [](const LayerConfig& config, ElementBudget& budget) -> LayerPtr<double> {
+    const Index features = detail::config_integer(config, "features", 1, 1 << 24);
+    budget.take(2 * static_cast<std::uint64_t>(features), "PReLU");  // slope and its gradient
+    return std::make_unique<PReLU<double>>(features);
+  });
+  save(model, path);                                          // config() + parameters()
+  Sequential<double> loaded = load<double>(path, registry);  // rebuilt, then the slopes loaded
+  // guide:end registry
+  std::remove(path.c_str());
+  Matrix<double> x(4, 3);
+  for (Index i = 0; i < x.size(); ++i) x.data()[i] = gen.normal<double>();
+  CHECK(predict(loaded, x) == predict(model, x));
+  CHECK_THROWS_AS(load<double>(path), FormatError);  // the file is gone
 }
 
 TEST_CASE("custom layer: a model with PReLU trains") {
