@@ -63,11 +63,12 @@ void Progress::draw_bar(int epoch, int epochs, const dropnet::BatchLogs& logs, d
                           std::string(static_cast<std::size_t>(width - filled), '.');
   const double rate = elapsed > 0 ? static_cast<double>(logs.samples) / elapsed : 0.0;
   const double eta = elapsed / static_cast<double>(done) * static_cast<double>(logs.batches - done);
+  // After the last batch comes the validation pass, which the bar would otherwise hide.
+  const std::string tail = done == logs.batches ? "validating" : "ETA " + minutes_seconds(eta);
   // \r and "erase to end of line" redraw in place; the epoch line below overwrites it for good.
-  std::fprintf(out_, "\r%s%d/%d [%s] %ld/%ld loss %.4f acc %.2f%% %s img/s ETA %s\033[K",
+  std::fprintf(out_, "\r%s%d/%d [%s] %ld/%ld loss %.4f acc %.2f%% %s img/s %s\033[K",
                label_.c_str(), epoch + 1, epochs, bar.c_str(), done, logs.batches, logs.loss,
-               100.0 * logs.accuracy, thousands(std::lround(rate)).c_str(),
-               minutes_seconds(eta).c_str());
+               100.0 * logs.accuracy, thousands(std::lround(rate)).c_str(), tail.c_str());
   std::fflush(out_);
 }
 

@@ -97,10 +97,10 @@ void print_timing(std::FILE* out, double train_seconds, long images, double wall
 }
 
 void print_study_table(std::FILE* out, const std::vector<StudyRow>& rows) {
-  std::fprintf(out, "\n%-24s %17s %11s %10s %15s %9s\n", "model", "best valid loss", "final valid",
-               "rise", "train-valid gap", "test acc");
-  std::fprintf(out, "%-24s %17s %11s %10s %15s %9s\n", "", "(epoch)", "loss", "from best",
-               "(acc, points)", "");
+  std::fprintf(out, "\n%-24s %16s %11s %9s   %-26s %8s\n", "", "best valid loss", "final valid",
+               "rise from", "train - valid acc (points)", "test");
+  std::fprintf(out, "%-24s %16s %11s %9s   %12s %13s %8s\n", "model", "(epoch)", "loss", "best",
+               "as logged", "eval mode", "accuracy");
   for (const StudyRow& row : rows) {
     const auto& epochs = row.history->epochs;
     if (epochs.empty()) continue;
@@ -110,9 +110,10 @@ void print_study_table(std::FILE* out, const std::vector<StudyRow>& rows) {
     const auto& last = epochs.back();
     char best_text[32];
     std::snprintf(best_text, sizeof best_text, "%.4f (%zu)", epochs[best].val_loss, best + 1);
-    std::fprintf(out, "%-24s %17s %11.4f %+9.1f%% %+15.2f %8.2f%%\n", row.label.c_str(), best_text,
-                 last.val_loss, 100.0 * (last.val_loss / epochs[best].val_loss - 1.0),
-                 100.0 * (last.accuracy - last.val_accuracy), 100.0 * row.test_accuracy);
+    std::fprintf(out, "%-24s %16s %11.4f %+8.1f%%   %+12.2f %+13.2f %7.2f%%\n", row.label.c_str(),
+                 best_text, last.val_loss, 100.0 * (last.val_loss / epochs[best].val_loss - 1.0),
+                 100.0 * (last.accuracy - last.val_accuracy),
+                 100.0 * (row.train_eval_accuracy - last.val_accuracy), 100.0 * row.test_accuracy);
   }
 }
 

@@ -38,11 +38,13 @@ void print_timing(std::FILE* out, double train_seconds, long images, double wall
 struct StudyRow {
   std::string label;
   const dropnet::History* history = nullptr;
+  double train_eval_accuracy = 0.0;  ///< final model on the training set, dropout off
   double test_accuracy = 0.0;
 };
 
 /// Per model: best valid loss and its epoch, final valid loss and how far it rose from the
-/// best, the final train - valid accuracy gap, test accuracy.
+/// best, the final train - valid accuracy gap (as logged during the epoch, dropout on, the
+/// notebook's measure; and in eval mode, which shows what the model memorized), test accuracy.
 void print_study_table(std::FILE* out, const std::vector<StudyRow>& rows);
 
 }  // namespace fmnist

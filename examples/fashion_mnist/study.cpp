@@ -32,6 +32,7 @@ std::vector<ModelSpec> study_models(const Options& options) {
 struct StudyModel {
   ModelSpec spec;
   dropnet::History history;
+  double train_eval_accuracy = 0.0;
   double test_accuracy = 0.0;
 };
 
@@ -53,7 +54,8 @@ int run_dropout_study(const Options& options, const Data& data, const dropnet::G
     const TestResult test = evaluate_on(model, data.test);
     std::fprintf(out, "[%s] test loss %.4f, accuracy %.4f\n", spec.label.c_str(), test.loss,
                  test.accuracy);
-    runs.push_back({spec, outcome.history, test.accuracy});
+    const double train_accuracy = evaluate_on(model, data.train).accuracy;
+    runs.push_back({spec, outcome.history, train_accuracy, test.accuracy});
     train_seconds += progress.train_seconds();
     images += progress.images();
   }
@@ -62,7 +64,7 @@ int run_dropout_study(const Options& options, const Data& data, const dropnet::G
   std::vector<Curves> curves;
   std::vector<std::string> labels;
   for (const StudyModel& run : runs) {
-    rows.push_back({run.spec.label, &run.history, run.test_accuracy});
+    rows.push_back({run.spec.label, &run.history, run.train_eval_accuracy, run.test_accuracy});
     curves.push_back({run.spec.label, &run.history});
     labels.push_back(run.spec.label);
   }

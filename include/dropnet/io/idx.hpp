@@ -168,6 +168,14 @@ inline IdxArray read_idx(const std::string& path, int rank) {
 
   std::uint64_t expected = 1;
   for (const std::uint32_t d : array.dims) expected *= d;  // < 2^64: at most 3 dims of 2^32 - 1
+  // The product above wraps for large dimensions (3 x (2^32 - 1) needs 96 bits), making a
+  // corrupt header look like a tiny file that later fails with std::bad_alloc instead of a
+  // FormatError; found by tests/fuzz/fuzz_idx_reader.cpp. A double cannot wrap.
+  double announced = 1.0;
+  for (const std::uint32_t d : array.dims) announced *= static_cast<double>(d);
+  if (announced > 0x1p62)
+    throw FormatError(detail::concat(path, ": header announces ", detail::dims_text(array.dims),
+                                     ", over 2^62 data bytes: the header is corrupt"));
   const std::uint64_t header = 4 + 4 * static_cast<std::uint64_t>(rank);
   auto mismatch = [&](const std::string& found) {
     return FormatError(detail::concat(path, ": header announces ", detail::dims_text(array.dims),
@@ -179,6 +187,7 @@ inline IdxArray read_idx(const std::string& path, int rank) {
   // Grow while reading instead of trusting the header with one huge allocation: a corrupt
   // dimension then fails as "truncated", not as std::bad_alloc.
   constexpr std::uint64_t chunk = std::uint64_t{1} << 24;
+  array.bytes.reserve(static_cast<std::size_t>(std::min(expected, chunk * 4)));  // all of MNIST's
   std::uint64_t have = 0;
   while (have < expected) {
     const std::uint64_t want = std::min(chunk, expected - have);
