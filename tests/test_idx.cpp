@@ -222,6 +222,14 @@ TEST_CASE("a corrupt gzip stream is reported") {
   CHECK(contains(message, "bad.gz: corrupt gzip data (incorrect data check)"));
 }
 
+TEST_CASE("a header announcing more bytes than 64 bits can count is reported, not allocated") {
+  TempDir dir;
+  write_raw(dir.file("huge"), idx_bytes({0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}, {1, 2, 3}));
+  CHECK(contains(format_error([&] { read_idx(dir.file("huge"), 3); }), "the header is corrupt"));
+  write_raw(dir.file("big"), idx_bytes({60000, 28, 28}, {1, 2, 3}));  // plausible but truncated
+  CHECK(contains(format_error([&] { read_idx(dir.file("big"), 3); }), "found 19 (truncated)"));
+}
+
 TEST_CASE("zero image dimensions and out-of-range labels are rejected") {
   TempDir dir;
   write_raw(dir.file("flat"), idx_bytes({2, 0, 28}, {}));

@@ -166,16 +166,16 @@ inline IdxArray read_idx(const std::string& path, int rank) {
   IdxArray array;
   array.dims = detail::read_idx_header(in, rank);
 
-  std::uint64_t expected = 1;
-  for (const std::uint32_t d : array.dims) expected *= d;  // < 2^64: at most 3 dims of 2^32 - 1
-  // The product above wraps for large dimensions (3 x (2^32 - 1) needs 96 bits), making a
-  // corrupt header look like a tiny file that later fails with std::bad_alloc instead of a
-  // FormatError; found by tests/fuzz/fuzz_idx_reader.cpp. A double cannot wrap.
+  // Three 32-bit dimensions can announce 96 bits of bytes, where an integer product would wrap
+  // to a small size and a later allocation fail with std::bad_alloc instead of a FormatError
+  // (found by tests/fuzz/fuzz_idx_reader.cpp). A double cannot wrap.
   double announced = 1.0;
   for (const std::uint32_t d : array.dims) announced *= static_cast<double>(d);
   if (announced > 0x1p62)
     throw FormatError(detail::concat(path, ": header announces ", detail::dims_text(array.dims),
                                      ", over 2^62 data bytes: the header is corrupt"));
+  std::uint64_t expected = 1;  // exact now: at most 2^62
+  for (const std::uint32_t d : array.dims) expected *= d;
   const std::uint64_t header = 4 + 4 * static_cast<std::uint64_t>(rank);
   auto mismatch = [&](const std::string& found) {
     return FormatError(detail::concat(path, ": header announces ", detail::dims_text(array.dims),
