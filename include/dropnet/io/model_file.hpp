@@ -193,7 +193,7 @@ void write_optimizer(BinaryWriter& w, Optimizer<T>& optimizer) {
 /// The complete file: header, body, checksum.
 template <class T>
 std::string encode_model(Sequential<T>& model, Optimizer<T>* optimizer) {
-  require(model.size() >= 1 && model.size() <= model_max_layers, "save",
+  require(!model.empty() && model.size() <= model_max_layers, "save",
           "a model file holds 1 to ", model_max_layers, " layers, the model has ", model.size());
   if (optimizer) require_optimizer_of(model, *optimizer, "save");
   const ParameterList<T> views = model_state(model);
@@ -531,6 +531,10 @@ Sequential<T> build_model(const ModelRecord& m, const LayerRegistry<T>& registry
       throw FormatError(concat(m.where, ": layer ", i, ": ", e.what()));
     }
   }
+  // Sequential(0) takes its width from the first layer; save would then write that width.
+  if (model.input_features() != m.info.input_features)
+    throw FormatError(concat(m.where, ": input_features is ", m.info.input_features,
+                             " but the first layer takes ", model.input_features()));
   const ParameterList<T> views = model_state(model);
   require_tensors_match(m, views);
   copy_tensors(m, views);

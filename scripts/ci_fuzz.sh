@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Fuzzes the model loader and the IDX reader with libFuzzer, bounded in time.
+#
+#   scripts/ci_fuzz.sh                 FUZZ_SECONDS per target (default 60)
+#
+# Builds each target in build-fuzz/ with clang++ -fsanitize=fuzzer,address,undefined, replays the
+# committed crash reproducers in tests/fuzz/regressions/<target>/, then fuzzes from the seed
+# corpus tests/fuzz/corpus/<target>/ (read only: new inputs go to build-fuzz/corpus/<target>/).
+# Any crash, sanitizer report, leak, timeout (> 10 s per input) or allocation above 2 GB fails
+# the script and leaves the input in build-fuzz/artifacts/: fix the bug, then commit the input to
+# tests/fuzz/regressions/<target>/ (test_model_file also replays the model ones).
+# Needs clang and libclang-rt-14-dev (libFuzzer, ASan, UBSan), zlib1g-dev, libeigen3-dev.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=${FUZZ_SECONDS:-60}
+build=${FUZZ_BUILD_DIR:-build-fuzz}
+cxx=${FUZZ_CXX:-clang++}
+flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+       -fno-omit-frame-pointer -Wall -Wextra -Werror -Iinclude -I/usr/include/eigen3)
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+mkdir -p "$build/artifacts"
+
+# name:source:extra link flags
+targets=(
+  "model:tests/fuzz/fuzz_model_loader.cpp:"
+  "idx:tests/fuzz/fuzz_idx_reader.cpp:-lz"
+)
+
+summary=()
+for entry in "${targets[@]}"; do
+  IFS=: read -r name source libs <<<"$entry"
+  binary="$build/fuzz_$name"
+  echo "== building $binary"
+  # shellcheck disable=SC2086  # $libs is a (possibly empty) list of flags
+  "$cxx" "${flags[@]}" "$source" -o "$binary" $libs
+
+  regressions=(tests/fuzz/regressions/"$name"/*)
+  if [[ -e "${regressions[0]}" ]]; then
+    echo "== $name: replaying ${#regressions[@]} regression input(s)"
+    "$binary" -runs=1 "${regressions[@]}"
+  fi
+
+  echo "== $name: fuzzing for ${seconds}s"
+  mkdir -p "$build/corpus/$name"
+  log="$build/fuzz_$name.log"
+  timeout --signal=KILL $((seconds + 120)) "$binary" -max_total_time="$seconds" \
+    -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+    -artifact_prefix="$build/artifacts/$name-" \
+    "$build/corpus/$name" "tests/fuzz/corpus/$name" >"$log" 2>&1 || {
+    tail -n 60 "$log"
+    echo "ci_fuzz: $name FAILED; reproducer in $build/artifacts/" >&2
+    exit 1
+  }
+  runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 || true)
+  summary+=("$name: $runs executions in ${seconds}s ($cov)")
+done
+
+echo "== ci_fuzz: all targets clean"
+printf '   %s\n' "${summary[@]}"

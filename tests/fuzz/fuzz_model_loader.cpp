@@ -1,0 +1,104 @@
+// libFuzzer target: the model loader (io/model_file.hpp).
+//
+// Every input is loaded twice per scalar type: as is (exercising the header, length and
+// checksum checks) and "resealed" with a correct body length and CRC-32, so that mutations
+// reach the body parser and the layer registry instead of dying at the checksum. Properties
+// checked beyond "no crash, no sanitizer report, no allocation above -malloc_limit_mb":
+//   - load either succeeds or throws FormatError; any other exception escapes (a finding)
+//   - a loaded model saves back to exactly the input bytes (the format is a fixed point; the
+//     optimizer section, which load does not read, is the only part that may be dropped)
+//   - load_into a fixed small model also succeeds or throws FormatError
+//   - a loaded model of modest width runs an eval and a train forward without crashing
+
+#include <cstdint>
+#include <cstdlib>
+#include <dropnet/dropnet.hpp>
+#include <sstream>
+#include <string>
+
+using namespace dropnet;
+
+namespace {
+
+std::string reseal(std::string bytes) {
+  if (bytes.size() < detail::model_header_bytes + 4) return bytes;
+  detail::BinaryWriter w(bytes);
+  w.patch_u64(20, bytes.size() - detail::model_header_bytes - 4);
+  w.patch_u32(bytes.size() - 4, crc32(bytes.data(), bytes.size() - 4));
+  return bytes;
+}
+
+/// Rows after every layer stay small enough for a quick forward pass.
+template <class T>
+bool small_enough(Sequential<T>& model) {
+  Index rows = model.input_features();
+  if (rows < 1 || rows > 256) return false;
+  for (Index i = 0; i < model.size(); ++i) {
+    rows = model.layer(i).output_rows(rows);
+    if (rows > 4096) return false;
+  }
+  return true;
+}
+
+template <class T>
+void exercise(Sequential<T>& model) {
+  if (!small_enough(model)) return;
+  Generator gen(1);
+  const Matrix<T> x = Matrix<T>::Ones(model.input_features(), 3);
+  for (Mode mode : {Mode::eval, Mode::train, Mode::mc_sample}) {
+    try {
+      model.forward(x, mode, gen);
+    } catch (const InvalidArgument&) {
+      // e.g. a layer that rejects this input shape; not a loader bug
+    }
+  }
+}
+
+template <class T>
+void try_load(const std::string& bytes) {
+  try {
+    std::istringstream in(bytes, std::ios::binary);
+    Sequential<T> model = load<T>(in);
+    std::ostringstream out(std::ios::binary);
+    save(model, out);
+    const std::string saved = out.str();
+    // load/save is a fixed point; a file with an optimizer section saves back without it, so
+    // then only the model part of the body must match.
+    const bool with_optimizer = (detail::load_le(bytes.data() + 16, 4) & 1u) != 0;
+    const std::size_t body = saved.size() - detail::model_header_bytes - 4;
+    if (with_optimizer ? bytes.compare(detail::model_header_bytes, body, saved,
+                                       detail::model_header_bytes, body) != 0
+                       : saved != bytes)
+      std::abort();
+    exercise(model);
+  } catch (const FormatError&) {
+  }
+}
+
+template <class T>
+void try_load_into(const std::string& bytes) {
+  static Generator gen(0);
+  static Sequential<T> model = [] {
+    Sequential<T> m(3);
+    m.add(Dense<T, ReLU>(3, 2, gen));
+    return m;
+  }();
+  try {
+    std::istringstream in(bytes, std::ios::binary);
+    load_into(model, in);
+  } catch (const FormatError&) {
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string raw(reinterpret_cast<const char*>(data), size);
+  const std::string sealed = reseal(raw);
+  for (const std::string* bytes : {&raw, &sealed}) {
+    try_load<float>(*bytes);
+    try_load<double>(*bytes);
+    try_load_into<float>(*bytes);
+  }
+  return 0;
+}
