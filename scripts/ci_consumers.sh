@@ -64,11 +64,8 @@ check() {
 }
 
 echo "== Public headers do not include <iostream>"
-if grep -rn '#include <iostream>' "$root/include"; then
-  check "no <iostream> in include/dropnet" "$work/iostream.log" false
-else
-  check "no <iostream> in include/dropnet" "$work/iostream.log" true
-fi
+no_iostream() { ! grep -rn '#include <iostream>' "$root/include"; }
+check "no <iostream> in include/dropnet" "$work/iostream.log" no_iostream
 
 echo "== Install into a temporary prefix"
 prefix="$work/prefix"
