@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "../simd/philox.hpp"
+
 namespace dropnet {
 
 class Generator {
@@ -50,11 +52,12 @@ class Generator {
 
   /// Fills `out[0..n)` with random 32-bit words drawn from freshly reserved blocks.
   void fill_u32(std::uint32_t* out, std::size_t n) {
-    const std::uint64_t first = reserve_blocks((n + 3) / 4);
-    std::size_t i = 0;
-    for (std::uint64_t b = first; i < n; ++b) {
-      const Block words = block(b);
-      for (int k = 0; k < 4 && i < n; ++k) out[i++] = words[static_cast<std::size_t>(k)];
+    const std::size_t blocks = (n + 3) / 4;
+    const std::uint64_t first = reserve_blocks(blocks);
+    fill_blocks(first, n / 4, out);
+    if (n % 4 != 0) {
+      const Block last = block(first + blocks - 1);
+      for (std::size_t k = 0; k < n % 4; ++k) out[4 * (n / 4) + k] = last[k];
     }
   }
 
@@ -116,16 +119,13 @@ class Generator {
 
   /// Philox4x32-10 of counter `index` (low and high words in lanes 0 and 1) under `key`.
   static Block philox(std::array<std::uint32_t, 2> key, std::uint64_t index) {
-    Block c = {static_cast<std::uint32_t>(index), static_cast<std::uint32_t>(index >> 32), 0u, 0u};
-    for (int round = 0; round < 10; ++round) {
-      const std::uint64_t p0 = std::uint64_t{0xD2511F53u} * c[0];
-      const std::uint64_t p1 = std::uint64_t{0xCD9E8D57u} * c[2];
-      c = {static_cast<std::uint32_t>(p1 >> 32) ^ c[1] ^ key[0], static_cast<std::uint32_t>(p1),
-           static_cast<std::uint32_t>(p0 >> 32) ^ c[3] ^ key[1], static_cast<std::uint32_t>(p0)};
-      key[0] += 0x9E3779B9u;
-      key[1] += 0xBB67AE85u;
-    }
-    return c;
+    return simd::philox_block(key, index);
+  }
+
+  /// Blocks [first, first + count) into out[0 .. 4 count), block-major (out[4 b + k] is word k
+  /// of block first + b): what a loop over block() gives, vectorized.
+  void fill_blocks(std::uint64_t first, std::size_t count, std::uint32_t* out) const {
+    simd::philox_blocks(key_, first, count, out);
   }
 
  private:

@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <string>
 
 #include "../core/error.hpp"
@@ -79,10 +78,7 @@ void fill_bernoulli(const Generator& gen, std::uint64_t first, const KeepThresho
   for (Index start = 0; start < n; start += chunk) {
     const Index count = std::min(chunk, n - start);
     const std::uint64_t block0 = first + static_cast<std::uint64_t>(start / 4);
-    for (Index b = 0; 4 * b < count; ++b) {
-      const Generator::Block block = gen.block(block0 + static_cast<std::uint64_t>(b));
-      std::memcpy(words + 4 * b, block.data(), sizeof(block));
-    }
+    gen.fill_blocks(block0, static_cast<std::size_t>((count + 3) / 4), words);
     detail::select_by_threshold(words, count, keep.last_kept_word(), on, off, out + start);
   }
 }
