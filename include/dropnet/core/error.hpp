@@ -37,9 +37,10 @@ std::string concat(const Parts&... parts) {
   return out.str();
 }
 
-/// Throws InvalidArgument("<where>: <message parts>") unless `condition` holds.
-template <class... Parts>
-void require(bool condition, const std::string& where, const Parts&... parts) {
+/// Throws InvalidArgument("<where>: <message parts>") unless `condition` holds. `where` is
+/// taken as is (a literal stays a pointer): a passing check builds no string.
+template <class Where, class... Parts>
+void require(bool condition, const Where& where, const Parts&... parts) {
   if (!condition) throw InvalidArgument(concat(where, ": ", parts...));
 }
 

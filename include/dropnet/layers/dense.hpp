@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "../activations/activation.hpp"
+#include "../core/gemm.hpp"
 #include "../regularizers/max_norm.hpp"
 #include "../regularizers/weight_penalty.hpp"
 #include "initializers.hpp"
@@ -79,7 +80,7 @@ class Dense : public Layer<T> {
   const Matrix<T>& forward(const Matrix<T>& x, Mode, Generator*) override {
     this->require_input_rows(x, in_features());
     input_ = &x;
-    pre_activation_.noalias() = weight_ * x;
+    forward_gemm_.template multiply<Op::none, Op::none>(weight_, x, pre_activation_);
     pre_activation_.colwise() += bias_;
     activation_.forward(pre_activation_, output_);
     return output_;
@@ -88,11 +89,11 @@ class Dense : public Layer<T> {
   const Matrix<T>& backward(const Matrix<T>& dy, bool need_dx) override {
     this->require_backward_shape(dy, output_);
     activation_.backward(pre_activation_, output_, dy, dz_);
-    weight_grad_.noalias() = dz_ * input_->transpose();
+    weight_gemm_.template multiply<Op::none, Op::transpose>(dz_, *input_, weight_grad_);
     penalty_.add_gradient(weight_, weight_grad_);
     bias_grad_.noalias() = dz_.rowwise().sum();
     if (need_dx) {
-      dx_.noalias() = weight_.transpose() * dz_;
+      input_gemm_.template multiply<Op::transpose, Op::none>(weight_, dz_, dx_);
     } else {
       dx_.resize(0, 0);
     }
@@ -142,6 +143,7 @@ class Dense : public Layer<T> {
 
   const Matrix<T>* input_ = nullptr;  // owned by the previous layer or by Sequential
   Matrix<T> pre_activation_, output_, dz_, dx_;
+  Gemm<T> forward_gemm_, weight_gemm_, input_gemm_;  // Z = W X, dW = dZ X^T, dX = W^T dZ
 };
 
 /// A standalone activation layer: y = f(x), dx = dy * f'(x).

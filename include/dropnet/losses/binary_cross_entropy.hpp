@@ -15,7 +15,7 @@ class BinaryCrossEntropyWithLogits : public Loss<T> {
 
   T compute(const Matrix<T>& logits, const Matrix<T>& target, Matrix<T>* grad) const override {
     this->require_same_shape(logits, target);
-    detail::require((target.array() >= T(0)).all() && (target.array() <= T(1)).all(), name(),
+    this->check((target.array() >= T(0)).all() && (target.array() <= T(1)).all(),
                     "targets must lie in [0, 1]");
     const T count = T(logits.size());
     const auto z = logits.array();
@@ -24,7 +24,7 @@ class BinaryCrossEntropyWithLogits : public Loss<T> {
   }
 
   T compute(const Matrix<T>& logits, const Labels& labels, Matrix<T>* grad) const override {
-    detail::require(logits.rows() == 1, name(), "labels need a single output row, got ",
+    this->check(logits.rows() == 1, "labels need a single output row, got ",
                     logits.rows());
     this->require_labels(logits, labels, 2);
     return compute(logits, Matrix<T>(labels.cast<T>().transpose()), grad);

@@ -45,6 +45,13 @@ class Loss {
   }
 
  protected:
+  /// Throws InvalidArgument("<loss name>: <parts>") unless `condition` holds; the name (a
+  /// string) is built only on failure, so a passing check allocates nothing.
+  template <class... Parts>
+  void check(bool condition, const Parts&... parts) const {
+    if (!condition) throw InvalidArgument(detail::concat(name(), ": ", parts...));
+  }
+
   /// The output value that separates class 0 from class 1 for a single-output model.
   virtual T decision_threshold() const { return T(0.5); }
 
@@ -56,13 +63,13 @@ class Loss {
   }
 
   void require_same_shape(const Matrix<T>& output, const Matrix<T>& target) const {
-    detail::require(output.size() > 0, name(), "empty batch");
-    detail::require_shape(name(), "target", target.rows(), target.cols(), output.rows(),
-                          output.cols());
+    check(output.size() > 0, "empty batch");
+    check(target.rows() == output.rows() && target.cols() == output.cols(), "target has shape ",
+          target.rows(), "x", target.cols(), ", expected ", output.rows(), "x", output.cols());
   }
   void require_labels(const Matrix<T>& output, const Labels& labels, Index classes) const {
-    detail::require(output.size() > 0, name(), "empty batch");
-    detail::require(labels.size() == output.cols(), name(), "got ", labels.size(),
+    check(output.size() > 0, "empty batch");
+    check(labels.size() == output.cols(), "got ", labels.size(),
                     " labels for a batch of ", output.cols(), " samples");
     for (Index j = 0; j < labels.size(); ++j)
       if (labels(j) < 0 || labels(j) >= classes)

@@ -24,7 +24,7 @@ class SoftmaxCrossEntropy : public Loss<T> {
   T label_smoothing() const { return smoothing_; }
 
   T compute(const Matrix<T>& logits, const Labels& labels, Matrix<T>* grad) const override {
-    detail::require(logits.rows() >= 2, name(), "needs at least 2 classes, got ", logits.rows());
+    this->check(logits.rows() >= 2, "needs at least 2 classes, got ", logits.rows());
     this->require_labels(logits, labels, logits.rows());
     return accumulate(logits, grad, [&](Index j, Index i) {
       return (i == labels(j) ? T(1) - smoothing_ : T(0)) + smoothing_ / T(logits.rows());
@@ -32,7 +32,7 @@ class SoftmaxCrossEntropy : public Loss<T> {
   }
 
   T compute(const Matrix<T>& logits, const Matrix<T>& target, Matrix<T>* grad) const override {
-    detail::require(logits.rows() >= 2, name(), "needs at least 2 classes, got ", logits.rows());
+    this->check(logits.rows() >= 2, "needs at least 2 classes, got ", logits.rows());
     this->require_same_shape(logits, target);
     return accumulate(logits, grad, [&](Index j, Index i) {
       return (T(1) - smoothing_) * target(i, j) + smoothing_ / T(logits.rows());

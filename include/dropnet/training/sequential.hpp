@@ -60,6 +60,7 @@ class Sequential {
       }
     }
     if (layers_.empty() && input_features_ == 0) input_features_ = rows;
+    if (first_trainable_ == npos && !layer->parameters().empty()) first_trainable_ = layers_.size();
     layers_.push_back(std::move(layer));
     rows_after_.push_back(out);
   }
@@ -105,10 +106,14 @@ class Sequential {
   /// layer then skips computing it).
   const Matrix<T>& backward(const Matrix<T>& output_grad, bool need_input_grad = false) {
     detail::require(has_forward_, "Sequential::backward", "called before forward");
+    // Below the first layer with parameters nothing reads the input gradient: skip computing
+    // it (the first Dense after an input Dropout would otherwise pay a full GEMM for nothing).
     const Matrix<T>* grad = &output_grad;
-    for (std::size_t i = layers_.size(); i-- > 0;)
-      grad = &layers_[i]->backward(*grad, i > 0 || need_input_grad);
-    return *grad;
+    for (std::size_t i = layers_.size(); i-- > 0;) {
+      if (!need_input_grad && (first_trainable_ == npos || i < first_trainable_)) break;
+      grad = &layers_[i]->backward(*grad, need_input_grad || i > first_trainable_);
+    }
+    return need_input_grad ? *grad : empty_;
   }
 
   /// Trainable parameters of every layer, named "<index>.<kind>.<name>", e.g. "0.Dense.weight".
@@ -179,6 +184,9 @@ class Sequential {
   std::vector<LayerPtr<T>> layers_;
   std::vector<Index> rows_after_;  // output rows after each layer (0 = unknown)
   Matrix<T> input_;
+  Matrix<T> empty_;  // returned by backward when the input gradient is not wanted
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  std::size_t first_trainable_ = npos;  // index of the first layer with parameters
   bool has_forward_ = false;
 };
 

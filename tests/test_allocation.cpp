@@ -1,0 +1,111 @@
+// A training step allocates nothing once the batch size is stable. Two witnesses, read between
+// consecutive on_batch_end calls of fit: a counting global operator new (std containers,
+// strings) and Eigen's malloc guard (Eigen allocates with malloc, not new), which throws here.
+
+#define EIGEN_RUNTIME_NO_MALLOC
+#include <stdexcept>
+#define eigen_assert(x) \
+  if (!(x)) throw std::runtime_error("Eigen assertion failed: " #x)
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <dropnet/dropnet.hpp>
+#include <new>
+#include <vector>
+
+namespace {
+std::atomic<long> g_allocations{0};
+}  // namespace
+
+// GCC sees free() of memory that came from operator new; here that is the point.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+void* operator new(std::size_t size) {
+  ++g_allocations;
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+using namespace dropnet;
+
+namespace {
+
+/// Records the operator-new counter at every batch end, and forbids Eigen allocations from the
+/// end of an epoch's first batch to the end of its last (the steps in between).
+template <class T>
+struct AllocationProbe : Callback<T> {
+  std::vector<long> counts;
+  void on_train_begin(TrainingContext<T>& context) override {
+    counts.reserve(static_cast<std::size_t>(context.batches_per_epoch * context.epochs + 1));
+  }
+  void on_batch_end(TrainingContext<T>&, const BatchLogs& logs) override {
+    counts.push_back(g_allocations.load());
+    Eigen::internal::set_is_malloc_allowed(logs.batch == 0 || logs.batch + 1 == logs.batches);
+  }
+  void on_train_end(TrainingContext<T>&) override { Eigen::internal::set_is_malloc_allowed(true); }
+};
+
+template <class T>
+void check_no_allocation_per_step(Sequential<T>& model, Optimizer<T>& optimizer, Generator& gen) {
+  const Index features = model.input_features(), samples = 640, batch = 64;
+  Matrix<T> x(features, samples);
+  Labels y(samples);
+  for (Index i = 0; i < x.size(); ++i) x.data()[i] = gen.normal<T>();
+  for (Index j = 0; j < samples; ++j) y(j) = static_cast<int>(j % 10);
+  SoftmaxCrossEntropy<T> loss;
+  AllocationProbe<T> probe;
+  FitOptions<T> options;
+  options.epochs = 2;
+  options.batch_size = batch;  // divides the sample count: every batch has the same size
+  options.callbacks = {&probe};
+  try {
+    fit(model, loss, optimizer, x, y, gen, options);
+  } catch (const std::runtime_error& e) {
+    Eigen::internal::set_is_malloc_allowed(true);
+    FAIL("a training step allocated through Eigen: ", e.what());
+  }
+  REQUIRE(probe.counts.size() == 20);
+  // Batch 0 sizes the caches; every later step of the epoch must allocate nothing.
+  for (std::size_t b = 2; b < 10; ++b) CHECK_MESSAGE(probe.counts[b] == probe.counts[b - 1], "batch ", b);
+  for (std::size_t b = 11; b < 20; ++b) CHECK_MESSAGE(probe.counts[b] == probe.counts[b - 1], "batch ", b);
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("a training step of an MLP with dropout allocates nothing", T, float, double) {
+  Generator gen(1);
+  Sequential<T> model(784);
+  model.add(Dropout<T>(0.25));
+  model.add(Dense<T, ReLU>(784, 120, gen));
+  model.add(Dropout<T>(0.4));
+  model.add(Dense<T, ReLU>(120, 60, gen));
+  model.add(Dropout<T>(0.4));
+  model.add(Dense<T>(60, 10, gen));
+  Adam<T> optimizer(model.parameters(), AdamOptions(1e-3));
+  check_no_allocation_per_step(model, optimizer, gen);
+}
+
+TEST_CASE("a training step with BatchNorm, every dropout, penalties and max-norm allocates nothing") {
+  Generator gen(2);
+  Sequential<float> model(64);
+  model.add(GaussianDropout<float>(0.1));
+  model.add(Dense<float>(64, 48, gen)).with_l2(1e-4f).with_max_norm(3.0f);
+  model.add(BatchNorm<float>(48));
+  model.add(ActivationLayer<float, ReLU>());
+  model.add(SpatialDropout<float>(0.2, 4));
+  model.add(Dense<float, SELU>(48, 32, gen)).with_l1(1e-5f);
+  model.add(AlphaDropout<float>(0.1));
+  model.add(DropConnectDense<float, Tanh>(32, 16, 0.3, gen));
+  model.add(Dense<float>(16, 10, gen));
+  SGD<float> optimizer(model.parameters(), SGDOptions(0.01).momentum(0.9).nesterov(true));
+  check_no_allocation_per_step(model, optimizer, gen);
+}
