@@ -4,6 +4,7 @@
 #include "version.hpp"
 
 #include "core/error.hpp"
+#include "core/gemm.hpp"
 #include "core/generator.hpp"
 #include "core/parameter.hpp"
 #include "core/types.hpp"
@@ -49,6 +50,8 @@
 #include "regularizers/max_norm.hpp"
 #include "regularizers/weight_penalty.hpp"
 
+#include "simd/philox.hpp"
+
 #include "training/callback.hpp"
 #include "training/early_stopping.hpp"
 #include "training/evaluate.hpp"
@@ -59,6 +62,7 @@
 #include "training/model_checkpoint.hpp"
 #include "training/monitor.hpp"
 #include "training/nonfinite_policy.hpp"
+#include "training/schedule_callback.hpp"
 #include "training/sequential.hpp"
 #include "training/weights_snapshot.hpp"
 
