@@ -23,7 +23,9 @@ struct Flags {
   bool batchnorm = false;
   std::string optimizer, schedule;
   double lr = 0, weight_decay = 0, momentum = 0, l2 = 0, max_norm = 0, label_smoothing = 0;
-  int epochs = 0, patience = 0;
+  std::string normalization;
+  int epochs = 0, patience = 0, augment_shift = 0;
+  bool augment_flip = false;
   std::ptrdiff_t batch_size = 0;
 };
 
@@ -84,19 +86,23 @@ void add_training_options(CLI::App& app, Flags& f) {
                  "early stopping: stop after this many epochs without a better val_loss and "
                  "restore the best weights; 0 = off")
       ->check(CLI::Range(0, 100000));
+  app.add_option("--augment-shift", f.augment_shift,
+                 "data augmentation: shift each training image by up to N pixels, anew each epoch")
+      ->check(CLI::Range(0, 8));
+  app.add_flag("--augment-flip,!--no-augment-flip", f.augment_flip,
+               "data augmentation: mirror half the training images left-right, anew each epoch");
   app.add_option("--label-smoothing", f.label_smoothing, "cross-entropy label smoothing")->check(CLI::Range(0.0, 0.5));
 }
 
-void add_data_options(CLI::App& app, Options& o) {
+void add_data_options(CLI::App& app, Flags& f, Options& o) {
   o.data.dir = debian_data_dir;
   app.add_option("-d,--data-dir", o.data.dir, "directory of the four Fashion-MNIST IDX files")
       ->envname(data_dir_variable)
       ->capture_default_str();
-  app.add_option("--normalize", o.data.normalization,
+  app.add_option("--normalize", f.normalization,
                  "mean-std: (x - 0.5) / 0.5 as the notebook; per-pixel: standardize each pixel "
-                 "with training statistics")
-      ->check(CLI::IsMember({"mean-std", "per-pixel"}))
-      ->capture_default_str();
+                 "with training statistics (the best preset's)")
+      ->check(CLI::IsMember({"mean-std", "per-pixel"}));
   app.add_option("--valid-size", o.data.valid_size, "validation images taken from the 60,000")
       ->check(CLI::Range(std::ptrdiff_t{1}, std::ptrdiff_t{59999}))
       ->capture_default_str();
@@ -145,6 +151,7 @@ void resolve(const CLI::App& app, const Flags& f, Options& o) {
   o.preset = preset.name;
   o.model = preset.model;
   o.train = preset.train;
+  o.data.normalization = given(app, "--normalize") ? f.normalization : preset.normalization;
   ModelSpec& m = o.model;
   TrainSpec& t = o.train;
   const bool custom_model = given(app, "--layers") || given(app, "--dropout") ||
@@ -163,6 +170,8 @@ void resolve(const CLI::App& app, const Flags& f, Options& o) {
   if (given(app, "--epochs")) t.epochs = f.epochs;
   if (given(app, "--patience")) t.patience = f.patience;
   if (given(app, "--label-smoothing")) t.label_smoothing = f.label_smoothing;
+  if (given(app, "--augment-shift")) t.augment_shift = f.augment_shift;
+  if (given(app, "--augment-flip")) t.augment_flip = f.augment_flip;
 
   std::vector<double> rates = f.dropout;
   const std::size_t layers = m.hidden.size();
@@ -216,7 +225,7 @@ ParsedCommandLine parse_command_line(int argc, char** argv) {
   app.option_defaults()->always_capture_default(false);
   add_model_options(app, flags);
   add_training_options(app, flags);
-  add_data_options(app, o);
+  add_data_options(app, flags, o);
   add_run_options(app, o);
   try {
     app.parse(argc, argv);

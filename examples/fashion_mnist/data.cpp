@@ -9,14 +9,18 @@ namespace fm = dropnet::fashion_mnist;
 namespace {
 
 void normalize_all(Data& data, const std::string& normalization) {
+  dropnet::Matrix<float> blank = dropnet::Matrix<float>::Zero(data.train.images.rows(), 1);
   if (normalization == "per-pixel") {
     dropnet::PixelStandardizer<float> standardizer;
     standardizer.fit(data.train.images);  // training statistics only: valid and test stay unseen
     for (auto* set : {&data.train, &data.valid, &data.test}) standardizer.apply(set->images);
+    standardizer.apply(blank);
   } else {
     for (auto* set : {&data.train, &data.valid, &data.test})
       dropnet::normalize(set->images, 0.5f, 0.5f);
+    dropnet::normalize(blank, 0.5f, 0.5f);
   }
+  data.blank = blank.col(0);
 }
 
 }  // namespace

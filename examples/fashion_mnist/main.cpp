@@ -48,6 +48,8 @@ void print_setup(std::FILE* out, const Options& o, const Data& data) {
   if (t.weight_decay > 0) std::fprintf(out, " weight decay %g", t.weight_decay);
   std::fprintf(out, ", schedule %s, batch %td, %d epochs", t.schedule.c_str(), t.batch_size, t.epochs);
   if (t.label_smoothing > 0) std::fprintf(out, ", label smoothing %g", t.label_smoothing);
+  if (t.augment_shift > 0) std::fprintf(out, ", random shifts up to %d px", t.augment_shift);
+  if (t.augment_flip) std::fprintf(out, ", random flips");
   if (t.patience > 0) std::fprintf(out, ", early stopping (patience %d)", t.patience);
   std::fprintf(out, ", seed %llu, %d Eigen thread%s\n", static_cast<unsigned long long>(o.seed),
                Eigen::nbThreads(), Eigen::nbThreads() == 1 ? "" : "s");
@@ -66,7 +68,7 @@ void write_curves(std::FILE* out, const Options& o, const dropnet::History& hist
   if (!image.empty()) std::fprintf(out, "Figure: %s\n", image.c_str());
 }
 
-int run_single(const Options& o, const Data& data, dropnet::Generator& gen, std::FILE* out,
+int run_single(const Options& o, Data& data, dropnet::Generator& gen, std::FILE* out,
                Clock::time_point start) {
   dropnet::Sequential<float> model = build_model(o.model, gen);
   std::fprintf(out, "Model '%s': %s\n%s", o.model.label.c_str(), describe(o.model).c_str(),
@@ -108,7 +110,7 @@ int run(const Options& o) {
   std::FILE* out = stdout;
   set_threads(o.threads);
   dropnet::Generator gen(o.seed);
-  const Data data = load_data(o.data, gen);
+  Data data = load_data(o.data, gen);
   print_setup(out, o, data);
   if (o.study == "dropout") return run_dropout_study(o, data, gen, out);
   return run_single(o, data, gen, out, start);

@@ -31,6 +31,8 @@ struct TrainSpec {
   std::ptrdiff_t batch_size = 64;
   int patience = 0;                         ///< early stopping on val_loss; 0 = off
   double label_smoothing = 0.0;
+  int augment_shift = 0;                    ///< random shifts up to this many pixels; 0 = off
+  bool augment_flip = false;                ///< random left-right mirroring
 };
 
 struct DataSpec {

@@ -14,6 +14,7 @@ struct Preset {
   std::string description;  ///< one line for --help
   ModelSpec model;
   TrainSpec train;
+  std::string normalization = "mean-std";  ///< DataSpec::normalization
 };
 
 /// Every preset, in the order --help lists them.

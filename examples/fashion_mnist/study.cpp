@@ -38,7 +38,7 @@ struct StudyModel {
 
 }  // namespace
 
-int run_dropout_study(const Options& options, const Data& data, const dropnet::Generator& gen,
+int run_dropout_study(const Options& options, Data& data, const dropnet::Generator& gen,
                       std::FILE* out) {
   const auto start = std::chrono::steady_clock::now();
   std::vector<StudyModel> runs;

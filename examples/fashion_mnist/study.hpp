@@ -13,7 +13,7 @@ namespace fmnist {
 /// Runs the study with `gen` as it is after the data split (each model starts from a copy).
 /// Prints progress, the comparison table and timing to `out`; writes the CSV and the figure when
 /// asked. Returns the process exit status.
-int run_dropout_study(const Options& options, const Data& data, const dropnet::Generator& gen,
+int run_dropout_study(const Options& options, Data& data, const dropnet::Generator& gen,
                       std::FILE* out);
 
 }  // namespace fmnist

@@ -52,6 +52,9 @@ if(EXISTS "${FASHION_MNIST_TEST_DATA}/train-images-idx3-ubyte.gz")
                      ARGS ${_quick} --layers 64 --batchnorm --dropout 0.2 --normalize per-pixel
                           --optimizer sgd --lr 0.05 --schedule step --min-accuracy 0.6)
 
+  fashion_mnist_test(NAME e2e_augment EXPECT success REGEX "random shifts up to 1 px, random flips.*Test: loss"
+                     ARGS ${_small} --epochs 3 --augment-shift 1 --augment-flip --min-accuracy 0.6)
+
   # Same seed, same threads: the same history and test results, twice.
   string(REPLACE ";" "|" _small_args "${_small}")
   set(_dropout_run "${_fm}|${_small_args}|--preset|seed-dropout")

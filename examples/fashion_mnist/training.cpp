@@ -10,26 +10,16 @@
 #include <dropnet/optimizers/sgd.hpp>
 #include <dropnet/training/early_stopping.hpp>
 #include <dropnet/training/fit.hpp>
+#include <dropnet/training/schedule_callback.hpp>
 #include <stdexcept>
+
+#include "augment.hpp"
 
 namespace fmnist {
 
 using namespace dropnet;
 
 namespace {
-
-/// Steps a learning-rate schedule at the end of every epoch with the validation loss (only
-/// ReduceLROnPlateau reads it).
-class ScheduleStep : public Callback<float> {
- public:
-  explicit ScheduleStep(LRScheduler<float>& schedule) : schedule_(schedule) {}
-  void on_epoch_end(TrainingContext<float>&, const EpochLogs& logs) override {
-    schedule_.step(logs.val_loss);
-  }
-
- private:
-  LRScheduler<float>& schedule_;
-};
 
 /// The schedules' settings are fixed fractions of the run, so one flag is enough to try each.
 std::unique_ptr<LRScheduler<float>> make_schedule(const TrainSpec& spec, Optimizer<float>& opt) {
@@ -77,19 +67,26 @@ TestResult evaluate_on(Sequential<float>& model, const LabeledImages<float>& set
   return result;
 }
 
-TrainOutcome train(Sequential<float>& model, const TrainSpec& spec, const Data& data,
+TrainOutcome train(Sequential<float>& model, const TrainSpec& spec, Data& data,
                    Generator& gen, const std::vector<Callback<float>*>& callbacks) {
   const SoftmaxCrossEntropy<float> loss(static_cast<float>(spec.label_smoothing));
   const auto optimizer = make_optimizer(spec, model.parameters());
   const auto schedule = make_schedule(spec, *optimizer);
-  std::unique_ptr<ScheduleStep> schedule_step;
+  std::unique_ptr<ScheduleCallback<float>> schedule_step;
   std::unique_ptr<EarlyStopping<float>> early_stopping;
+  std::unique_ptr<Augmentation> augmentation;
 
   FitOptions<float> options;
   options.epochs = spec.epochs;
   options.batch_size = spec.batch_size;
+  if (spec.augment_shift > 0 || spec.augment_flip) {
+    // Its own stream, split off the training one, so the masks and shuffles stay reproducible.
+    augmentation = std::make_unique<Augmentation>(data.train.images, data.blank, spec.augment_shift,
+                                                  spec.augment_flip, Generator(gen.next_u64()));
+    options.callbacks.push_back(augmentation.get());
+  }
   if (schedule) {
-    schedule_step = std::make_unique<ScheduleStep>(*schedule);
+    schedule_step = std::make_unique<ScheduleCallback<float>>(*schedule);  // val_loss
     options.callbacks.push_back(schedule_step.get());
   }
   if (spec.patience > 0) {

@@ -30,9 +30,10 @@ struct TestResult {
 TestResult evaluate_on(dropnet::Sequential<float>& model, const dropnet::LabeledImages<float>& set);
 
 /// Trains `model` on data.train for spec.epochs epochs (fewer if early stopping fires),
-/// validating on data.valid after each epoch. `callbacks` (not owned) run after the schedule and
+/// validating on data.valid after each epoch. With augmentation, data.train.images changes
+/// during training and is restored at the end. `callbacks` (not owned) run after the schedule and
 /// early stopping, so a progress printer sees the epoch's final learning rate.
-TrainOutcome train(dropnet::Sequential<float>& model, const TrainSpec& spec, const Data& data,
+TrainOutcome train(dropnet::Sequential<float>& model, const TrainSpec& spec, Data& data,
                    dropnet::Generator& gen, const std::vector<dropnet::Callback<float>*>& callbacks);
 
 }  // namespace fmnist
