@@ -31,6 +31,11 @@ class Gemm {
     const Index n = OpB == Op::none ? b.cols() : b.rows();
     c.resize(m, n);
 #if EIGEN_VERSION_AT_LEAST(3, 4, 0)
+    if (n < gemv_columns || m < gemv_columns) {
+      // Matrix-vector shapes (a batch of one): Eigen's GEMV is faster and allocates nothing.
+      product<OpA, OpB>(a, b, c);
+      return;
+    }
     c.setZero();  // the kernel accumulates: C += A B
     const int threads = thread_count(n);
     prepare(m, n, k, threads);
@@ -48,14 +53,21 @@ class Gemm {
                             c.data() + first * m, 1, m, T(1), *blocking_[static_cast<std::size_t>(t)]);
     }
 #else
-    if constexpr (OpA == Op::none && OpB == Op::none) c.noalias() = a * b;
-    if constexpr (OpA == Op::none && OpB == Op::transpose) c.noalias() = a * b.transpose();
-    if constexpr (OpA == Op::transpose && OpB == Op::none) c.noalias() = a.transpose() * b;
-    if constexpr (OpA == Op::transpose && OpB == Op::transpose) c.noalias() = a.transpose() * b.transpose();
+    product<OpA, OpB>(a, b, c);
 #endif
   }
 
  private:
+  static constexpr Index gemv_columns = 4;
+
+  template <Op OpA, Op OpB>
+  static void product(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c) {
+    if constexpr (OpA == Op::none && OpB == Op::none) c.noalias() = a * b;
+    if constexpr (OpA == Op::none && OpB == Op::transpose) c.noalias() = a * b.transpose();
+    if constexpr (OpA == Op::transpose && OpB == Op::none) c.noalias() = a.transpose() * b;
+    if constexpr (OpA == Op::transpose && OpB == Op::transpose) c.noalias() = a.transpose() * b.transpose();
+  }
+
 #if EIGEN_VERSION_AT_LEAST(3, 4, 0)
   using Blocking = Eigen::internal::gemm_blocking_space<Eigen::ColMajor, T, T, Eigen::Dynamic,
                                                         Eigen::Dynamic, Eigen::Dynamic, 1, false>;

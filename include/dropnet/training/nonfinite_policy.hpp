@@ -38,6 +38,19 @@
 
 namespace dropnet {
 
+namespace detail {
+
+/// True when every entry is finite. A vectorized sum is NaN or Inf whenever an entry is, so it
+/// screens in one fast pass; only a non-finite sum (or finite entries overflowing it, ~1e38 in
+/// float) pays for the exact entry-wise check.
+template <class Vec>
+bool all_finite(const Vec& v) {
+  return std::isfinite(static_cast<double>(v.sum())) || v.allFinite();
+}
+
+}  // namespace detail
+
+
 enum class NonFinitePolicy { throw_error, skip_batch, stop_and_restore };
 
 /// One non-finite loss or gradient seen by fit.
@@ -126,7 +139,7 @@ class NonFiniteGuard {
   NonFiniteAction check_gradients(int epoch, long batch) {
     const ParameterList<T>& params = optimizer_.parameters();
     for (std::size_t i = 0; i < params.size(); ++i)
-      if (!params[i].flat_grad().allFinite())
+      if (!detail::all_finite(params[i].flat_grad()))
         return react(epoch, batch, detail::concat("non-finite gradient in ", describe(params[i])));
     consecutive_skips_ = 0;
     if (options_.policy == NonFinitePolicy::stop_and_restore) {
