@@ -51,11 +51,13 @@ void add_model_options(CLI::App& app, Flags& f) {
       ->capture_default_str();
   app.add_option("--layers", f.layers, "hidden layer sizes, e.g. 120,60")
       ->delimiter(',')
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->check(CLI::Range(std::ptrdiff_t{1}, std::ptrdiff_t{1} << 20));
   app.add_option("--dropout", f.dropout,
                  "dropout rates: one per hidden layer plus one for the input (first), e.g. "
                  "0.25,0.4,0.4; a single rate applies after every hidden layer; 0 = none")
       ->delimiter(',')
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->check(CLI::Range(0.0, 0.95));
   app.add_option("--activation", f.activation, "hidden activation")
       ->check(CLI::IsMember({"relu", "leaky_relu", "elu", "selu", "gelu", "swish", "tanh",
@@ -72,9 +74,11 @@ void add_training_options(CLI::App& app, Flags& f) {
   app.add_option("--optimizer", f.optimizer, "optimizer (torch.optim's definitions and defaults)")
       ->check(CLI::IsMember({"sgd", "adam", "adamw", "rmsprop", "adagrad"}));
   app.add_option("--lr", f.lr, "learning rate")->check(CLI::PositiveNumber);
-  app.add_option("--weight-decay", f.weight_decay, "optimizer weight decay (decoupled for adamw)")
+  app.add_option("--weight-decay", f.weight_decay,
+                 "optimizer weight decay: coupled L2 for sgd, adam, rmsprop, adagrad (default 0); "
+                 "decoupled for adamw (default 0.01, as torch)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--momentum", f.momentum, "momentum of sgd and rmsprop")->check(CLI::Range(0.0, 0.999));
+  app.add_option("--momentum", f.momentum, "momentum of sgd (default 0.9) and rmsprop (default 0)")->check(CLI::Range(0.0, 0.999));
   app.add_option("--schedule", f.schedule,
                  "learning-rate schedule per epoch: step (x0.1 every third of the epochs), "
                  "exponential (x0.95), cosine (to 1% of lr), plateau (x0.5 after 2 flat epochs)")
@@ -161,7 +165,10 @@ void resolve(const CLI::App& app, const Flags& f, Options& o) {
   if (given(app, "--batchnorm")) m.batchnorm = f.batchnorm;
   if (given(app, "--l2")) m.l2 = f.l2;
   if (given(app, "--max-norm")) m.max_norm = f.max_norm;
-  if (given(app, "--optimizer")) t.optimizer = f.optimizer;
+  if (given(app, "--optimizer") && t.optimizer != f.optimizer) {
+    t.optimizer = f.optimizer;
+    t.weight_decay = f.optimizer == "adamw" ? 1e-2 : 0.0;  // torch's defaults
+  }
   if (given(app, "--lr")) t.lr = f.lr;
   if (given(app, "--weight-decay")) t.weight_decay = f.weight_decay;
   if (given(app, "--momentum")) t.momentum = f.momentum;
@@ -222,7 +229,8 @@ ParsedCommandLine parse_command_line(int argc, char** argv) {
                "curves and Monte-Carlo dropout uncertainty.",
                "fashion_mnist");
   app.footer(footer());
-  app.option_defaults()->always_capture_default(false);
+  // A repeated option takes its last value, so a script can append overrides to a command line.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   add_model_options(app, flags);
   add_training_options(app, flags);
   add_data_options(app, flags, o);

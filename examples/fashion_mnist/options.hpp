@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,7 @@ struct TrainSpec {
   std::string optimizer = "adam";
   double lr = 1e-3;
   double weight_decay = 0.0;
-  double momentum = 0.9;                    ///< sgd and rmsprop only
+  std::optional<double> momentum;           ///< sgd (default 0.9) and rmsprop (default 0)
   std::string schedule = "none";            ///< none, step, exponential, cosine, plateau
   int epochs = 15;
   std::ptrdiff_t batch_size = 64;

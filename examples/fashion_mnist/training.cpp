@@ -40,7 +40,7 @@ std::unique_ptr<Optimizer<float>> make_optimizer(const TrainSpec& spec, Paramete
   const std::string& name = spec.optimizer;
   if (name == "sgd")
     return std::make_unique<SGD<float>>(
-        std::move(params), SGDOptions(spec.lr).momentum(spec.momentum).weight_decay(spec.weight_decay));
+        std::move(params), SGDOptions(spec.lr).momentum(spec.momentum.value_or(0.9)).weight_decay(spec.weight_decay));
   if (name == "adam")
     return std::make_unique<Adam<float>>(std::move(params),
                                          AdamOptions(spec.lr).weight_decay(spec.weight_decay));
@@ -50,7 +50,7 @@ std::unique_ptr<Optimizer<float>> make_optimizer(const TrainSpec& spec, Paramete
   if (name == "rmsprop")
     return std::make_unique<RMSprop<float>>(
         std::move(params),
-        RMSpropOptions(spec.lr).momentum(spec.momentum).weight_decay(spec.weight_decay));
+        RMSpropOptions(spec.lr).momentum(spec.momentum.value_or(0.0)).weight_decay(spec.weight_decay));
   if (name == "adagrad")
     return std::make_unique<Adagrad<float>>(std::move(params),
                                             AdagradOptions(spec.lr).weight_decay(spec.weight_decay));
