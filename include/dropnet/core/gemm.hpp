@@ -18,8 +18,14 @@
 
 namespace dropnet {
 
-enum class Op { none, transpose };
+/// Whether a Gemm operand is used as stored or transposed.
+enum class Op {
+  none,      ///< use the matrix as stored
+  transpose  ///< use its transpose (no copy: the kernel reads it row-major)
+};
 
+/// C = op(A) op(B) with Eigen's GEMM kernel and packing buffers that persist between calls, so a
+/// layer's products allocate nothing after the first call at a shape (see the file comment).
 template <class T>
 class Gemm {
  public:

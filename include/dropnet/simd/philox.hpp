@@ -17,12 +17,13 @@
 
 namespace dropnet::simd {
 
+/// The 64-bit Philox key as two 32-bit words (the Generator's seed).
 using PhiloxKey = std::array<std::uint32_t, 2>;
 
-inline constexpr std::uint32_t philox_m0 = 0xD2511F53u;
-inline constexpr std::uint32_t philox_m1 = 0xCD9E8D57u;
-inline constexpr std::uint32_t philox_w0 = 0x9E3779B9u;
-inline constexpr std::uint32_t philox_w1 = 0xBB67AE85u;
+inline constexpr std::uint32_t philox_m0 = 0xD2511F53u;  ///< round multiplier, lane 0
+inline constexpr std::uint32_t philox_m1 = 0xCD9E8D57u;  ///< round multiplier, lane 2
+inline constexpr std::uint32_t philox_w0 = 0x9E3779B9u;  ///< key increment, word 0
+inline constexpr std::uint32_t philox_w1 = 0xBB67AE85u;  ///< key increment, word 1
 
 /// Block `index` (counter low and high words in lanes 0 and 1, lanes 2 and 3 zero).
 inline std::array<std::uint32_t, 4> philox_block(PhiloxKey key, std::uint64_t index) {
