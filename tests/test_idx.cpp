@@ -59,9 +59,7 @@ Bytes image_file(std::uint32_t count, std::uint32_t h, std::uint32_t w) {
   return idx_bytes({count, h, w}, data);
 }
 
-Bytes label_file(const Bytes& labels) {
-  return idx_bytes({std::uint32_t(labels.size())}, labels);
-}
+Bytes label_file(const Bytes& labels) { return idx_bytes({std::uint32_t(labels.size())}, labels); }
 
 void write_raw(const std::string& path, const Bytes& bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -196,7 +194,8 @@ TEST_CASE("truncated files are reported with the expected and found sizes") {
     Bytes big = image_file(200, 28, 28);
     write_gzip(dir.file("full.gz"), big);
     const Bytes compressed = read_raw(dir.file("full.gz"));
-    write_raw(dir.file("partial.gz"), Bytes(compressed.begin(), compressed.begin() + compressed.size() / 2));
+    write_raw(dir.file("partial.gz"),
+              Bytes(compressed.begin(), compressed.begin() + compressed.size() / 2));
     const std::string message = format_error([&] { read_idx(dir.file("partial.gz"), 3); });
     CHECK(contains(message, "partial.gz"));
     CHECK(contains(message, "corrupt gzip data (unexpected end of the gzip stream"));
@@ -252,8 +251,8 @@ TEST_CASE("normalize maps [0, 1] to [-1, 1] with mean = stddev = 0.5") {
 
 TEST_CASE("PixelStandardizer centres and scales each pixel with training statistics") {
   Matrix<double> train(2, 4);
-  train << 0.0, 0.2, 0.4, 0.6,   // mean 0.3, stddev sqrt(0.05)
-           0.0, 0.0, 0.0, 0.0;   // blank pixel: stddev floored
+  train << 0.0, 0.2, 0.4, 0.6,  // mean 0.3, stddev sqrt(0.05)
+      0.0, 0.0, 0.0, 0.0;       // blank pixel: stddev floored
   PixelStandardizer<double> standardizer(0.1);
   standardizer.fit(train);
   Matrix<double> fitted = train;
@@ -289,8 +288,9 @@ TEST_CASE("fashion_mnist::load rejects images that are not 28 x 28") {
   TempDir dir;
   write_gzip(dir.file("train-images-idx3-ubyte.gz"), image_file(2, 2, 2));
   write_gzip(dir.file("train-labels-idx1-ubyte.gz"), label_file({1, 2}));
-  CHECK(contains(format_error([&] { fashion_mnist::load<float>(dir.file(""), fashion_mnist::Part::train); }),
-                 "images are 2x2, expected 28x28"));
+  CHECK(contains(
+      format_error([&] { fashion_mnist::load<float>(dir.file(""), fashion_mnist::Part::train); }),
+      "images are 2x2, expected 28x28"));
 }
 
 TEST_CASE("fashion_mnist::split is a seeded permutation into disjoint parts") {

@@ -9,8 +9,12 @@ namespace fm = dropnet::fashion_mnist;
 
 Augmentation::Augmentation(dropnet::Matrix<float>& images, dropnet::Vector<float> blank,
                            int max_shift, bool flip, dropnet::Generator gen)
-    : images_(images), original_(images), blank_(std::move(blank)), max_shift_(max_shift),
-      flip_(flip), gen_(gen) {}
+    : images_(images),
+      original_(images),
+      blank_(std::move(blank)),
+      max_shift_(max_shift),
+      flip_(flip),
+      gen_(gen) {}
 
 void Augmentation::on_epoch_begin(dropnet::TrainingContext<float>&, int) {
   const auto span = static_cast<std::uint64_t>(2 * max_shift_ + 1);

@@ -36,8 +36,10 @@ std::string preset_help() {
 }
 
 std::string footer() {
-  return "Data: Debian's dataset-fashion-mnist (sudo apt-get install dataset-fashion-mnist) or the\n"
-         "four official files in any directory (--data-dir, or " + std::string(data_dir_variable) +
+  return "Data: Debian's dataset-fashion-mnist (sudo apt-get install dataset-fashion-mnist) or "
+         "the\n"
+         "four official files in any directory (--data-dir, or " +
+         std::string(data_dir_variable) +
          ").\n\nExamples:\n"
          "  fashion_mnist                                  # seed model, about a minute\n"
          "  fashion_mnist --preset best --plot best.png    # >= 0.90 test accuracy\n"
@@ -60,8 +62,8 @@ void add_model_options(CLI::App& app, Flags& f) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->check(CLI::Range(0.0, 0.95));
   app.add_option("--activation", f.activation, "hidden activation")
-      ->check(CLI::IsMember({"relu", "leaky_relu", "elu", "selu", "gelu", "swish", "tanh",
-                             "sigmoid"}));
+      ->check(
+          CLI::IsMember({"relu", "leaky_relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid"}));
   app.add_flag("--batchnorm,!--no-batchnorm", f.batchnorm,
                "BatchNorm after each hidden Dense, before its activation");
   app.add_option("--l2", f.l2, "L2 penalty on the weights (Keras kernel_regularizer)")
@@ -78,12 +80,14 @@ void add_training_options(CLI::App& app, Flags& f) {
                  "optimizer weight decay: coupled L2 for sgd, adam, rmsprop, adagrad (default 0); "
                  "decoupled for adamw (default 0.01, as torch)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--momentum", f.momentum, "momentum of sgd (default 0.9) and rmsprop (default 0)")->check(CLI::Range(0.0, 0.999));
+  app.add_option("--momentum", f.momentum, "momentum of sgd (default 0.9) and rmsprop (default 0)")
+      ->check(CLI::Range(0.0, 0.999));
   app.add_option("--schedule", f.schedule,
                  "learning-rate schedule per epoch: step (x0.1 every third of the epochs), "
                  "exponential (x0.95), cosine (to 1% of lr), plateau (x0.5 after 2 flat epochs)")
       ->check(CLI::IsMember({"none", "step", "exponential", "cosine", "plateau"}));
-  app.add_option("-b,--batch-size", f.batch_size, "images per training step")->check(CLI::Range(std::ptrdiff_t{1}, std::ptrdiff_t{1} << 20));
+  app.add_option("-b,--batch-size", f.batch_size, "images per training step")
+      ->check(CLI::Range(std::ptrdiff_t{1}, std::ptrdiff_t{1} << 20));
   app.add_option("-e,--epochs", f.epochs, "epochs (0 with --load: evaluate only)")
       ->check(CLI::Range(0, 100000));
   app.add_option("--patience", f.patience,
@@ -95,7 +99,8 @@ void add_training_options(CLI::App& app, Flags& f) {
       ->check(CLI::Range(0, 8));
   app.add_flag("--augment-flip,!--no-augment-flip", f.augment_flip,
                "data augmentation: mirror half the training images left-right, anew each epoch");
-  app.add_option("--label-smoothing", f.label_smoothing, "cross-entropy label smoothing")->check(CLI::Range(0.0, 0.5));
+  app.add_option("--label-smoothing", f.label_smoothing, "cross-entropy label smoothing")
+      ->check(CLI::Range(0.0, 0.5));
 }
 
 void add_data_options(CLI::App& app, Flags& f, Options& o) {
@@ -123,8 +128,9 @@ void add_run_options(CLI::App& app, Options& o) {
                  "seed and thread count (more threads pay off only for wide layers)")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
-  app.add_option("--progress", o.progress,
-                 "bar: a progress bar per epoch; lines: one line per epoch; auto: bar on a terminal")
+  app.add_option(
+         "--progress", o.progress,
+         "bar: a progress bar per epoch; lines: one line per epoch; auto: bar on a terminal")
       ->check(CLI::IsMember({"auto", "bar", "lines"}))
       ->capture_default_str();
   app.add_option("--save", o.save_path, "save the trained weights to FILE");
@@ -211,8 +217,9 @@ void resolve(const CLI::App& app, const Flags& f, Options& o) {
   if (t.epochs == 0 && o.load_path.empty())
     throw CLI::ValidationError("--epochs", "0 epochs only makes sense with --load");
   if (o.mc_samples > 0 && m.dropout.empty() && o.study.empty())
-    throw CLI::ValidationError("--mc-samples", "needs a model with dropout (e.g. --preset "
-                                               "seed-dropout or --dropout 0.25,0.4,0.4)");
+    throw CLI::ValidationError("--mc-samples",
+                               "needs a model with dropout (e.g. --preset "
+                               "seed-dropout or --dropout 0.25,0.4,0.4)");
   if (!o.plot_path.empty() && !is_plot_name(o.plot_path))
     throw CLI::ValidationError("--plot", "'" + o.plot_path + "' must end in .png or .svg");
   if (!o.study.empty() && (!o.load_path.empty() || !o.save_path.empty()))
@@ -225,9 +232,10 @@ ParsedCommandLine parse_command_line(int argc, char** argv) {
   ParsedCommandLine parsed;
   Options& o = parsed.options;
   Flags flags;
-  CLI::App app("Fashion-MNIST with dropnet: the seed notebook's MLP, its dropout study, learning "
-               "curves and Monte-Carlo dropout uncertainty.",
-               "fashion_mnist");
+  CLI::App app(
+      "Fashion-MNIST with dropnet: the seed notebook's MLP, its dropout study, learning "
+      "curves and Monte-Carlo dropout uncertainty.",
+      "fashion_mnist");
   app.footer(footer());
   // A repeated option takes its last value, so a script can append overrides to a command line.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);

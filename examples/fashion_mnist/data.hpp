@@ -10,7 +10,8 @@ namespace fmnist {
 
 struct Data {
   dropnet::LabeledImages<float> train, valid, test;
-  dropnet::Vector<float> blank;  ///< an all-zero image after normalization (augmentation fills with it)
+  dropnet::Vector<float>
+      blank;  ///< an all-zero image after normalization (augmentation fills with it)
 };
 
 /// Loads the official training images, splits them into train / valid with a permutation drawn

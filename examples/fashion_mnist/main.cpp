@@ -46,7 +46,8 @@ void print_setup(std::FILE* out, const Options& o, const Data& data) {
   const TrainSpec& t = o.train;
   std::fprintf(out, "Training: %s lr %g", t.optimizer.c_str(), t.lr);
   if (t.weight_decay > 0) std::fprintf(out, " weight decay %g", t.weight_decay);
-  std::fprintf(out, ", schedule %s, batch %td, %d epochs", t.schedule.c_str(), t.batch_size, t.epochs);
+  std::fprintf(out, ", schedule %s, batch %td, %d epochs", t.schedule.c_str(), t.batch_size,
+               t.epochs);
   if (t.label_smoothing > 0) std::fprintf(out, ", label smoothing %g", t.label_smoothing);
   if (t.augment_shift > 0) std::fprintf(out, ", random shifts up to %d px", t.augment_shift);
   if (t.augment_flip) std::fprintf(out, ", random flips");

@@ -12,36 +12,36 @@ namespace fmnist {
 
 /// The network: 784 -> hidden... -> 10 logits.
 struct ModelSpec {
-  std::string label = "seed";               ///< its name in tables, logs and plot legends
+  std::string label = "seed";  ///< its name in tables, logs and plot legends
   std::vector<std::ptrdiff_t> hidden = {120, 60};
   /// Empty (no dropout), or one rate per dense layer's input: the image, then each hidden layer.
   std::vector<double> dropout;
   std::string activation = "relu";
-  bool batchnorm = false;                   ///< Dense -> BatchNorm -> activation -> Dropout
-  double l2 = 0.0;                          ///< Keras-style penalty on every weight matrix
-  double max_norm = 0.0;                    ///< 0 = no max-norm constraint
+  bool batchnorm = false;  ///< Dense -> BatchNorm -> activation -> Dropout
+  double l2 = 0.0;         ///< Keras-style penalty on every weight matrix
+  double max_norm = 0.0;   ///< 0 = no max-norm constraint
 };
 
 struct TrainSpec {
   std::string optimizer = "adam";
   double lr = 1e-3;
   double weight_decay = 0.0;
-  std::optional<double> momentum;           ///< sgd (default 0.9) and rmsprop (default 0)
-  std::string schedule = "none";            ///< none, step, exponential, cosine, plateau
+  std::optional<double> momentum;  ///< sgd (default 0.9) and rmsprop (default 0)
+  std::string schedule = "none";   ///< none, step, exponential, cosine, plateau
   int epochs = 15;
   std::ptrdiff_t batch_size = 64;
-  int patience = 0;                         ///< early stopping on val_loss; 0 = off
+  int patience = 0;  ///< early stopping on val_loss; 0 = off
   double label_smoothing = 0.0;
-  int augment_shift = 0;                    ///< random shifts up to this many pixels; 0 = off
-  bool augment_flip = false;                ///< random left-right mirroring
+  int augment_shift = 0;      ///< random shifts up to this many pixels; 0 = off
+  bool augment_flip = false;  ///< random left-right mirroring
 };
 
 struct DataSpec {
   std::string dir;
-  std::string normalization = "mean-std";   ///< "mean-std" (0.5, 0.5) or "per-pixel"
-  std::ptrdiff_t valid_size = 10000;        ///< taken from the 60,000 training images
-  std::ptrdiff_t train_limit = 0;           ///< 0 = the whole training split
-  std::ptrdiff_t test_limit = 0;            ///< 0 = all 10,000 test images
+  std::string normalization = "mean-std";  ///< "mean-std" (0.5, 0.5) or "per-pixel"
+  std::ptrdiff_t valid_size = 10000;       ///< taken from the 60,000 training images
+  std::ptrdiff_t train_limit = 0;          ///< 0 = the whole training split
+  std::ptrdiff_t test_limit = 0;           ///< 0 = all 10,000 test images
 };
 
 struct Options {
@@ -50,14 +50,14 @@ struct Options {
   TrainSpec train;
   DataSpec data;
   std::uint64_t seed = 42;
-  int threads = 1;                          ///< Eigen's threads (OpenMP builds only)
-  std::string progress = "auto";            ///< auto, bar, lines
+  int threads = 1;                ///< Eigen's threads (OpenMP builds only)
+  std::string progress = "auto";  ///< auto, bar, lines
   std::string save_path, load_path;
   std::string history_path, plot_path;
-  std::string study;                        ///< "" or "dropout"
-  std::vector<double> study_dropout;        ///< the third model of the study ("yours")
+  std::string study;                  ///< "" or "dropout"
+  std::vector<double> study_dropout;  ///< the third model of the study ("yours")
   int mc_samples = 0;
-  double min_accuracy = 0.0;                ///< exit status 3 below this test accuracy
+  double min_accuracy = 0.0;  ///< exit status 3 below this test accuracy
 };
 
 }  // namespace fmnist

@@ -17,7 +17,8 @@ namespace fs = std::filesystem;
 
 std::string lower_extension(const std::string& path) {
   std::string ext = fs::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return char(std::tolower(c)); });
   return ext;
 }
 
@@ -57,8 +58,9 @@ std::string probe_gnuplot() {
 std::string terminal_for(std::string& image) {
   const std::string probe = probe_gnuplot();
   if (probe.empty()) {
-    std::fprintf(stderr, "plot: gnuplot not found, no picture drawn (install gnuplot-nox; the CSV "
-                         "has the numbers)\n");
+    std::fprintf(stderr,
+                 "plot: gnuplot not found, no picture drawn (install gnuplot-nox; the CSV "
+                 "has the numbers)\n");
     return {};
   }
   if (lower_extension(image) == ".png") {
@@ -80,8 +82,10 @@ std::string run_gnuplot(const std::string& script, const std::string& image) {
   std::fwrite(script.data(), 1, script.size(), pipe);
   const int status = pclose(pipe);
   std::error_code ignored;
-  if (status != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || fs::file_size(image, ignored) == 0) {
-    std::fprintf(stderr, "plot: gnuplot failed to draw %s (its messages are above)\n", image.c_str());
+  if (status != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+      fs::file_size(image, ignored) == 0) {
+    std::fprintf(stderr, "plot: gnuplot failed to draw %s (its messages are above)\n",
+                 image.c_str());
     return {};
   }
   return image;
@@ -94,12 +98,14 @@ std::string header(const std::string& terminal, const std::string& image, const 
   return "set datafile separator ','\n" + terminal + "\nset output " + quoted(image) +
          "\nset multiplot layout 1,2 title " + quoted(title) +
          " font ',12'\nset grid lc rgb '#dddddd'\nset xlabel 'Epoch'\nset border 3\n"
-         "set tics nomirror\nset xtics " + std::to_string(step) + "\nset xrange [1:" +
-         std::to_string(std::max<std::size_t>(epochs, 2)) + "]\n";
+         "set tics nomirror\nset xtics " +
+         std::to_string(step) +
+         "\nset xrange [1:" + std::to_string(std::max<std::size_t>(epochs, 2)) + "]\n";
 }
 
 // matplotlib's first colours, as the notebook's figures.
-constexpr const char* palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
+constexpr const char* palette[] = {"#1f77b4", "#d62728", "#2ca02c",
+                                   "#ff7f0e", "#9467bd", "#8c564b"};
 
 }  // namespace
 

@@ -27,8 +27,8 @@ struct Curves {
 /// "<label> loss" and so on). Throws std::runtime_error if the file cannot be written.
 void write_study_csv(const std::string& path, const std::vector<Curves>& models);
 
-/// Draws `csv` (from write_history_csv, `epochs` rows) into `image`. Returns the path written, or "" after
-/// printing why not on stderr.
+/// Draws `csv` (from write_history_csv, `epochs` rows) into `image`. Returns the path written, or
+/// "" after printing why not on stderr.
 std::string plot_history(const std::string& csv, const std::string& image, const std::string& title,
                          std::size_t epochs);
 

@@ -13,8 +13,9 @@ namespace {
 Preset seed_preset() {
   Preset p;
   p.name = "seed";
-  p.description = "the notebook's 784-120-60-10 ReLU MLP: Adam lr 1e-3, batch 64, with a cosine "
-                  "decay, 15 epochs";
+  p.description =
+      "the notebook's 784-120-60-10 ReLU MLP: Adam lr 1e-3, batch 64, with a cosine "
+      "decay, 15 epochs";
   p.model.label = "no dropout";
   p.train.schedule = "cosine";
   p.train.epochs = 15;
@@ -40,8 +41,9 @@ Preset seed_dropout_preset() {
 Preset best_preset() {
   Preset p;
   p.name = "best";
-  p.description = "784-512-256-10, BatchNorm, dropout 0.2 after each hidden layer, per-pixel "
-                  "inputs, AdamW + cosine, label smoothing 0.1, batch 128, 20 epochs";
+  p.description =
+      "784-512-256-10, BatchNorm, dropout 0.2 after each hidden layer, per-pixel "
+      "inputs, AdamW + cosine, label smoothing 0.1, batch 128, 20 epochs";
   p.model.label = "best";
   p.model.hidden = {512, 256};
   p.model.dropout = {0.0, 0.2, 0.2};

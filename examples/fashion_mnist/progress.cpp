@@ -81,9 +81,8 @@ void Progress::on_epoch_end(dropnet::TrainingContext<float>& context,
                "%sepoch %*d/%d  train loss %.4f acc %.2f%%  valid loss %.4f acc %.2f%%  "
                "lr %.2g  %.1f s\n",
                label_.c_str(), static_cast<int>(std::to_string(context.epochs).size()),
-               logs.epoch + 1, context.epochs,
-               logs.loss, 100.0 * logs.accuracy, logs.val_loss, 100.0 * logs.val_accuracy,
-               logs.learning_rate, logs.seconds);
+               logs.epoch + 1, context.epochs, logs.loss, 100.0 * logs.accuracy, logs.val_loss,
+               100.0 * logs.val_accuracy, logs.learning_rate, logs.seconds);
   std::fflush(out_);
 }
 

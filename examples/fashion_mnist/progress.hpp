@@ -20,8 +20,10 @@ class Progress : public dropnet::Callback<float> {
   Progress(std::FILE* out, Style style, std::string label);
 
   void on_epoch_begin(dropnet::TrainingContext<float>& context, int epoch) override;
-  void on_batch_end(dropnet::TrainingContext<float>& context, const dropnet::BatchLogs& logs) override;
-  void on_epoch_end(dropnet::TrainingContext<float>& context, const dropnet::EpochLogs& logs) override;
+  void on_batch_end(dropnet::TrainingContext<float>& context,
+                    const dropnet::BatchLogs& logs) override;
+  void on_epoch_end(dropnet::TrainingContext<float>& context,
+                    const dropnet::EpochLogs& logs) override;
 
   /// Seconds spent in training steps (validation passes excluded) over every epoch so far.
   double train_seconds() const { return train_seconds_; }

@@ -9,25 +9,28 @@ namespace fmnist {
 
 namespace {
 
-constexpr const char* short_names[class_count] = {"T-shirt", "Trouser", "Pullover", "Dress",
-                                                  "Coat",    "Sandal",  "Shirt",    "Sneaker",
-                                                  "Bag",     "Boot"};
+constexpr const char* short_names[class_count] = {
+    "T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"};
 
-const char* class_name(int c) { return dropnet::fashion_mnist::class_names[static_cast<std::size_t>(c)]; }
+const char* class_name(int c) {
+  return dropnet::fashion_mnist::class_names[static_cast<std::size_t>(c)];
+}
 
 double percent(long part, long whole) {
   return whole > 0 ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
 }
 
 void print_per_class(std::FILE* out, const Confusion& c) {
-  std::fprintf(out, "\n%-13s %9s %7s   %s\n", "Class", "accuracy", "images", "most often mistaken for");
+  std::fprintf(out, "\n%-13s %9s %7s   %s\n", "Class", "accuracy", "images",
+               "most often mistaken for");
   for (int t = 0; t < class_count; ++t) {
     const auto& row = c.counts[static_cast<std::size_t>(t)];
     int worst = t == 0 ? 1 : 0;
     for (int p = 0; p < class_count; ++p)
-      if (p != t && row[static_cast<std::size_t>(p)] > row[static_cast<std::size_t>(worst)]) worst = p;
-    std::fprintf(out, "%-13s %8.1f%% %7ld   %s (%.1f%%)\n", class_name(t), 100.0 * c.class_accuracy(t),
-                 c.class_total(t), class_name(worst),
+      if (p != t && row[static_cast<std::size_t>(p)] > row[static_cast<std::size_t>(worst)])
+        worst = p;
+    std::fprintf(out, "%-13s %8.1f%% %7ld   %s (%.1f%%)\n", class_name(t),
+                 100.0 * c.class_accuracy(t), c.class_total(t), class_name(worst),
                  percent(row[static_cast<std::size_t>(worst)], c.class_total(t)));
   }
 }

@@ -25,7 +25,8 @@ std::vector<ModelSpec> study_models(const Options& options) {
   specs[2].dropout = options.study_dropout;
   for (std::size_t i = 1; i < specs.size(); ++i)
     specs[i].label = "dropout " + dropout_text(specs[i].dropout);
-  if (specs[2].label == specs[1].label || specs[2].label == "dropout none") specs[2].label += " (yours)";
+  if (specs[2].label == specs[1].label || specs[2].label == "dropout none")
+    specs[2].label += " (yours)";
   return specs;
 }
 
@@ -80,12 +81,14 @@ int run_dropout_study(const Options& options, Data& data, const dropnet::Generat
     std::fprintf(out, "\nCurves: %s\n", csv.c_str());
   }
   if (!options.plot_path.empty()) {
-    const std::string title = "Fashion-MNIST, dropout study (" + std::to_string(options.train.epochs) + " epochs)";
-    const std::string image =
-        plot_study(csv, options.plot_path, labels, title, static_cast<std::size_t>(options.train.epochs));
+    const std::string title =
+        "Fashion-MNIST, dropout study (" + std::to_string(options.train.epochs) + " epochs)";
+    const std::string image = plot_study(csv, options.plot_path, labels, title,
+                                         static_cast<std::size_t>(options.train.epochs));
     if (!image.empty()) std::fprintf(out, "Figure: %s\n", image.c_str());
   }
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   print_timing(out, train_seconds, images, wall);
   return 0;
 }

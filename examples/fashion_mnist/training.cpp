@@ -30,17 +30,20 @@ std::unique_ptr<LRScheduler<float>> make_schedule(const TrainSpec& spec, Optimiz
   if (spec.schedule == "cosine")
     return std::make_unique<CosineAnnealingLR<float>>(opt, epochs, spec.lr * 0.01);
   if (spec.schedule == "plateau")
-    return std::make_unique<ReduceLROnPlateau<float>>(opt, PlateauOptions().factor(0.5).patience(2));
+    return std::make_unique<ReduceLROnPlateau<float>>(opt,
+                                                      PlateauOptions().factor(0.5).patience(2));
   return nullptr;
 }
 
 }  // namespace
 
-std::unique_ptr<Optimizer<float>> make_optimizer(const TrainSpec& spec, ParameterList<float> params) {
+std::unique_ptr<Optimizer<float>> make_optimizer(const TrainSpec& spec,
+                                                 ParameterList<float> params) {
   const std::string& name = spec.optimizer;
   if (name == "sgd")
     return std::make_unique<SGD<float>>(
-        std::move(params), SGDOptions(spec.lr).momentum(spec.momentum.value_or(0.9)).weight_decay(spec.weight_decay));
+        std::move(params),
+        SGDOptions(spec.lr).momentum(spec.momentum.value_or(0.9)).weight_decay(spec.weight_decay));
   if (name == "adam")
     return std::make_unique<Adam<float>>(std::move(params),
                                          AdamOptions(spec.lr).weight_decay(spec.weight_decay));
@@ -48,12 +51,13 @@ std::unique_ptr<Optimizer<float>> make_optimizer(const TrainSpec& spec, Paramete
     return std::make_unique<AdamW<float>>(std::move(params),
                                           AdamWOptions(spec.lr).weight_decay(spec.weight_decay));
   if (name == "rmsprop")
-    return std::make_unique<RMSprop<float>>(
-        std::move(params),
-        RMSpropOptions(spec.lr).momentum(spec.momentum.value_or(0.0)).weight_decay(spec.weight_decay));
+    return std::make_unique<RMSprop<float>>(std::move(params),
+                                            RMSpropOptions(spec.lr)
+                                                .momentum(spec.momentum.value_or(0.0))
+                                                .weight_decay(spec.weight_decay));
   if (name == "adagrad")
-    return std::make_unique<Adagrad<float>>(std::move(params),
-                                            AdagradOptions(spec.lr).weight_decay(spec.weight_decay));
+    return std::make_unique<Adagrad<float>>(
+        std::move(params), AdagradOptions(spec.lr).weight_decay(spec.weight_decay));
   throw std::invalid_argument("unknown optimizer '" + name + "'");
 }
 
@@ -67,8 +71,8 @@ TestResult evaluate_on(Sequential<float>& model, const LabeledImages<float>& set
   return result;
 }
 
-TrainOutcome train(Sequential<float>& model, const TrainSpec& spec, Data& data,
-                   Generator& gen, const std::vector<Callback<float>*>& callbacks) {
+TrainOutcome train(Sequential<float>& model, const TrainSpec& spec, Data& data, Generator& gen,
+                   const std::vector<Callback<float>*>& callbacks) {
   const SoftmaxCrossEntropy<float> loss(static_cast<float>(spec.label_smoothing));
   const auto optimizer = make_optimizer(spec, model.parameters());
   const auto schedule = make_schedule(spec, *optimizer);
@@ -97,9 +101,10 @@ TrainOutcome train(Sequential<float>& model, const TrainSpec& spec, Data& data,
   options.callbacks.insert(options.callbacks.end(), callbacks.begin(), callbacks.end());
 
   TrainOutcome outcome;
-  outcome.history = fit(model, loss, *optimizer, data.train.images, data.train.labels, gen,
-                        options, ValidationData<float, Labels>{data.valid.images, data.valid.labels});
-  if (early_stopping && early_stopping->restored()) outcome.best_epoch = early_stopping->best_epoch();
+  outcome.history = fit(model, loss, *optimizer, data.train.images, data.train.labels, gen, options,
+                        ValidationData<float, Labels>{data.valid.images, data.valid.labels});
+  if (early_stopping && early_stopping->restored())
+    outcome.best_epoch = early_stopping->best_epoch();
   return outcome;
 }
 

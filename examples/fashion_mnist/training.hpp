@@ -34,6 +34,7 @@ TestResult evaluate_on(dropnet::Sequential<float>& model, const dropnet::Labeled
 /// during training and is restored at the end. `callbacks` (not owned) run after the schedule and
 /// early stopping, so a progress printer sees the epoch's final learning rate.
 TrainOutcome train(dropnet::Sequential<float>& model, const TrainSpec& spec, Data& data,
-                   dropnet::Generator& gen, const std::vector<dropnet::Callback<float>*>& callbacks);
+                   dropnet::Generator& gen,
+                   const std::vector<dropnet::Callback<float>*>& callbacks);
 
 }  // namespace fmnist

@@ -28,7 +28,8 @@ UncertaintyReport mc_uncertainty(dropnet::Sequential<float>& model,
   std::vector<Index> order(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), Index{0});
   const auto& entropy = prediction.predictive_entropy;
-  std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) { return entropy(a) < entropy(b); });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](Index a, Index b) { return entropy(a) < entropy(b); });
 
   UncertaintyReport r;
   r.passes = passes;
@@ -43,11 +44,15 @@ UncertaintyReport mc_uncertainty(dropnet::Sequential<float>& model,
     (hit ? sum_correct : sum_wrong) += static_cast<double>(entropy(j));
     wrong += !hit;
   }
-  r.entropy_cut = r.uncertain > 0 ? static_cast<double>(entropy(order[static_cast<std::size_t>(r.certain)])) : 0.0;
+  r.entropy_cut = r.uncertain > 0
+                      ? static_cast<double>(entropy(order[static_cast<std::size_t>(r.certain)]))
+                      : 0.0;
   r.mc_accuracy = static_cast<double>(hits_certain + hits_uncertain) / static_cast<double>(n);
-  r.certain_accuracy = r.certain > 0 ? static_cast<double>(hits_certain) / static_cast<double>(r.certain) : 0.0;
+  r.certain_accuracy =
+      r.certain > 0 ? static_cast<double>(hits_certain) / static_cast<double>(r.certain) : 0.0;
   r.uncertain_accuracy =
-      r.uncertain > 0 ? static_cast<double>(hits_uncertain) / static_cast<double>(r.uncertain) : 0.0;
+      r.uncertain > 0 ? static_cast<double>(hits_uncertain) / static_cast<double>(r.uncertain)
+                      : 0.0;
   const long right = static_cast<long>(n) - wrong;
   r.entropy_correct = right > 0 ? sum_correct / static_cast<double>(right) : 0.0;
   r.entropy_wrong = wrong > 0 ? sum_wrong / static_cast<double>(wrong) : 0.0;

@@ -17,9 +17,9 @@
 // A file is read through zlib's gzread, which passes uncompressed files through unchanged, so
 // "train-images-idx3-ubyte" and "train-images-idx3-ubyte.gz" read alike. Every check failure
 // throws FormatError naming the file, what was expected and what was found: missing file, wrong
-// magic number (which also encodes the rank), a zero image dimension, truncated header or data, bytes after the
-// announced data, a corrupt gzip stream (bad CRC, bad block), a label out of range, image and
-// label counts that disagree.
+// magic number (which also encodes the rank), a zero image dimension, truncated header or data,
+// bytes after the announced data, a corrupt gzip stream (bad CRC, bad block), a label out of range,
+// image and label counts that disagree.
 //
 // Requires zlib (link ZLIB::ZLIB). This header is not part of <dropnet/dropnet.hpp>, which stays
 // Eigen-only.
@@ -150,8 +150,8 @@ inline std::vector<std::uint32_t> read_idx_header(GzReader& in, int rank) {
   for (std::size_t i = 0; i < dims.size(); ++i) dims[i] = big_endian_u32(&raw[4 * i]);
   for (std::size_t i = 1; i < dims.size(); ++i)
     if (dims[i] == 0)
-      throw FormatError(concat(in.path(), ": IDX dimension ", i, " is 0 (dimensions ",
-                               dims_text(dims), ")"));
+      throw FormatError(
+          concat(in.path(), ": IDX dimension ", i, " is 0 (dimensions ", dims_text(dims), ")"));
   return dims;
 }
 
@@ -209,13 +209,16 @@ inline IdxArray read_idx(const std::string& path, int rank) {
 /// image per column (its rows of pixels one after another). Throws FormatError.
 template <class T>
 Matrix<T> idx_images_to_matrix(const IdxArray& images) {
-  detail::require(images.dims.size() == 3, "idx_images_to_matrix", "expected a 3-dimensional IDX "
-                  "array (count x height x width), got ", images.dims.size(), " dimensions");
+  detail::require(images.dims.size() == 3, "idx_images_to_matrix",
+                  "expected a 3-dimensional IDX "
+                  "array (count x height x width), got ",
+                  images.dims.size(), " dimensions");
   const auto pixels = static_cast<Index>(images.item_size());
   const auto count = static_cast<Index>(images.count());
   Matrix<T> x(pixels, count);
   const T scale = T(1) / T(255);
-  for (Index i = 0; i < x.size(); ++i) x.data()[i] = T(images.bytes[static_cast<std::size_t>(i)]) * scale;
+  for (Index i = 0; i < x.size(); ++i)
+    x.data()[i] = T(images.bytes[static_cast<std::size_t>(i)]) * scale;
   return x;
 }
 
