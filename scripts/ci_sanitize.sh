@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds the test suite with AddressSanitizer + UndefinedBehaviorSanitizer (clang by default) in
+# its own build directory and runs it; any sanitizer report fails the run.
+#
+#   scripts/ci_sanitize.sh             SANITIZE_CXX=g++ to use gcc; JOBS=n for parallel builds
+#
+# Only the tests are built (no benchmarks, no examples), at -O1 -g with assertions on (Eigen's
+# bounds checks included). Needs clang and libclang-rt-14-dev (or g++ with libasan/libubsan),
+# cmake, libeigen3-dev, doctest-dev, zlib1g-dev.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=${SANITIZE_BUILD_DIR:-build-sanitize}
+cxx=${SANITIZE_CXX:-clang++}
+jobs=${JOBS:-2}
+sanitize="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+
+cmake -S . -B "$build" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=None \
+  -DCMAKE_CXX_FLAGS="-O1 -g $sanitize" -DCMAKE_EXE_LINKER_FLAGS="$sanitize" \
+  -DDROPNET_BUILD_TESTS=ON -DDROPNET_BUILD_BENCH=OFF -DDROPNET_BUILD_EXAMPLES=OFF
+timeout --signal=KILL "${BUILD_TIMEOUT:-3600}" cmake --build "$build" -j"$jobs"
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# Tests find their data (e.g. tests/fuzz/corpus) relative to the repository root.
+ctest --test-dir "$build" --output-on-failure -j"$jobs" --timeout "${TEST_TIMEOUT:-900}"
+echo "== ci_sanitize: clean"

@@ -1,0 +1,53 @@
+// The translation unit scripts/ci_tidy.sh analyzes: every public header, with the templates
+// instantiated for float and double so that clang-tidy sees their bodies, not just their
+// declarations. Not built by CMake (no main); compiled only for analysis.
+
+#include <dropnet/dropnet.hpp>
+#include <dropnet/io/idx.hpp>
+
+namespace dropnet {
+
+#define DROPNET_TIDY_LAYERS(T)                                  \
+  template class Sequential<T>;                                 \
+  template class Dense<T, ReLU>;                                \
+  template class Dense<T, Softmax>;                             \
+  template class Dense<T, GELU>;                                \
+  template class ActivationLayer<T, Tanh>;                      \
+  template class DropConnectDense<T, ELU>;                      \
+  template class BatchNorm<T>;                                  \
+  template class Dropout<T>;                                    \
+  template class AlphaDropout<T>;                               \
+  template class GaussianDropout<T>;                            \
+  template class SpatialDropout<T>;                             \
+  template class SoftmaxCrossEntropy<T>;                        \
+  template class BinaryCrossEntropyWithLogits<T>;               \
+  template class MeanSquaredError<T>;                           \
+  template class SGD<T>;                                        \
+  template class BasicAdam<T, false>;                           \
+  template class BasicAdam<T, true>;                            \
+  template class RMSprop<T>;                                    \
+  template class Adagrad<T>;                                    \
+  template class LayerRegistry<T>;                              \
+  template class NonFiniteGuard<T>;                             \
+  template class EarlyStopping<T>;                              \
+  template class ModelCheckpoint<T>;                            \
+  template class WeightsSnapshot<T>;                            \
+  template History fit<T, Labels>(Sequential<T>&, const Loss<T>&, Optimizer<T>&, \
+                                  const Matrix<T>&, const Labels&, Generator&,   \
+                                  const FitOptions<T>&);                         \
+  template Matrix<T> predict<T>(Sequential<T>&, const Matrix<T>&, Index);        \
+  template void save<T>(Sequential<T>&, const std::string&, Optimizer<T>*);      \
+  template void save<T>(Sequential<T>&, std::ostream&, Optimizer<T>*);           \
+  template Sequential<T> load<T>(const std::string&, const LayerRegistry<T>&);   \
+  template Sequential<T> load<T>(std::istream&, const LayerRegistry<T>&);        \
+  template void load_into<T>(Sequential<T>&, const std::string&, Optimizer<T>*); \
+  template McPrediction<T> mc_predict<T>(Sequential<T>&, const Matrix<T>&, int, Generator&, \
+                                         const McDropoutOptions&);               \
+  template Matrix<T> load_idx_images<T>(const std::string&);                     \
+  template void save_weights<T>(Sequential<T>&, const std::string&);             \
+  template void load_weights<T>(Sequential<T>&, const std::string&);
+
+DROPNET_TIDY_LAYERS(float)
+DROPNET_TIDY_LAYERS(double)
+
+}  // namespace dropnet
