@@ -358,7 +358,76 @@ TEST_CASE_TEMPLATE("every activation round-trips in Dense, Activation and DropCo
   round_trip_activation<T>(GELU{});
   round_trip_activation<T>(GELUTanh{});
   round_trip_activation<T>(Softmax{});
-  CHECK(LayerRegistry<T>::builtin().kinds().size() == 8);
+  CHECK(LayerRegistry<T>::builtin().kinds().size() == 13);
+}
+
+TEST_CASE_TEMPLATE("convolution, pooling and flatten layers round-trip bit for bit", T, float,
+                   double) {
+  Generator gen(9);
+  Sequential<T> model(1 * 8 * 8);
+  model.add(Conv2D<T, ReLU>(ImageShape{1, 8, 8}, 4, 3, gen, ConvOptions().padding(1))).with_l2(T(1e-3));
+  model.add(BatchNorm<T>(4, 64));
+  model.add(SpatialDropout<T>(0.2, 4));
+  model.add(MaxPool2D<T>(ImageShape{4, 8, 8}, 2));
+  model.add(Conv2D<T, GELU>(ImageShape{4, 4, 4}, 3, 3, gen,
+                            ConvOptions().stride(2).padding(1).init(Init::xavier_uniform)));
+  model.add(AvgPool2D<T>(ImageShape{3, 2, 2}, 2, PoolOptions().stride(1)));
+  model.add(Conv2D<T>(ImageShape{3, 1, 1}, 6, 1, gen));
+  model.add(GlobalAvgPool<T>(ImageShape{6, 1, 1}));
+  model.add(Dense<T>(6, 12, gen));
+  model.add(Flatten<T>(ImageShape{3, 2, 2}));
+  model.add(Dense<T>(12, 2, gen));
+  Adam<T> adam(model.parameters(), AdamOptions(1e-2));
+  train_a_little(model, adam, gen);
+  Sequential<T> loaded = from_bytes<T>(to_bytes(model));
+  CHECK(to_bytes(loaded) == to_bytes(model));
+  Generator data(4);
+  const Matrix<T> x = random_matrix<T>(64, 9, data);
+  CHECK(bit_identical(predict(loaded, x), predict(model, x)));
+}
+
+TEST_CASE("bad convolution and pooling configs fail before allocating") {
+  Sequential<float> model(4);
+  Generator gen(1);
+  model.add(Dense<float>(4, 2, gen));
+  auto conv = [](double c, double h, double w, double out, double k, double s, double p) {
+    return LayerConfig{"Conv2D",
+                       {{"channels", c}, {"height", h}, {"width", w}, {"out_channels", out},
+                        {"kernel", k}, {"stride", s}, {"padding", p}, {"activation_parameter", 0},
+                        {"l1", 0}, {"l2", 0}},
+                       {{"activation", "ReLU"}, {"init", "he_normal"}}};
+  };
+  auto pool = [](const char* kind, double c, double h, double w, double k, double s, double p) {
+    return LayerConfig{kind,
+                       {{"channels", c}, {"height", h}, {"width", w}, {"kernel", k}, {"stride", s},
+                        {"padding", p}},
+                       {}};
+  };
+  const double big = 1 << 30;
+  struct Case {
+    LayerConfig config;
+    const char* expected;
+  };
+  const std::vector<Case> cases = {
+      {conv(big, big, big, 1, 1, 1, 0), "sizes whose product is"},
+      {conv(2048, 1024, 1024, 1, 1, 1, 0), "has 2^31 or more values"},
+      {conv(1, 8, 8, 1 << 20, 8, 1, 0), "the file can justify only"},
+      {conv(64, 256, 256, 1, 16, 1, 0), "the file can justify only"},  // im2col buffers
+      {conv(1, 4, 4, 2, 9, 1, 0), "does not fit the input"},
+      {conv(1, 4, 4, 2, 3, 0, 0), "field 'stride'"},
+      {conv(1, 4, 4, 2, 3, 1, -1), "field 'padding'"},
+      {conv(0, 4, 4, 2, 3, 1, 0), "field 'channels'"},
+      {pool("MaxPool2D", 1, 4, 4, 2, 2, 2), "padding must be at most half the kernel"},
+      {pool("AvgPool2D", 1, 4, 4, 0, 2, 0), "field 'kernel'"},
+      {pool("MaxPool2D", big, big, 1, 1, 1, 0), "has 2^31 or more values"},
+      {{"Flatten", {{"channels", 1}, {"height", -1}, {"width", 1}}, {}}, "field 'height'"},
+      {{"GlobalAvgPool", {{"channels", 2}, {"height", 2}}, {}}, "missing field 'width'"},
+  };
+  for (const auto& c : cases) {
+    INFO(detail::describe(c.config));
+    require_rejected(sealed_file(one_layer_body(c.config, 0, {})), model, c.expected);
+  }
+  g_bad_inputs += static_cast<int>(cases.size());
 }
 
 TEST_CASE_TEMPLATE("optimizer state round-trips: resumed training equals uninterrupted training",

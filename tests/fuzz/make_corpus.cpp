@@ -38,6 +38,17 @@ Sequential<T> every_kind(Generator& gen) {
 }
 
 template <class T>
+Sequential<T> conv_net(Generator& gen) {
+  Sequential<T> model(1 * 6 * 6);
+  model.add(Conv2D<T, ReLU>(ImageShape{1, 6, 6}, 2, 3, gen, ConvOptions().padding(1))).with_l2(T(1e-3));
+  model.add(MaxPool2D<T>(ImageShape{2, 6, 6}, 2));
+  model.add(AvgPool2D<T>(ImageShape{2, 3, 3}, 2, PoolOptions().stride(1)));
+  model.add(Flatten<T>(ImageShape{2, 2, 2}));
+  model.add(Dense<T>(8, 2, gen));
+  return model;
+}
+
+template <class T>
 void write(const std::string& dir, const std::string& name, Sequential<T>& model,
            Optimizer<T>* optimizer = nullptr) {
   save(model, dir + "/" + name, optimizer);
@@ -61,6 +72,8 @@ int main(int argc, char** argv) {
   write(dir, "every_kind_float.dnm", all_f);
   auto all_d = every_kind<double>(gen);
   write(dir, "every_kind_double.dnm", all_d);
+  auto conv_f = conv_net<float>(gen);
+  write(dir, "conv_float.dnm", conv_f);
   Adam<float> adam(f.parameters(), AdamOptions(1e-3).amsgrad(true));
   adam.step();
   write(dir, "dense_float_adam.dnm", f, static_cast<Optimizer<float>*>(&adam));

@@ -13,6 +13,10 @@
 //   Dropout, AlphaDropout, GaussianDropout    p
 //   SpatialDropout     p, channels
 //   BatchNorm          features, channels, spatial, momentum, eps
+//   Conv2D             channels, height, width, out_channels, kernel, stride, padding,
+//                      activation, activation_parameter, init, l1, l2
+//   MaxPool2D, AvgPool2D          channels, height, width, kernel, stride, padding
+//   GlobalAvgPool, Flatten        channels, height, width
 // Activations by name: Identity ReLU LeakyReLU ELU SELU Sigmoid Tanh Softplus Swish GELU
 // GELUTanh Softmax. A parameterized activation (LeakyReLU, ELU) is built as A(parameter); the
 // others require activation_parameter == 0.
@@ -31,6 +35,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <utility>
@@ -44,12 +49,16 @@
 #include "../activations/swish.hpp"
 #include "../layers/alpha_dropout.hpp"
 #include "../layers/batch_norm.hpp"
+#include "../layers/conv2d.hpp"
 #include "../layers/dense.hpp"
 #include "../layers/drop_connect.hpp"
 #include "../layers/dropout.hpp"
+#include "../layers/flatten.hpp"
 #include "../layers/gaussian_dropout.hpp"
+#include "../layers/image_shape.hpp"
 #include "../layers/initializers.hpp"
 #include "../layers/layer.hpp"
+#include "../layers/pooling.hpp"
 #include "../layers/spatial_dropout.hpp"
 
 namespace dropnet {
@@ -212,6 +221,74 @@ LayerPtr<T> build_batch_norm(const LayerConfig& c, ElementBudget& budget) {
   return layer;
 }
 
+/// The product of sizes read from a file, or FormatError when it passes 2^62: checked in double
+/// first, so the integer product (and ImageShape's) can never overflow.
+inline std::uint64_t checked_product(const LayerConfig& c, std::initializer_list<Index> factors) {
+  double announced = 1.0;
+  for (const Index f : factors) announced *= static_cast<double>(f);
+  if (announced > 0x1p62)
+    throw FormatError(concat(config_where(c), ": sizes whose product is ", announced, " (corrupt?)"));
+  std::uint64_t product = 1;
+  for (const Index f : factors) product *= static_cast<std::uint64_t>(f);
+  return product;
+}
+
+/// channels, height, width; C*H*W < 2^31 (pooling indexes rows with 32 bits).
+inline ImageShape config_image(const LayerConfig& c) {
+  const ImageShape s{config_integer(c, "channels", 1, max_layer_size),
+                     config_integer(c, "height", 1, max_layer_size),
+                     config_integer(c, "width", 1, max_layer_size)};
+  if (checked_product(c, {s.channels, s.height, s.width}) >= (std::uint64_t{1} << 31))
+    throw FormatError(concat(config_where(c), ": image ", to_string(s), " has 2^31 or more values"));
+  return s;
+}
+
+inline void take(ElementBudget& budget, std::uint64_t elements, const LayerConfig& c) {
+  budget.take(elements, config_where(c));
+}
+
+template <class T>
+LayerPtr<T> build_conv(const LayerConfig& c, ElementBudget& budget) {
+  const ImageShape input = config_image(c);
+  const Index out = config_integer(c, "out_channels", 1, max_layer_size);
+  const Index kernel = config_integer(c, "kernel", 1, max_layer_size);
+  const Index stride = config_integer(c, "stride", 1, max_layer_size);
+  const Index padding = config_integer(c, "padding", 0, max_layer_size);
+  const Init init = init_from_string(c.string("init"));
+  const double l1 = config_finite(c, "l1"), l2 = config_finite(c, "l2");
+  const std::uint64_t patch = checked_product(c, {input.channels, kernel, kernel});
+  const SlidingWindow window("Conv2D", input, kernel, stride, padding);  // validates, no alloc
+  // Weights and gradients, O x (C k^2 + 1) each; the im2col buffers, 2 x OH*OW x C k^2.
+  checked_product(c, {2, out, static_cast<Index>(patch) + 1});
+  checked_product(c, {2, window.out_spatial(), static_cast<Index>(patch)});
+  take(budget, 2 * static_cast<std::uint64_t>(out) * (patch + 1), c);
+  take(budget, 2 * static_cast<std::uint64_t>(window.out_spatial()) * patch, c);
+  return with_activation(c, [&](auto activation) -> LayerPtr<T> {
+    Generator unused(0);
+    auto layer = std::make_unique<Conv2D<T, decltype(activation)>>(
+        input, out, kernel, unused, ConvOptions().stride(stride).padding(padding).init(init),
+        activation);
+    if (l1 != 0.0 || l2 != 0.0) layer->with_penalty({static_cast<T>(l1), static_cast<T>(l2)});
+    return layer;
+  });
+}
+
+template <class T, template <class> class Pool>
+LayerPtr<T> build_pool(const LayerConfig& c, ElementBudget& budget) {
+  const ImageShape input = config_image(c);
+  const Index kernel = config_integer(c, "kernel", 1, max_layer_size);
+  const Index stride = config_integer(c, "stride", 1, max_layer_size);
+  const Index padding = config_integer(c, "padding", 0, max_layer_size);
+  // Per-output index tables: C*OH*OW <= 4 C*H*W since padding <= kernel / 2.
+  take(budget, 4 * static_cast<std::uint64_t>(input.size()), c);
+  return std::make_unique<Pool<T>>(input, kernel, PoolOptions().stride(stride).padding(padding));
+}
+
+template <class T, template <class> class ImageLayer>
+LayerPtr<T> build_image_layer(const LayerConfig& c, ElementBudget&) {
+  return std::make_unique<ImageLayer<T>>(config_image(c));
+}
+
 template <class T, template <class> class DropoutLayer>
 LayerPtr<T> build_dropout(const LayerConfig& c, ElementBudget&) {
   return std::make_unique<DropoutLayer<T>>(c.number("p"));
@@ -244,6 +321,11 @@ class LayerRegistry {
     r.add("AlphaDropout", detail::build_dropout<T, AlphaDropout>);
     r.add("GaussianDropout", detail::build_dropout<T, GaussianDropout>);
     r.add("SpatialDropout", detail::build_spatial_dropout<T>);
+    r.add("Conv2D", detail::build_conv<T>);
+    r.add("MaxPool2D", detail::build_pool<T, MaxPool2D>);
+    r.add("AvgPool2D", detail::build_pool<T, AvgPool2D>);
+    r.add("GlobalAvgPool", detail::build_image_layer<T, GlobalAvgPool>);
+    r.add("Flatten", detail::build_image_layer<T, Flatten>);
     return r;
   }
 
