@@ -19,6 +19,11 @@ namespace dropnet {
   template class AlphaDropout<T>;                               \
   template class GaussianDropout<T>;                            \
   template class SpatialDropout<T>;                             \
+  template class Conv2D<T, ReLU>;                               \
+  template class MaxPool2D<T>;                                  \
+  template class AvgPool2D<T>;                                  \
+  template class GlobalAvgPool<T>;                              \
+  template class Flatten<T>;                                    \
   template class SoftmaxCrossEntropy<T>;                        \
   template class BinaryCrossEntropyWithLogits<T>;               \
   template class MeanSquaredError<T>;                           \
