@@ -140,3 +140,13 @@ TEST_CASE("accuracy counts argmax for several outputs and the threshold for one"
   t << 0, 1, 0;
   CHECK(bce.correct(logits, t) == 2);
 }
+
+TEST_CASE("accuracy rejects a label count that does not match the batch") {
+  SoftmaxCrossEntropy<double> ce;
+  Labels two(2);
+  two << 0, 1;
+  CHECK_THROWS_WITH_AS(ce.correct(Matrix<double>::Zero(3, 3), two), doctest::Contains("2 labels for a batch of 3"),
+                       InvalidArgument);
+  Generator gen(1);
+  CHECK_THROWS_AS(gen.below(0), InvalidArgument);
+}

@@ -17,6 +17,7 @@
 #include <limits>
 
 #include "../simd/philox.hpp"
+#include "error.hpp"
 
 namespace dropnet {
 
@@ -96,6 +97,7 @@ class Generator {
 
   /// Uniform integer in [0, n), unbiased (Lemire's multiply-and-reject). Requires n > 0.
   std::uint64_t below(std::uint64_t n) {
+    if (n == 0) throw InvalidArgument("Generator::below: n must be > 0, got 0");
     if (n <= std::numeric_limits<std::uint32_t>::max()) {
       const auto bound = static_cast<std::uint32_t>(n);
       std::uint64_t product = std::uint64_t{next_u32()} * bound;

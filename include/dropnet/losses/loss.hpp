@@ -26,11 +26,15 @@ class Loss {
   /// outputs; for a single output, the output against decision_threshold() and the target
   /// against 0.5.
   Index correct(const Matrix<T>& output, const Labels& labels) const {
+    check(labels.size() == output.cols(), "got ", labels.size(), " labels for a batch of ",
+          output.cols(), " samples");
     Index hits = 0;
     for (Index j = 0; j < output.cols(); ++j) hits += predicted_class(output, j) == labels(j);
     return hits;
   }
   Index correct(const Matrix<T>& output, const Matrix<T>& target) const {
+    check(target.cols() == output.cols(), "got ", target.cols(), " targets for a batch of ",
+          output.cols(), " samples");
     Index hits = 0;
     for (Index j = 0; j < output.cols(); ++j) {
       Index truth = 0;
