@@ -1,8 +1,8 @@
 // Fashion-MNIST with dropnet: the seed notebook (a 784-120-60-10 ReLU MLP trained with and
-// without dropout) as a command-line program. Trains a model, reports its test accuracy per
-// class with a confusion matrix, draws the learning curves, compares dropout settings
-// (--study dropout) and measures Monte-Carlo dropout uncertainty (--mc-samples). --help lists
-// every option.
+// without dropout) as a command-line program, plus a small CNN. Trains a model, reports its test
+// accuracy per class with a confusion matrix, draws the learning curves, compares dropout
+// settings (--study dropout on the MLP, --study spatial on the CNN's conv blocks) and measures
+// Monte-Carlo dropout uncertainty (--mc-samples). --help lists every option.
 
 #include <Eigen/Core>
 #include <chrono>
@@ -70,7 +70,7 @@ void write_curves(std::FILE* out, const Options& o, const dropnet::History& hist
 }
 
 int run_single(const Options& o, Data& data, dropnet::Generator& gen, std::FILE* out,
-               Clock::time_point start) {
+               Clock::time_point start, double cpu_start) {
   dropnet::Sequential<float> model = build_model(o.model, gen);
   std::fprintf(out, "Model '%s': %s\n%s", o.model.label.c_str(), describe(o.model).c_str(),
                model.summary().c_str());
@@ -96,7 +96,8 @@ int run_single(const Options& o, Data& data, dropnet::Generator& gen, std::FILE*
   }
   write_curves(out, o, outcome.history);
   print_timing(out, progress.train_seconds(), progress.images(),
-               std::chrono::duration<double>(Clock::now() - start).count());
+               std::chrono::duration<double>(Clock::now() - start).count(),
+               cpu_seconds() - cpu_start);
 
   if (test.accuracy < o.min_accuracy) {
     std::fprintf(stderr, "fashion_mnist: test accuracy %.4f is below --min-accuracy %.4f\n",
@@ -108,13 +109,14 @@ int run_single(const Options& o, Data& data, dropnet::Generator& gen, std::FILE*
 
 int run(const Options& o) {
   const auto start = Clock::now();
+  const double cpu_start = cpu_seconds();
   std::FILE* out = stdout;
   set_threads(o.threads);
   dropnet::Generator gen(o.seed);
   Data data = load_data(o.data, gen);
   print_setup(out, o, data);
-  if (o.study == "dropout") return run_dropout_study(o, data, gen, out);
-  return run_single(o, data, gen, out, start);
+  if (!o.study.empty()) return run_study(o, data, gen, out);
+  return run_single(o, data, gen, out, start, cpu_start);
 }
 
 }  // namespace

@@ -10,16 +10,30 @@
 
 namespace fmnist {
 
-/// The network: 784 -> hidden... -> 10 logits.
+/// The convolutional blocks of a "cnn" model, each on the previous one's feature maps:
+/// Conv2D 3x3 (padding 1, same size) -> BatchNorm -> activation -> dropout -> MaxPool 2x2.
+struct ConvSpec {
+  std::vector<std::ptrdiff_t> channels = {32, 64};  ///< output channels of each block
+  /// Where dropout acts in each block: "none", "standard" (each activation on its own) or
+  /// "spatial" (whole feature maps, SpatialDropout).
+  std::string dropout = "spatial";
+  double rate = 0.1;  ///< the blocks' dropout rate
+};
+
+/// The network. "mlp": 784 -> hidden... -> 10 logits. "cnn": 1x28x28 -> conv blocks -> their
+/// maps flattened -> hidden... -> 10 logits (the dense layers are the same in both).
 struct ModelSpec {
   std::string label = "seed";  ///< its name in tables, logs and plot legends
+  std::string kind = "mlp";    ///< "mlp" or "cnn"
+  ConvSpec conv;               ///< kind "cnn" only
   std::vector<std::ptrdiff_t> hidden = {120, 60};
-  /// Empty (no dropout), or one rate per dense layer's input: the image, then each hidden layer.
+  /// Empty (no dropout), or one rate per dense layer's input: the image (cnn: the flattened
+  /// maps), then each hidden layer.
   std::vector<double> dropout;
-  std::string activation = "relu";
-  bool batchnorm = false;  ///< Dense -> BatchNorm -> activation -> Dropout
-  double l2 = 0.0;         ///< Keras-style penalty on every weight matrix
-  double max_norm = 0.0;   ///< 0 = no max-norm constraint
+  std::string activation = "relu";  ///< of the hidden dense layers and of the conv blocks
+  bool batchnorm = false;           ///< hidden Dense -> BatchNorm -> activation -> Dropout
+  double l2 = 0.0;                  ///< Keras-style penalty on every weight matrix and conv kernel
+  double max_norm = 0.0;            ///< 0 = no max-norm constraint (mlp only)
 };
 
 struct TrainSpec {
@@ -54,7 +68,7 @@ struct Options {
   std::string progress = "auto";  ///< auto, bar, lines
   std::string save_path, load_path;
   std::string history_path, plot_path;
-  std::string study;                  ///< "" or "dropout"
+  std::string study;                  ///< "", "dropout" (mlp) or "spatial" (cnn)
   std::vector<double> study_dropout;  ///< the third model of the study ("yours")
   int mc_samples = 0;
   double min_accuracy = 0.0;  ///< exit status 3 below this test accuracy

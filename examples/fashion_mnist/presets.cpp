@@ -59,10 +59,30 @@ Preset best_preset() {
   return p;
 }
 
+/// A small convolutional network, so that dropout acts on real feature maps: two blocks of
+/// Conv2D 3x3 -> BatchNorm -> ReLU -> SpatialDropout(0.1) -> MaxPool 2 (32, then 64 channels),
+/// then 3136-128-10 with dropout 0.25 after the hidden layer. Trained as the seed preset (Adam
+/// lr 1e-3 with the cosine decay, batch 64, 15 epochs, (x - 0.5) / 0.5 inputs).
+Preset cnn_preset() {
+  Preset p = seed_preset();
+  p.name = "cnn";
+  p.description =
+      "two conv blocks (3x3, 32 then 64 channels, BatchNorm, ReLU, SpatialDropout 0.1, "
+      "max-pool 2), 3136-128-10 with dropout 0.25: Adam lr 1e-3 + cosine, batch 64, 15 epochs";
+  p.model = ModelSpec{};
+  p.model.label = "cnn";
+  p.model.kind = "cnn";
+  p.model.conv = {{32, 64}, "spatial", 0.1};
+  p.model.hidden = {128};
+  p.model.dropout = {0.0, 0.25};
+  return p;
+}
+
 }  // namespace
 
 const std::vector<Preset>& presets() {
-  static const std::vector<Preset> all = {seed_preset(), seed_dropout_preset(), best_preset()};
+  static const std::vector<Preset> all = {seed_preset(), seed_dropout_preset(), best_preset(),
+                                          cnn_preset()};
   return all;
 }
 

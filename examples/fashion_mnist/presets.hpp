@@ -1,5 +1,6 @@
 #pragma once
-// Named starting points for --preset: the seed notebook's two networks and our best dense one.
+// Named starting points for --preset: the seed notebook's two networks, our best dense one and a
+// small convolutional network.
 // Flags given on the command line override a preset field by field.
 
 #include <string>
@@ -23,7 +24,7 @@ const std::vector<Preset>& presets();
 /// The preset called `name`; throws std::invalid_argument naming the known ones otherwise.
 const Preset& find_preset(const std::string& name);
 
-/// Names joined for messages: "seed, seed-dropout, best".
+/// Names joined for messages: "seed, seed-dropout, best, cnn".
 std::string preset_names();
 
 }  // namespace fmnist

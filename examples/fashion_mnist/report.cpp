@@ -1,5 +1,6 @@
 #include "report.hpp"
 
+#include <ctime>
 #include <dropnet/io/fashion_mnist.hpp>
 #include <numeric>
 
@@ -90,20 +91,24 @@ void print_test_report(std::FILE* out, double test_loss, const Confusion& confus
   print_matrix(out, confusion);
 }
 
-void print_timing(std::FILE* out, double train_seconds, long images, double wall_seconds) {
+double cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
+
+void print_timing(std::FILE* out, double train_seconds, long images, double wall_seconds,
+                  double cpu_seconds) {
   const double rate = train_seconds > 0 ? static_cast<double>(images) / train_seconds : 0.0;
   std::fprintf(out,
                "\nTime: training %.1f s for %s images (%s images/s, validation excluded); "
-               "whole run %.1f s\n",
+               "whole run %.1f s, %.1f s of CPU\n",
                train_seconds, thousands(images).c_str(), thousands(static_cast<long>(rate)).c_str(),
-               wall_seconds);
+               wall_seconds, cpu_seconds);
 }
 
 void print_study_table(std::FILE* out, const std::vector<StudyRow>& rows) {
-  std::fprintf(out, "\n%-24s %16s %11s %9s   %-26s %8s\n", "", "best valid loss", "final valid",
-               "rise from", "train - valid acc (points)", "test");
-  std::fprintf(out, "%-24s %16s %11s %9s   %12s %13s %8s\n", "model", "(epoch)", "loss", "best",
-               "as logged", "eval mode", "accuracy");
+  std::fprintf(out, "\n%-24s %23s %16s %11s %9s   %-26s %15s\n", "", "accuracy (%)",
+               "best valid loss", "final valid", "rise from", "train - valid acc (points)",
+               "time (s)");
+  std::fprintf(out, "%-24s %7s %7s %7s %16s %11s %9s   %12s %13s %7s %7s\n", "model", "train",
+               "valid", "test", "(epoch)", "loss", "best", "as logged", "eval mode", "wall", "CPU");
   for (const StudyRow& row : rows) {
     const auto& epochs = row.history->epochs;
     if (epochs.empty()) continue;
@@ -113,10 +118,13 @@ void print_study_table(std::FILE* out, const std::vector<StudyRow>& rows) {
     const auto& last = epochs.back();
     char best_text[32];
     std::snprintf(best_text, sizeof best_text, "%.4f (%zu)", epochs[best].val_loss, best + 1);
-    std::fprintf(out, "%-24s %16s %11.4f %+8.1f%%   %+12.2f %+13.2f %7.2f%%\n", row.label.c_str(),
-                 best_text, last.val_loss, 100.0 * (last.val_loss / epochs[best].val_loss - 1.0),
-                 100.0 * (last.accuracy - last.val_accuracy),
-                 100.0 * (row.train_eval_accuracy - last.val_accuracy), 100.0 * row.test_accuracy);
+    std::fprintf(
+        out, "%-24s %7.2f %7.2f %7.2f %16s %11.4f %+8.1f%%   %+12.2f %+13.2f %7.0f %7.0f\n",
+        row.label.c_str(), 100.0 * row.train_eval_accuracy, 100.0 * last.val_accuracy,
+        100.0 * row.test_accuracy, best_text, last.val_loss,
+        100.0 * (last.val_loss / epochs[best].val_loss - 1.0),
+        100.0 * (last.accuracy - last.val_accuracy),
+        100.0 * (row.train_eval_accuracy - last.val_accuracy), row.wall_seconds, row.cpu_seconds);
   }
 }
 

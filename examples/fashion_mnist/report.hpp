@@ -1,6 +1,6 @@
 #pragma once
 // The tables printed at the end of a run: test results per class, the confusion matrix, timing,
-// and the dropout study's comparison.
+// and the studies' comparison.
 
 #include <array>
 #include <cstdio>
@@ -31,20 +31,27 @@ Confusion confusion_of(const dropnet::Matrix<float>& logits, const dropnet::Labe
 /// then the confusion matrix with the class names.
 void print_test_report(std::FILE* out, double test_loss, const Confusion& confusion);
 
-/// Training time (steps only), images/s, and the whole run's wall time.
-void print_timing(std::FILE* out, double train_seconds, long images, double wall_seconds);
+/// CPU seconds this process has used so far, over all its threads (std::clock).
+double cpu_seconds();
 
-/// One row of the dropout study's table.
+/// Training time (steps only), images/s, and the whole run's wall and CPU time.
+void print_timing(std::FILE* out, double train_seconds, long images, double wall_seconds,
+                  double cpu_seconds);
+
+/// One row of a study's table.
 struct StudyRow {
   std::string label;
   const dropnet::History* history = nullptr;
   double train_eval_accuracy = 0.0;  ///< final model on the training set, dropout off
   double test_accuracy = 0.0;
+  double wall_seconds = 0.0;  ///< training and evaluating this model
+  double cpu_seconds = 0.0;   ///< the same span's CPU time
 };
 
-/// Per model: best valid loss and its epoch, final valid loss and how far it rose from the
-/// best, the final train - valid accuracy gap (as logged during the epoch, dropout on, the
-/// notebook's measure; and in eval mode, which shows what the model memorized), test accuracy.
+/// Per model: final train (eval mode), valid and test accuracy; best valid loss and its epoch,
+/// final valid loss and how far it rose from the best; the final train - valid accuracy gap (as
+/// logged during the epoch, dropout on, the notebook's measure; and in eval mode, which shows
+/// what the model memorized); wall and CPU seconds.
 void print_study_table(std::FILE* out, const std::vector<StudyRow>& rows);
 
 }  // namespace fmnist

@@ -1,7 +1,12 @@
 #pragma once
-// --study dropout: the notebook's comparison cell. Trains the same network without dropout, with
-// the notebook's 0.25 (input) / 0.4 (hidden) rates, and with the user's rates, each from the same
-// initial weights, and compares their learning curves and test accuracy.
+// The studies: one network trained several times from the same initial weights, with one
+// setting changed, and compared in a table, a CSV and a figure.
+//
+// --study dropout is the notebook's comparison cell: its MLP without dropout, with the notebook's
+// 0.25 (input) / 0.4 (hidden) rates, and with the user's rates.
+// --study spatial is the cnn preset with no dropout in its conv blocks, standard (element-wise)
+// dropout there, and SpatialDropout (whole feature maps), at the same rate; the dense layers keep
+// their dropout in all three.
 
 #include <cstdio>
 
@@ -10,10 +15,9 @@
 
 namespace fmnist {
 
-/// Runs the study with `gen` as it is after the data split (each model starts from a copy).
-/// Prints progress, the comparison table and timing to `out`; writes the CSV and the figure when
-/// asked. Returns the process exit status.
-int run_dropout_study(const Options& options, Data& data, const dropnet::Generator& gen,
-                      std::FILE* out);
+/// Runs the study options.study names, with `gen` as it is after the data split (each model
+/// starts from a copy). Prints progress, the comparison table and timing to `out`; writes the
+/// CSV and the figure when asked. Returns the process exit status.
+int run_study(const Options& options, Data& data, const dropnet::Generator& gen, std::FILE* out);
 
 }  // namespace fmnist
