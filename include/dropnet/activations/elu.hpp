@@ -1,9 +1,36 @@
 #pragma once
 // ELU and SELU.
 
+#include <type_traits>
+
+#include "../simd/where_positive.hpp"
 #include "activation.hpp"
 
 namespace dropnet {
+
+namespace detail {
+
+/// ELU and SELU in one vectorized pass, with d = z (forward) or d = da (backward):
+///   forward:  z > 0 ? scale * z  : scale_alpha * expm1(z)
+///   backward: z > 0 ? scale * da : scale_alpha * exp(z) * da
+/// The exponential sees min(z, 0), so the discarded lane of a large positive z cannot overflow.
+template <class T>
+auto exponential_branch(const Matrix<T>& z, const Matrix<T>& d, T scale, T scale_alpha,
+                        bool forward) {
+  namespace ei = Eigen::internal;
+  auto positive = [scale](const auto& x, const auto& y) {
+    return ei::pmul(ei::pset1<std::decay_t<decltype(x)>>(scale), y);
+  };
+  auto negative = [scale_alpha, forward](const auto& x, const auto& y) {
+    using P = std::decay_t<decltype(x)>;
+    const P clamped = ei::pmin(x, ei::pset1<P>(T(0)));
+    const P e = forward ? ei::pexpm1(clamped) : ei::pmul(ei::pexp(clamped), y);
+    return ei::pmul(ei::pset1<P>(scale_alpha), e);
+  };
+  return simd::where_positive<simd::has_packet_expm1<T>>(z.array(), d.array(), positive, negative);
+}
+
+}  // namespace detail
 
 /// f(z) = z if z > 0 else alpha * (exp(z) - 1).
 struct ELU {
@@ -16,11 +43,11 @@ struct ELU {
   template <class T> T value(T z) const { return z > T(0) ? z : T(alpha) * std::expm1(z); }
   template <class T> T derivative(T z) const { return z > T(0) ? T(1) : T(alpha) * std::exp(z); }
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
-    a = (z.array() > T(0)).select(z, T(alpha) * z.array().min(T(0)).expm1());
+    a = detail::exponential_branch<T>(z, z, T(1), T(alpha), true);
   }
   template <class T>
   void backward(const Matrix<T>& z, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
-    dz = (z.array() > T(0)).select(da, da.array() * (T(alpha) * z.array().min(T(0)).exp()));
+    dz = detail::exponential_branch<T>(z, da, T(1), T(alpha), false);
   }
 };
 
@@ -39,12 +66,11 @@ struct SELU {
     return z > T(0) ? T(lambda) : T(lambda * alpha) * std::exp(z);
   }
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
-    a = T(lambda) * (z.array() > T(0)).select(z, T(alpha) * z.array().min(T(0)).expm1());
+    a = detail::exponential_branch<T>(z, z, T(lambda), T(lambda * alpha), true);
   }
   template <class T>
   void backward(const Matrix<T>& z, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
-    dz = da.array() *
-         (z.array() > T(0)).select(T(lambda), T(lambda * alpha) * z.array().min(T(0)).exp());
+    dz = detail::exponential_branch<T>(z, da, T(lambda), T(lambda * alpha), false);
   }
 };
 

@@ -1,6 +1,9 @@
 #pragma once
 // ReLU and LeakyReLU.
 
+#include <type_traits>
+
+#include "../simd/where_positive.hpp"
 #include "activation.hpp"
 
 namespace dropnet {
@@ -17,7 +20,10 @@ struct ReLU {
   }
   template <class T>
   void backward(const Matrix<T>& z, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
-    dz = (z.array() > T(0)).select(da, T(0));
+    namespace ei = Eigen::internal;
+    dz = simd::where_positive<true>(
+        z.array(), da.array(), [](const auto&, const auto& d) { return d; },
+        [](const auto& x, const auto&) { return ei::pset1<std::decay_t<decltype(x)>>(T(0)); });
   }
 };
 
@@ -32,11 +38,29 @@ struct LeakyReLU {
   template <class T> T value(T z) const { return z > T(0) ? z : T(alpha) * z; }
   template <class T> T derivative(T z) const { return z > T(0) ? T(1) : T(alpha); }
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
-    a = (z.array() > T(0)).select(z, T(alpha) * z.array());
+    // max(z, alpha z) is the same function for 0 <= alpha <= 1 and reads z once.
+    if (alpha >= 0.0 && alpha <= 1.0) {
+      a = z.cwiseMax(T(alpha) * z);
+    } else {
+      a = scale_negative(z, z);
+    }
   }
   template <class T>
   void backward(const Matrix<T>& z, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
-    dz = (z.array() > T(0)).select(da, T(alpha) * da.array());
+    dz = scale_negative(z, da);
+  }
+
+ private:
+  /// z > 0 ? d : alpha * d, vectorized.
+  template <class T>
+  auto scale_negative(const Matrix<T>& z, const Matrix<T>& d) const {
+    namespace ei = Eigen::internal;
+    const T slope = T(alpha);
+    return simd::where_positive<true>(
+        z.array(), d.array(), [](const auto&, const auto& y) { return y; },
+        [slope](const auto&, const auto& y) {
+          return ei::pmul(ei::pset1<std::decay_t<decltype(y)>>(slope), y);
+        });
   }
 };
 

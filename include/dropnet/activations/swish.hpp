@@ -1,10 +1,33 @@
 #pragma once
 // Swish / SiLU and GELU (exact erf form and tanh approximation).
 
+#include <unsupported/Eigen/SpecialFunctions>  // Eigen's vectorized erf
+
 #include "activation.hpp"
 #include "sigmoid.hpp"
 
 namespace dropnet {
+
+namespace detail {
+
+/// d * f'(z) for Swish, f'(z) = s (1 + z (1 - s)) with s = sigmoid(z), as an Eigen functor so the
+/// sigmoid is computed once per coefficient (Eigen's vectorized logistic on packets).
+template <class T>
+struct SwishGradient {
+  T operator()(const T& z, const T& d) const {
+    const T s = Eigen::internal::scalar_logistic_op<T>()(z);
+    return d * s * (T(1) + z * (T(1) - s));
+  }
+  template <class Packet>
+  Packet packetOp(const Packet& z, const Packet& d) const {
+    namespace ei = Eigen::internal;
+    const Packet s = ei::scalar_logistic_op<T>().packetOp(z);
+    const Packet one = ei::pset1<Packet>(T(1));
+    return ei::pmul(ei::pmul(d, s), ei::pmadd(z, ei::psub(one, s), one));
+  }
+};
+
+}  // namespace detail
 
 /// Swish (SiLU): f(z) = z * sigmoid(z); f'(z) = s + z s (1 - s) with s = sigmoid(z).
 struct Swish {
@@ -21,8 +44,9 @@ struct Swish {
   }
   template <class T>
   void backward(const Matrix<T>& z, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
-    const auto s = z.array().logistic();
-    dz = da.array() * (s + z.array() * s * (T(1) - s));
+    // s (1 + z (1 - s)) = s + z s (1 - s), with the sigmoid evaluated once per coefficient: a
+    // lazy `s` named three times in one expression would be computed three times.
+    dz = z.array().binaryExpr(da.array(), detail::SwishGradient<T>{});
   }
 };
 using SiLU = Swish;
@@ -41,11 +65,15 @@ struct GELU {
     return cdf + z * pdf;
   }
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
-    a = z.unaryExpr([this](T v) { return value(v); });
+    const auto x = z.array();
+    a = T(0.5) * x * (T(1) + (x * T(0.70710678118654752440)).erf());
   }
   template <class T>
   void backward(const Matrix<T>& z, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
-    dz = da.array() * z.unaryExpr([this](T v) { return derivative(v); }).array();
+    const auto x = z.array();
+    const auto cdf = T(0.5) * (T(1) + (x * T(0.70710678118654752440)).erf());
+    const auto pdf = T(0.39894228040143267794) * (T(-0.5) * x.square()).exp();
+    dz = da.array() * (cdf + x * pdf);
   }
 };
 
@@ -78,3 +106,13 @@ struct GELUTanh {
 };
 
 }  // namespace dropnet
+
+namespace Eigen::internal {
+
+/// SwishGradient has a packet path wherever Eigen's logistic has one.
+template <class T>
+struct functor_traits<dropnet::detail::SwishGradient<T>> {
+  enum { Cost = 30, PacketAccess = functor_traits<scalar_logistic_op<T>>::PacketAccess };
+};
+
+}  // namespace Eigen::internal
