@@ -40,27 +40,47 @@ class SoftmaxCrossEntropy : public Loss<T> {
   }
 
  private:
-  /// One pass per column: max, log-sum-exp, loss and gradient. `q(j, i)` is the smoothed target.
+  /// Loss (and gradient) column by column: max, log-sum-exp, q . z. `q(j, i)` is the smoothed
+  /// target of class i in column j.
   template <class Target>
   T accumulate(const Matrix<T>& logits, Matrix<T>* grad, Target q) const {
-    const Index classes = logits.rows();
-    const T inv_batch = T(1) / T(logits.cols());
-    if (grad) grad->resize(classes, logits.cols());
+    if (grad) return accumulate_with_gradient(logits, *grad, q);
     T total = T(0);
     for (Index j = 0; j < logits.cols(); ++j) {
       const auto z = logits.col(j);
       const T max = z.maxCoeff();
-      const T sum = (z.array() - max).exp().sum();
-      const T log_sum_exp = max + std::log(sum);
-      T loss = log_sum_exp;
-      for (Index i = 0; i < classes; ++i) {
-        const T target = q(j, i);
-        loss -= target * z(i);
-        if (grad) (*grad)(i, j) = (std::exp(z(i) - log_sum_exp) - target) * inv_batch;
-      }
-      total += loss;
+      total += max + std::log((z.array() - max).exp().sum()) - target_dot(z, j, q);
+    }
+    return total / T(logits.cols());
+  }
+
+  /// The same with dL/dz = (softmax(z) - q) / m. The exponentials run over the whole matrix at
+  /// once, in `grad` itself: a column has only K (often 10) entries, too few for SIMD packets.
+  template <class Target>
+  T accumulate_with_gradient(const Matrix<T>& logits, Matrix<T>& grad, Target q) const {
+    const Index classes = logits.rows();
+    const T inv_batch = T(1) / T(logits.cols());
+    grad.resize(classes, logits.cols());
+    for (Index j = 0; j < logits.cols(); ++j)
+      grad.col(j).array() = logits.col(j).array() - logits.col(j).maxCoeff();
+    grad.array() = grad.array().exp();
+    T total = T(0);
+    for (Index j = 0; j < logits.cols(); ++j) {
+      const T sum = grad.col(j).sum();
+      // The max again (K comparisons) rather than scratch state: compute() stays const and
+      // safe to share between threads.
+      total += logits.col(j).maxCoeff() + std::log(sum) - target_dot(logits.col(j), j, q);
+      const T scale = inv_batch / sum;
+      for (Index i = 0; i < classes; ++i) grad(i, j) = grad(i, j) * scale - q(j, i) * inv_batch;
     }
     return total * inv_batch;
+  }
+
+  template <class Column, class Target>
+  static T target_dot(const Column& z, Index j, Target q) {
+    T dot = T(0);
+    for (Index i = 0; i < z.size(); ++i) dot += q(j, i) * z(i);
+    return dot;
   }
 
   T smoothing_;
