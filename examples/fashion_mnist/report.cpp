@@ -104,10 +104,10 @@ void print_timing(std::FILE* out, double train_seconds, long images, double wall
 }
 
 void print_study_table(std::FILE* out, const std::vector<StudyRow>& rows) {
-  std::fprintf(out, "\n%-24s %23s %16s %11s %9s   %-26s %15s\n", "", "accuracy (%)",
+  std::fprintf(out, "\n%-26s %23s %16s %11s %9s   %-26s %15s\n", "", "accuracy (%)",
                "best valid loss", "final valid", "rise from", "train - valid acc (points)",
                "time (s)");
-  std::fprintf(out, "%-24s %7s %7s %7s %16s %11s %9s   %12s %13s %7s %7s\n", "model", "train",
+  std::fprintf(out, "%-26s %7s %7s %7s %16s %11s %9s   %12s %13s %7s %7s\n", "model", "train",
                "valid", "test", "(epoch)", "loss", "best", "as logged", "eval mode", "wall", "CPU");
   for (const StudyRow& row : rows) {
     const auto& epochs = row.history->epochs;
@@ -119,7 +119,7 @@ void print_study_table(std::FILE* out, const std::vector<StudyRow>& rows) {
     char best_text[32];
     std::snprintf(best_text, sizeof best_text, "%.4f (%zu)", epochs[best].val_loss, best + 1);
     std::fprintf(
-        out, "%-24s %7.2f %7.2f %7.2f %16s %11.4f %+8.1f%%   %+12.2f %+13.2f %7.0f %7.0f\n",
+        out, "%-26s %7.2f %7.2f %7.2f %16s %11.4f %+8.1f%%   %+12.2f %+13.2f %7.0f %7.0f\n",
         row.label.c_str(), 100.0 * row.train_eval_accuracy, 100.0 * last.val_accuracy,
         100.0 * row.test_accuracy, best_text, last.val_loss,
         100.0 * (last.val_loss / epochs[best].val_loss - 1.0),
