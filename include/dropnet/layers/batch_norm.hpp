@@ -52,7 +52,7 @@ class BatchNorm : public Layer<T> {
     running_mean_ = Vector<T>::Zero(channels);
     running_var_ = Vector<T>::Ones(channels);
     for (Vector<T>* v : {&channel_a_, &channel_b_, &batch_var_, &inv_std_}) v->resize(channels);
-    for (Vector<T>* v : {&row_a_, &row_b_, &row_c_}) v->resize(features());
+    for (Vector<T>* v : {&row_a_, &row_b_, &row_c_, &row_d_}) v->resize(features());
   }
 
   /// PyTorch momentum: weight of the new batch statistic in the running average.
@@ -102,16 +102,24 @@ class BatchNorm : public Layer<T> {
             n, "); the batch variance is undefined"));
       batch_statistics(x);
       update_running_statistics(n);
+      normalize(x);
     } else {
       channel_a_ = running_mean_;
       channel_b_ = (running_var_.array() + eps_).rsqrt();
+      normalize_with_running_statistics(x);
     }
-    normalize(x);
     return output_;
   }
 
   const Matrix<T>& backward(const Matrix<T>& dy, bool need_dx) override {
     this->require_backward_shape(dy, output_);
+    // Eval-mode forward skips xhat (inference rarely back-propagates); rebuild it from the input,
+    // which the Layer contract keeps alive until backward.
+    if (!train_) {
+      spread_channels(running_mean_, row_a_);
+      spread_channels(inv_std_, row_b_);
+      xhat_ = (input_->colwise() - row_a_).array().colwise() * row_b_.array();
+    }
     // Pass 1: per-row sums of dy and dy * xhat, folded into channels.
     row_a_.setZero();
     row_b_.setZero();
@@ -196,20 +204,26 @@ class BatchNorm : public Layer<T> {
     running_var_ = (T(1) - momentum_) * running_var_ + (momentum_ * bessel) * batch_var_;
   }
 
-  /// xhat = (x - channel_a_) * channel_b_, y = gamma xhat + beta. In train mode xhat_ already
-  /// holds x - mean.
-  void normalize(const Matrix<T>& x) {
+  /// Train mode: xhat = (x - mean) * channel_b_ (xhat_ already holds x - mean), y = gamma xhat
+  /// + beta.
+  void normalize(const Matrix<T>&) {
     inv_std_ = channel_b_;
     spread_channels(channel_b_, row_b_);
-    if (train_) {
-      xhat_.array().colwise() *= row_b_.array();
-    } else {
-      spread_channels(channel_a_, row_a_);
-      xhat_ = (x.colwise() - row_a_).array().colwise() * row_b_.array();
-    }
+    xhat_.array().colwise() *= row_b_.array();
     spread_channels(gamma_, row_a_);
     spread_channels(beta_, row_c_);
     output_ = (xhat_.array().colwise() * row_a_.array()).colwise() + row_c_.array();
+  }
+
+  /// Eval mode, one pass: y = (x - running mean) * (gamma / std) + beta. Subtracting the mean
+  /// first keeps the accuracy of the two-step form where x and the mean are large.
+  void normalize_with_running_statistics(const Matrix<T>& x) {
+    inv_std_ = channel_b_;
+    spread_channels(channel_a_, row_a_);
+    spread_channels(gamma_.cwiseProduct(channel_b_), row_c_);
+    spread_channels(beta_, row_d_);
+    output_ = ((x.colwise() - row_a_).array().colwise() * row_c_.array()).colwise() + row_d_.array();
+    input_ = &x;
   }
 
   /// channel[c] = sum of rows[c*spatial .. (c+1)*spatial).
@@ -237,8 +251,9 @@ class BatchNorm : public Layer<T> {
   bool train_ = false;  // mode of the last forward, which decides backward's formula
   // Per-channel and per-row scratch, sized at construction.
   Vector<T> channel_a_, channel_b_, batch_var_, inv_std_;
-  Vector<T> row_a_, row_b_, row_c_;
+  Vector<T> row_a_, row_b_, row_c_, row_d_;
   Matrix<T> xhat_, output_, dx_;
+  const Matrix<T>* input_ = nullptr;  // eval mode's input, for backward
 };
 
 }  // namespace dropnet
