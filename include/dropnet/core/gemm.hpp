@@ -1,20 +1,38 @@
 #pragma once
-// Gemm<T>: C = op(A) op(B) with Eigen's GEMM kernel and packing buffers that persist.
+// Gemm<T>: C = op(A) op(B) (+ beta C) with packing buffers that persist between calls.
+//
+// Kernels, first available wins:
+//   1. cblas_sgemm/dgemm, when built with DROPNET_USE_BLAS (CMake option, links BLAS);
+//   2. matrix-vector shapes (fewer than 4 rows or columns in C): Eigen's product, whose GEMV
+//      allocates nothing and streams A once (packing A would read it twice);
+//   3. float and double with AVX-512: simd/gemm_avx512.hpp's packed kernel (about 1.1-1.3x
+//      Eigen's throughput on the dense layers' shapes: bench/bench_gemm.cpp);
+//   4. Eigen's own GEMM kernel (general_matrix_matrix_product) everywhere else.
 //
 // `c.noalias() = a * b` heap-allocates Eigen's packing buffers on every call once they exceed
 // EIGEN_STACK_ALLOCATION_LIMIT (a 120x784 float block already does). A layer owns one Gemm per
 // product; the buffers are sized on the first call at a shape and reused, so a training step
-// allocates nothing. With OpenMP and Eigen::nbThreads() > 1, the columns of C are split between
-// threads (each with its own buffers), which also makes the result independent of scheduling:
-// every column is computed by the same sequential kernel whatever the thread count.
+// allocates nothing (the packed kernel's buffers only grow, so alternating between a training
+// and a validation batch size allocates nothing either). With OpenMP and Eigen::nbThreads() > 1,
+// the columns of C are split between threads (each with its own buffers), which also makes the
+// result independent of scheduling: every column is computed by the same sequential kernel
+// whatever the thread count. (The BLAS path leaves threading to the BLAS: OpenBLAS splits C,
+// never K, but the bit-for-bit guarantee is then OpenBLAS's, not dropnet's.)
 // Needs Eigen >= 3.4 for the direct kernel; older versions fall back to the plain product.
 
 #include <Eigen/Core>
 #include <algorithm>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
+#include "../simd/gemm_avx512.hpp"
+#include "error.hpp"
 #include "types.hpp"
+
+#if defined(DROPNET_USE_BLAS)
+#include <cblas.h>
+#endif
 
 namespace dropnet {
 
@@ -24,63 +42,154 @@ enum class Op {
   transpose  ///< use its transpose (no copy: the kernel reads it row-major)
 };
 
-/// C = op(A) op(B) with Eigen's GEMM kernel and packing buffers that persist between calls, so a
+/// C = op(A) op(B) (or beta C + op(A) op(B)) with packing buffers that persist between calls, so a
 /// layer's products allocate nothing after the first call at a shape (see the file comment).
 template <class T>
 class Gemm {
  public:
   /// c = op(a) * op(b); c is resized (allocating only when its shape changes).
+  /// Throws InvalidArgument when the inner dimensions of op(a) and op(b) differ.
   template <Op OpA, Op OpB>
   void multiply(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c) {
-    const Index m = OpA == Op::none ? a.rows() : a.cols();
-    const Index k = OpA == Op::none ? a.cols() : a.rows();
-    const Index n = OpB == Op::none ? b.cols() : b.rows();
-    c.resize(m, n);
-#if EIGEN_VERSION_AT_LEAST(3, 4, 0)
-    if (n < gemv_columns || m < gemv_columns) {
-      // Matrix-vector shapes (a batch of one): Eigen's GEMV is faster and allocates nothing.
-      product<OpA, OpB>(a, b, c);
+    check_inner<OpA, OpB>(a, b);
+    c.resize(op_rows<OpA>(a), op_cols<OpB>(b));
+    run<OpA, OpB>(a, b, c, T(0));
+  }
+
+  /// c = beta * c + op(a) * op(b), c already of shape rows(op(a)) x cols(op(b)); beta == 0
+  /// ignores c's old values (NaN included). With beta = 1 a layer can fill c with its bias first
+  /// and get W X + b from one pass over c.
+  /// Throws InvalidArgument on mismatched inner dimensions or a c of the wrong shape.
+  template <Op OpA, Op OpB>
+  void multiply(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c, T beta) {
+    check_inner<OpA, OpB>(a, b);
+    detail::require_shape("Gemm::multiply", "c", long(c.rows()), long(c.cols()),
+                          long(op_rows<OpA>(a)), long(op_cols<OpB>(b)));
+    run<OpA, OpB>(a, b, c, beta);
+  }
+
+ private:
+  static constexpr Index gemv_columns = 4;
+  /// Whether the packed AVX-512 kernel serves this scalar type.
+  static constexpr bool packed = std::is_same_v<T, float> || std::is_same_v<T, double>;
+
+  template <Op O>
+  static Index op_rows(const Matrix<T>& x) { return O == Op::none ? x.rows() : x.cols(); }
+  template <Op O>
+  static Index op_cols(const Matrix<T>& x) { return O == Op::none ? x.cols() : x.rows(); }
+
+  template <Op OpA, Op OpB>
+  static void check_inner(const Matrix<T>& a, const Matrix<T>& b) {
+    const Index ka = op_cols<OpA>(a), kb = op_rows<OpB>(b);
+    detail::require(ka == kb, "Gemm::multiply", "op(a) has ", ka, " columns but op(b) has ", kb,
+                    " rows");
+  }
+
+  template <Op OpA, Op OpB>
+  void run(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c, T beta) {
+    if (c.size() == 0) return;
+#if defined(DROPNET_USE_BLAS)
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+      blas<OpA, OpB>(a, b, c, beta);
       return;
     }
-    c.setZero();  // the kernel accumulates: C += A B
-    const int threads = thread_count(n);
-    prepare(m, n, k, threads);
-    const Index per_thread = (n + threads - 1) / threads;
+#endif
+    if (c.cols() < gemv_columns || c.rows() < gemv_columns) {
+      product<OpA, OpB>(a, b, c, beta);
+      return;
+    }
+#if defined(__AVX512F__)
+    if constexpr (packed) {
+      run_packed<OpA, OpB>(a, b, c, beta);
+      return;
+    }
+#endif
+    run_eigen<OpA, OpB>(a, b, c, beta);
+  }
+
+  /// Calls f(thread, first column, columns) on each thread's share of C's n columns. Shares are
+  /// whole groups of 4 columns (the last excepted), so Eigen's kernel, which handles a group of
+  /// 4 columns and a leftover column differently, sees the same groups whatever the split.
+  template <class F>
+  static void split_columns(Index n, int threads, F&& f) {
+    const Index per_thread = share(n, threads);
 #if defined(_OPENMP)
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
 #endif
     for (int t = 0; t < threads; ++t) {
       const Index first = per_thread * t;
       const Index cols = std::min(per_thread, n - first);
-      if (cols <= 0) continue;
-      // Column `first` of op(B): B's column `first`, or B's row `first` when transposed.
-      const T* b_start = OpB == Op::none ? b.data() + first * b.rows() : b.data() + first;
-      Kernel<OpA, OpB>::run(m, cols, k, a.data(), a.rows(), b_start, b.rows(),
-                            c.data() + first * m, 1, m, T(1), *blocking_[static_cast<std::size_t>(t)]);
+      if (cols > 0) f(t, first, cols);
     }
-#else
-    product<OpA, OpB>(a, b, c);
-#endif
   }
 
- private:
-  static constexpr Index gemv_columns = 4;
+  static Index share(Index n, int threads) { return ((n + threads - 1) / threads + 3) / 4 * 4; }
+
+  /// Column `first` of op(B): B's column `first`, or B's row `first` when transposed.
+  template <Op OpB>
+  static const T* column_of_op_b(const Matrix<T>& b, Index first) {
+    return OpB == Op::none ? b.data() + first * b.rows() : b.data() + first;
+  }
+
+#if defined(__AVX512F__)
+  template <Op OpA, Op OpB>
+  void run_packed(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c, T beta) {
+    const Index m = c.rows(), n = c.cols(), k = op_cols<OpA>(a);
+    const int threads = thread_count(n);
+    if (workspaces_.size() < static_cast<std::size_t>(threads))
+      workspaces_.resize(static_cast<std::size_t>(threads));
+    for (int t = 0; t < threads; ++t)
+      workspaces_[static_cast<std::size_t>(t)].reserve(m, share(n, threads), k);
+    split_columns(n, threads, [&](int t, Index first, Index cols) {
+      simd::gemm_avx512<T, OpA == Op::transpose, OpB == Op::transpose>(
+          m, cols, k, a.data(), a.rows(), column_of_op_b<OpB>(b, first), b.rows(), beta,
+          c.data() + first * m, m, workspaces_[static_cast<std::size_t>(t)]);
+    });
+  }
+
+  std::vector<simd::GemmWorkspace<T>> workspaces_;  // one per thread, grown only
+#endif
+
+  /// Matrix-vector shapes through Eigen's product (its GEMV for a single column).
+  template <Op OpA, Op OpB>
+  static void product(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c, T beta) {
+    if (beta == T(0)) {
+      assign<OpA, OpB>(a, b, c);
+      return;
+    }
+    if (beta != T(1)) c *= beta;
+    if constexpr (OpA == Op::none && OpB == Op::none) c.noalias() += a * b;
+    if constexpr (OpA == Op::none && OpB == Op::transpose) c.noalias() += a * b.transpose();
+    if constexpr (OpA == Op::transpose && OpB == Op::none) c.noalias() += a.transpose() * b;
+    if constexpr (OpA == Op::transpose && OpB == Op::transpose)
+      c.noalias() += a.transpose() * b.transpose();
+  }
 
   template <Op OpA, Op OpB>
-  static void product(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c) {
+  static void assign(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c) {
     if constexpr (OpA == Op::none && OpB == Op::none) c.noalias() = a * b;
     if constexpr (OpA == Op::none && OpB == Op::transpose) c.noalias() = a * b.transpose();
     if constexpr (OpA == Op::transpose && OpB == Op::none) c.noalias() = a.transpose() * b;
-    if constexpr (OpA == Op::transpose && OpB == Op::transpose) c.noalias() = a.transpose() * b.transpose();
+    if constexpr (OpA == Op::transpose && OpB == Op::transpose)
+      c.noalias() = a.transpose() * b.transpose();
   }
 
-#if EIGEN_VERSION_AT_LEAST(3, 4, 0)
-  using Blocking = Eigen::internal::gemm_blocking_space<Eigen::ColMajor, T, T, Eigen::Dynamic,
-                                                        Eigen::Dynamic, Eigen::Dynamic, 1, false>;
+#if defined(DROPNET_USE_BLAS)
   template <Op OpA, Op OpB>
-  using Kernel = Eigen::internal::general_matrix_matrix_product<
-      Index, T, OpA == Op::none ? Eigen::ColMajor : Eigen::RowMajor, false, T,
-      OpB == Op::none ? Eigen::ColMajor : Eigen::RowMajor, false, Eigen::ColMajor, 1>;
+  static void blas(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c, T beta) {
+    const auto op = [](Op o) { return o == Op::none ? CblasNoTrans : CblasTrans; };
+    const auto m = static_cast<int>(c.rows()), n = static_cast<int>(c.cols());
+    const auto k = static_cast<int>(op_cols<OpA>(a));
+    const auto lda = static_cast<int>(std::max<Index>(1, a.rows()));
+    const auto ldb = static_cast<int>(std::max<Index>(1, b.rows()));
+    if constexpr (std::is_same_v<T, float>)
+      cblas_sgemm(CblasColMajor, op(OpA), op(OpB), m, n, k, 1.f, a.data(), lda, b.data(), ldb, beta,
+                  c.data(), m);
+    else
+      cblas_dgemm(CblasColMajor, op(OpA), op(OpB), m, n, k, 1.0, a.data(), lda, b.data(), ldb, beta,
+                  c.data(), m);
+  }
+#endif
 
   /// Two threads only pay off on products big enough to amortize the fork (about 1 MFLOP).
   static int thread_count(Index n) {
@@ -93,12 +202,36 @@ class Gemm {
 #endif
   }
 
+#if EIGEN_VERSION_AT_LEAST(3, 4, 0)
+  using Blocking = Eigen::internal::gemm_blocking_space<Eigen::ColMajor, T, T, Eigen::Dynamic,
+                                                        Eigen::Dynamic, Eigen::Dynamic, 1, false>;
+  template <Op OpA, Op OpB>
+  using Kernel = Eigen::internal::general_matrix_matrix_product<
+      Index, T, OpA == Op::none ? Eigen::ColMajor : Eigen::RowMajor, false, T,
+      OpB == Op::none ? Eigen::ColMajor : Eigen::RowMajor, false, Eigen::ColMajor, 1>;
+
+  /// Eigen's kernel accumulates (C += A B): scale or clear C first.
+  template <Op OpA, Op OpB>
+  void run_eigen(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c, T beta) {
+    const Index m = c.rows(), n = c.cols(), k = op_cols<OpA>(a);
+    if (beta == T(0)) c.setZero();
+    else if (beta != T(1)) c *= beta;
+    const int threads = thread_count(n);
+    prepare(m, n, k, threads);
+    split_columns(n, threads, [&](int t, Index first, Index cols) {
+      Kernel<OpA, OpB>::run(m, cols, k, a.data(), a.rows(), column_of_op_b<OpB>(b, first), b.rows(),
+                            c.data() + first * m, 1, m, T(1),
+                            *blocking_[static_cast<std::size_t>(t)]);
+    });
+  }
+
+  /// Every thread's blocking is computed for the whole product: Eigen derives its K block from
+  /// the shape, and a K block that changed with the thread count would change the sums.
   void prepare(Index m, Index n, Index k, int threads) {
     if (m == m_ && n == n_ && k == k_ && threads == threads_) return;
     blocking_.clear();
-    const Index cols = (n + threads - 1) / threads;
     for (int t = 0; t < threads; ++t) {
-      blocking_.push_back(std::make_unique<Blocking>(m, cols, k, 1, true));
+      blocking_.push_back(std::make_unique<Blocking>(m, n, k, 1, true));
       blocking_.back()->allocateAll();
     }
     m_ = m, n_ = n, k_ = k, threads_ = threads;
@@ -107,6 +240,11 @@ class Gemm {
   std::vector<std::unique_ptr<Blocking>> blocking_;
   Index m_ = -1, n_ = -1, k_ = -1;
   int threads_ = 0;
+#else
+  template <Op OpA, Op OpB>
+  void run_eigen(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c, T beta) {
+    product<OpA, OpB>(a, b, c, beta);
+  }
 #endif
 };
 
