@@ -4,6 +4,7 @@
 #include "version.hpp"
 
 #include "core/error.hpp"
+#include "core/finite.hpp"
 #include "core/gemm.hpp"
 #include "core/generator.hpp"
 #include "core/parameter.hpp"
@@ -51,6 +52,7 @@
 #include "regularizers/weight_penalty.hpp"
 
 #include "simd/philox.hpp"
+#include "simd/where_positive.hpp"
 
 #include "training/callback.hpp"
 #include "training/early_stopping.hpp"

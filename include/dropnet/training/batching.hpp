@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/finite.hpp"
 #include "../core/types.hpp"
 
 namespace dropnet::detail {
@@ -37,7 +38,7 @@ void require_dataset(const std::string& where, const Matrix<T>& x, const Target&
   require(x.cols() > 0, where, "empty dataset (0 samples)");
   require(sample_count(y) == x.cols(), where, "inputs have ", x.cols(), " samples but targets have ",
           sample_count(y));
-  require(x.allFinite(), where, "inputs contain NaN or Inf");
+  require(all_finite(x), where, "inputs contain NaN or Inf");
 }
 
 /// Labels must name one of the model's outputs (0 or 1 for a single-output model).

@@ -33,23 +33,11 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/finite.hpp"
 #include "../optimizers/optimizer.hpp"
 #include "sequential.hpp"
 
 namespace dropnet {
-
-namespace detail {
-
-/// True when every entry is finite. A vectorized sum is NaN or Inf whenever an entry is, so it
-/// screens in one fast pass; only a non-finite sum (or finite entries overflowing it, ~1e38 in
-/// float) pays for the exact entry-wise check.
-template <class Vec>
-bool all_finite(const Vec& v) {
-  return std::isfinite(static_cast<double>(v.sum())) || v.allFinite();
-}
-
-}  // namespace detail
-
 
 enum class NonFinitePolicy { throw_error, skip_batch, stop_and_restore };
 
