@@ -12,7 +12,8 @@ namespace fmnist {
 /// mlp: 784 -> [Dropout] -> for each hidden size h: Dense(h) [-> BatchNorm] -> activation
 /// [-> Dropout] -> Dense(10) logits. cnn: the same dense layers after, for each conv channel
 /// count c: Conv2D(c, 3x3, padding 1) -> BatchNorm -> activation [-> Dropout or SpatialDropout]
-/// -> MaxPool2D(2), and Flatten. Weights are drawn from `gen` (He init for the ReLU family).
+/// -> MaxPool2D(2), and Flatten. Weights are drawn from `gen` (dense layers: He init for the ReLU
+/// family; convolutions: Xavier uniform, BatchNorm follows them).
 dropnet::Sequential<float> build_model(const ModelSpec& spec, dropnet::Generator& gen);
 
 /// "784-120-60-10 relu"; "conv 32-64 (3x3, BatchNorm, max-pool 2) -> 3136-128-10 relu".
