@@ -5,8 +5,8 @@
 //   1. cblas_sgemm/dgemm, when built with DROPNET_USE_BLAS (CMake option, links BLAS);
 //   2. matrix-vector shapes (fewer than 4 rows or columns in C): Eigen's product, whose GEMV
 //      allocates nothing and streams A once (packing A would read it twice);
-//   3. float and double with AVX-512: simd/gemm_avx512.hpp's packed kernel (about 1.1-1.3x
-//      Eigen's throughput on the dense layers' shapes: bench/bench_gemm.cpp);
+//   3. float and double with AVX-512 and more than 16 rows in C: simd/gemm_avx512.hpp's packed
+//      kernel (about 1.1-1.3x Eigen's throughput on the dense layers' shapes: bench_gemm);
 //   4. Eigen's own GEMM kernel (general_matrix_matrix_product) everywhere else.
 //
 // `c.noalias() = a * b` heap-allocates Eigen's packing buffers on every call once they exceed
@@ -70,6 +70,10 @@ class Gemm {
 
  private:
   static constexpr Index gemv_columns = 4;
+  /// Up to 16 rows (an output layer of 10 classes), the packed kernel fills at most one register
+  /// of rows and pays for packing all of B for it; Eigen's kernel was measured faster there
+  /// (bench_gemm, W1/fwd3 and W1/dW3, float and double).
+  static constexpr Index eigen_max_rows = 16;
   /// Whether the packed AVX-512 kernel serves this scalar type.
   static constexpr bool packed = std::is_same_v<T, float> || std::is_same_v<T, double>;
 
@@ -100,8 +104,10 @@ class Gemm {
     }
 #if defined(__AVX512F__)
     if constexpr (packed) {
-      run_packed<OpA, OpB>(a, b, c, beta);
-      return;
+      if (c.rows() > eigen_max_rows) {
+        run_packed<OpA, OpB>(a, b, c, beta);
+        return;
+      }
     }
 #endif
     run_eigen<OpA, OpB>(a, b, c, beta);
@@ -135,7 +141,7 @@ class Gemm {
   template <Op OpA, Op OpB>
   void run_packed(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c, T beta) {
     const Index m = c.rows(), n = c.cols(), k = op_cols<OpA>(a);
-    const int threads = thread_count(n);
+    const int threads = thread_count(m, n, k);
     if (workspaces_.size() < static_cast<std::size_t>(threads))
       workspaces_.resize(static_cast<std::size_t>(threads));
     for (int t = 0; t < threads; ++t)
@@ -191,16 +197,21 @@ class Gemm {
   }
 #endif
 
-  /// Two threads only pay off on products big enough to amortize the fork (about 1 MFLOP).
-  static int thread_count(Index n) {
+  /// Two threads only pay off on products big enough to amortize waking the second one: from
+  /// 4M multiply-adds (W1's 784->120 products at batch 64 and up). bench_gemm measured smaller
+  /// products 1.3-20x slower on two threads than on one. The count depends on the shape only,
+  /// and the column split does not change the bits, so results stay thread-count independent.
+  static int thread_count(Index m, Index n, Index k) {
 #if defined(_OPENMP)
     const int wanted = Eigen::nbThreads();
-    return wanted > 1 && n >= 2 * wanted ? wanted : 1;
+    const double macs = double(m) * double(n) * double(k);
+    return wanted > 1 && n >= 4 * wanted && macs >= parallel_macs ? wanted : 1;
 #else
-    (void)n;
+    (void)m, (void)n, (void)k;
     return 1;
 #endif
   }
+  static constexpr double parallel_macs = 4.0 * 1024 * 1024;
 
 #if EIGEN_VERSION_AT_LEAST(3, 4, 0)
   using Blocking = Eigen::internal::gemm_blocking_space<Eigen::ColMajor, T, T, Eigen::Dynamic,
@@ -216,7 +227,7 @@ class Gemm {
     const Index m = c.rows(), n = c.cols(), k = op_cols<OpA>(a);
     if (beta == T(0)) c.setZero();
     else if (beta != T(1)) c *= beta;
-    const int threads = thread_count(n);
+    const int threads = thread_count(m, n, k);
     prepare(m, n, k, threads);
     split_columns(n, threads, [&](int t, Index first, Index cols) {
       Kernel<OpA, OpB>::run(m, cols, k, a.data(), a.rows(), column_of_op_b<OpB>(b, first), b.rows(),
