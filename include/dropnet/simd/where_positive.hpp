@@ -22,14 +22,16 @@ namespace dropnet::simd {
 /// The Eigen binary functor behind where_positive.
 template <class Positive, class Negative, bool Vectorize>
 struct WherePositiveOp {
-  Positive positive;
-  Negative negative;
+  Positive positive;  ///< the value where z > 0
+  Negative negative;  ///< the value elsewhere (z <= 0 or NaN)
 
+  /// The scalar form, for the tail that does not fill a packet: evaluates one branch.
   template <class Scalar>
   Scalar operator()(const Scalar& z, const Scalar& d) const {
     return z > Scalar(0) ? positive(z, d) : negative(z, d);
   }
 
+  /// The packet form: both branches on every lane, then a blend on z > 0.
   template <class Packet>
   Packet packetOp(const Packet& z, const Packet& d) const {
     namespace ei = Eigen::internal;
