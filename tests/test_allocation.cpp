@@ -2,38 +2,12 @@
 // consecutive on_batch_end calls of fit: a counting global operator new (std containers,
 // strings) and Eigen's malloc guard (Eigen allocates with malloc, not new), which throws here.
 
-#define EIGEN_RUNTIME_NO_MALLOC
-#include <stdexcept>
-#define eigen_assert(x) \
-  if (!(x)) throw std::runtime_error("Eigen assertion failed: " #x)
+#include "allocation_witness.hpp"  // first: it configures Eigen
 
 #include <doctest/doctest.h>
 
-#include <atomic>
-#include <cstdlib>
 #include <dropnet/dropnet.hpp>
-#include <new>
 #include <vector>
-
-namespace {
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-// GCC sees free() of memory that came from operator new; here that is the point.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-void* operator new(std::size_t size) {
-  ++g_allocations;
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 using namespace dropnet;
 

@@ -7,45 +7,20 @@
 // Which kernel runs depends on the build (AVX-512, DROPNET_USE_BLAS, neither): every test holds
 // for each, the first message names the one under test.
 
-// Allocation witnesses, as in test_allocation.cpp: Eigen's malloc guard (made to throw) and a
-// counting global operator new.
-#define EIGEN_RUNTIME_NO_MALLOC
-#include <stdexcept>
-#define eigen_assert(x) \
-  if (!(x)) throw std::runtime_error("Eigen assertion failed: " #x)
+// Allocation witnesses (Eigen's malloc guard, a counting operator new), shared with
+// test_allocation.cpp.
+#include "allocation_witness.hpp"  // first: it configures Eigen
 
 #include <doctest/doctest.h>
 
 #include <array>
-#include <atomic>
 #include <cmath>
-#include <cstdlib>
 #include <dropnet/core/gemm.hpp>
 #include <dropnet/core/generator.hpp>
 #include <limits>
-#include <new>
 #include <string>
 #include <type_traits>
 #include <vector>
-
-namespace {
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-void* operator new(std::size_t size) {
-  ++g_allocations;
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 using namespace dropnet;
 
