@@ -5,8 +5,9 @@
 // reach the body parser and the layer registry instead of dying at the checksum. Properties
 // checked beyond "no crash, no sanitizer report, no allocation above -malloc_limit_mb":
 //   - load either succeeds or throws FormatError; any other exception escapes (a finding)
-//   - a loaded model saves back to exactly the input bytes (the format is a fixed point; the
-//     optimizer section, which load does not read, is the only part that may be dropped)
+//   - a loaded model saves back to exactly the bytes load consumed (the format is a fixed point;
+//     the optimizer section, which load does not read, is the only part that may be dropped;
+//     bytes after the checksum are the stream's next content, not part of the model)
 //   - load_into a fixed small model also succeeds or throws FormatError
 //   - a loaded model of modest width runs an eval and a train forward without crashing
 
@@ -61,14 +62,15 @@ void try_load(const std::string& bytes) {
     Sequential<T> model = load<T>(in);
     std::ostringstream out(std::ios::binary);
     save(model, out);
-    const std::string saved = out.str();
     // load/save is a fixed point; a file with an optimizer section saves back without it, so
     // then only the model part of the body must match.
+    const std::string saved = out.str();
+    const std::size_t consumed = static_cast<std::size_t>(in.tellg());
     const bool with_optimizer = (detail::load_le(bytes.data() + 16, 4) & 1u) != 0;
     const std::size_t body = saved.size() - detail::model_header_bytes - 4;
     if (with_optimizer ? bytes.compare(detail::model_header_bytes, body, saved,
                                        detail::model_header_bytes, body) != 0
-                       : saved != bytes)
+                       : bytes.compare(0, consumed, saved) != 0)
       std::abort();
     exercise(model);
   } catch (const FormatError&) {

@@ -160,7 +160,8 @@ void apply_dense_options(const LayerConfig& c, Layer& layer) {
   using T = std::decay_t<decltype(layer.weight()(0, 0))>;
   const double l1 = config_finite(c, "l1"), l2 = config_finite(c, "l2");
   const double max_norm = config_finite(c, "max_norm");
-  if (l1 != 0.0 || l2 != 0.0) layer.with_penalty({static_cast<T>(l1), static_cast<T>(l2)});
+  // Unconditionally, so that a saved -0.0 comes back as -0.0 and load stays bit-exact.
+  layer.with_penalty({static_cast<T>(l1), static_cast<T>(l2)});
   if (max_norm != 0.0) layer.with_max_norm(static_cast<T>(max_norm));
 }
 
@@ -268,7 +269,7 @@ LayerPtr<T> build_conv(const LayerConfig& c, ElementBudget& budget) {
     auto layer = std::make_unique<Conv2D<T, decltype(activation)>>(
         input, out, kernel, unused, ConvOptions().stride(stride).padding(padding).init(init),
         activation);
-    if (l1 != 0.0 || l2 != 0.0) layer->with_penalty({static_cast<T>(l1), static_cast<T>(l2)});
+    layer->with_penalty({static_cast<T>(l1), static_cast<T>(l2)});
     return layer;
   });
 }

@@ -7,6 +7,8 @@
 //   load_into(model, "ckpt.dnm", &optimizer);      into an existing model of the same
 //                                                  architecture (and its optimizer), e.g. resume
 //   save(model, std::ostream&) / load<T>(std::istream&) / load_into(model, std::istream&)
+//                                                  a stream load reads one model and leaves
+//                                                  the stream just after its checksum
 //   read_model_info("net.dnm")                     scalar type and layers, without a model
 //
 // ---------------------------------------------------------------------------------------------
@@ -60,6 +62,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <istream>
@@ -425,14 +428,18 @@ void require_scalar_type(const ModelRecord& m) {
                              " model; load it as load<", scalar_type_name(m.scalar_type), ">"));
 }
 
-inline bool same_number(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
+inline bool equal_numbers(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
 
-inline bool same_config(const LayerConfig& a, const LayerConfig& b) {
+/// Same bit pattern: tells -0.0 from 0.0, which == does not.
+inline bool identical_numbers(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+/// Same kind, keys and strings, and numbers equal by `same`.
+template <class SameNumber>
+bool same_config(const LayerConfig& a, const LayerConfig& b, SameNumber same) {
   if (a.kind != b.kind || a.numbers.size() != b.numbers.size() || a.strings != b.strings)
     return false;
   for (std::size_t i = 0; i < a.numbers.size(); ++i)
-    if (a.numbers[i].first != b.numbers[i].first ||
-        !same_number(a.numbers[i].second, b.numbers[i].second))
+    if (a.numbers[i].first != b.numbers[i].first || !same(a.numbers[i].second, b.numbers[i].second))
       return false;
   return true;
 }
@@ -523,7 +530,8 @@ Sequential<T> build_model(const ModelRecord& m, const LayerRegistry<T>& registry
     const LayerConfig& config = m.info.layers[i];
     try {
       LayerPtr<T> layer = registry.build(config, budget);
-      if (!same_config(layer->config(), config))
+      // Bit for bit, so that whatever load accepts saves back to the same bytes.
+      if (!same_config(layer->config(), config, identical_numbers))
         throw FormatError(concat("rebuilt as ", describe(layer->config()), " from ",
                                  describe(config)));
       model.add(std::move(layer));
@@ -554,7 +562,7 @@ void load_record_into(const ModelRecord& m, Sequential<T>& model, Optimizer<T>* 
                              m.info.layers.size(), " layers, the model has ", model.size()));
   for (Index i = 0; i < model.size(); ++i) {
     const LayerConfig mine = model.layer(i).config();
-    if (!same_config(m.info.layers[static_cast<std::size_t>(i)], mine))
+    if (!same_config(m.info.layers[static_cast<std::size_t>(i)], mine, equal_numbers))
       throw FormatError(concat(m.where, ": architecture mismatch at layer ", i, ": the file has ",
                                describe(m.info.layers[static_cast<std::size_t>(i)]),
                                ", the model ", describe(mine)));
