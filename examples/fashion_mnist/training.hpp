@@ -21,6 +21,10 @@ struct TrainOutcome {
   int best_epoch = -1;  ///< 0-based epoch whose weights were restored by early stopping, or -1
 };
 
+/// Images per evaluation batch: 1024, halved (down to 64) until the widest layer's cached
+/// output for the batch fits in 8 M values.
+dropnet::Index eval_batch_size(dropnet::Sequential<float>& model);
+
 /// Loss (plain cross-entropy, without label smoothing) and logits on a labeled set, eval mode.
 struct TestResult {
   double loss = 0.0;
