@@ -18,6 +18,9 @@
 // result independent of scheduling: every column is computed by the same sequential kernel
 // whatever the thread count. (The BLAS path leaves threading to the BLAS: OpenBLAS splits C,
 // never K, but the bit-for-bit guarantee is then OpenBLAS's, not dropnet's.)
+// Operands may be Maps or blocks of a column-major matrix (anything an Eigen::Ref binds without
+// a copy: unit inner stride), so a layer that views its buffers through Maps (Conv2D's per-sample
+// columns) gets the same allocation-free kernels.
 // Needs Eigen >= 3.4 for the direct kernel; older versions fall back to the plain product.
 
 #include <Eigen/Core>
@@ -47,13 +50,19 @@ enum class Op {
 template <class T>
 class Gemm {
  public:
+  /// A read-only operand: a matrix, a Map or a block with unit inner stride (never copied).
+  using In = Eigen::Ref<const Matrix<T>>;
+  /// The product's destination: a matrix, a Map or a block with unit inner stride.
+  using Out = Eigen::Ref<Matrix<T>>;
+
   /// c = op(a) * op(b); c is resized (allocating only when its shape changes).
   /// Throws InvalidArgument when the inner dimensions of op(a) and op(b) differ.
   template <Op OpA, Op OpB>
-  void multiply(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c) {
+  void multiply(const In& a, const In& b, Matrix<T>& c) {
     check_inner<OpA, OpB>(a, b);
     c.resize(op_rows<OpA>(a), op_cols<OpB>(b));
-    run<OpA, OpB>(a, b, c, T(0));
+    Out out(c);
+    run<OpA, OpB>(a, b, out, T(0));
   }
 
   /// c = beta * c + op(a) * op(b), c already of shape rows(op(a)) x cols(op(b)); beta == 0
@@ -61,7 +70,7 @@ class Gemm {
   /// and get W X + b from one pass over c.
   /// Throws InvalidArgument on mismatched inner dimensions or a c of the wrong shape.
   template <Op OpA, Op OpB>
-  void multiply(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c, T beta) {
+  void multiply(const In& a, const In& b, Out c, T beta) {
     check_inner<OpA, OpB>(a, b);
     detail::require_shape("Gemm::multiply", "c", long(c.rows()), long(c.cols()),
                           long(op_rows<OpA>(a)), long(op_cols<OpB>(b)));
@@ -78,19 +87,19 @@ class Gemm {
   static constexpr bool packed = std::is_same_v<T, float> || std::is_same_v<T, double>;
 
   template <Op O>
-  static Index op_rows(const Matrix<T>& x) { return O == Op::none ? x.rows() : x.cols(); }
+  static Index op_rows(const In& x) { return O == Op::none ? x.rows() : x.cols(); }
   template <Op O>
-  static Index op_cols(const Matrix<T>& x) { return O == Op::none ? x.cols() : x.rows(); }
+  static Index op_cols(const In& x) { return O == Op::none ? x.cols() : x.rows(); }
 
   template <Op OpA, Op OpB>
-  static void check_inner(const Matrix<T>& a, const Matrix<T>& b) {
+  static void check_inner(const In& a, const In& b) {
     const Index ka = op_cols<OpA>(a), kb = op_rows<OpB>(b);
     detail::require(ka == kb, "Gemm::multiply", "op(a) has ", ka, " columns but op(b) has ", kb,
                     " rows");
   }
 
   template <Op OpA, Op OpB>
-  void run(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c, T beta) {
+  void run(const In& a, const In& b, Out& c, T beta) {
     if (c.size() == 0) return;
 #if defined(DROPNET_USE_BLAS)
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
@@ -133,13 +142,13 @@ class Gemm {
 
   /// Column `first` of op(B): B's column `first`, or B's row `first` when transposed.
   template <Op OpB>
-  static const T* column_of_op_b(const Matrix<T>& b, Index first) {
-    return OpB == Op::none ? b.data() + first * b.rows() : b.data() + first;
+  static const T* column_of_op_b(const In& b, Index first) {
+    return OpB == Op::none ? b.data() + first * b.outerStride() : b.data() + first;
   }
 
 #if defined(__AVX512F__)
   template <Op OpA, Op OpB>
-  void run_packed(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c, T beta) {
+  void run_packed(const In& a, const In& b, Out& c, T beta) {
     const Index m = c.rows(), n = c.cols(), k = op_cols<OpA>(a);
     const int threads = thread_count(m, n, k);
     if (workspaces_.size() < static_cast<std::size_t>(threads))
@@ -148,8 +157,9 @@ class Gemm {
       workspaces_[static_cast<std::size_t>(t)].reserve(m, share(n, threads), k);
     split_columns(n, threads, [&](int t, Index first, Index cols) {
       simd::gemm_avx512<T, OpA == Op::transpose, OpB == Op::transpose>(
-          m, cols, k, a.data(), a.rows(), column_of_op_b<OpB>(b, first), b.rows(), beta,
-          c.data() + first * m, m, workspaces_[static_cast<std::size_t>(t)]);
+          m, cols, k, a.data(), a.outerStride(), column_of_op_b<OpB>(b, first), b.outerStride(),
+          beta, c.data() + first * c.outerStride(), c.outerStride(),
+          workspaces_[static_cast<std::size_t>(t)]);
     });
   }
 
@@ -158,7 +168,7 @@ class Gemm {
 
   /// Matrix-vector shapes through Eigen's product (its GEMV for a single column).
   template <Op OpA, Op OpB>
-  static void product(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c, T beta) {
+  static void product(const In& a, const In& b, Out& c, T beta) {
     if (beta == T(0)) {
       assign<OpA, OpB>(a, b, c);
       return;
@@ -172,7 +182,7 @@ class Gemm {
   }
 
   template <Op OpA, Op OpB>
-  static void assign(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c) {
+  static void assign(const In& a, const In& b, Out& c) {
     if constexpr (OpA == Op::none && OpB == Op::none) c.noalias() = a * b;
     if constexpr (OpA == Op::none && OpB == Op::transpose) c.noalias() = a * b.transpose();
     if constexpr (OpA == Op::transpose && OpB == Op::none) c.noalias() = a.transpose() * b;
@@ -182,18 +192,19 @@ class Gemm {
 
 #if defined(DROPNET_USE_BLAS)
   template <Op OpA, Op OpB>
-  static void blas(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c, T beta) {
+  static void blas(const In& a, const In& b, Out& c, T beta) {
     const auto op = [](Op o) { return o == Op::none ? CblasNoTrans : CblasTrans; };
     const auto m = static_cast<int>(c.rows()), n = static_cast<int>(c.cols());
     const auto k = static_cast<int>(op_cols<OpA>(a));
-    const auto lda = static_cast<int>(std::max<Index>(1, a.rows()));
-    const auto ldb = static_cast<int>(std::max<Index>(1, b.rows()));
+    const auto lda = static_cast<int>(std::max<Index>(1, a.outerStride()));
+    const auto ldb = static_cast<int>(std::max<Index>(1, b.outerStride()));
+    const auto ldc = static_cast<int>(std::max<Index>(1, c.outerStride()));
     if constexpr (std::is_same_v<T, float>)
       cblas_sgemm(CblasColMajor, op(OpA), op(OpB), m, n, k, 1.f, a.data(), lda, b.data(), ldb, beta,
-                  c.data(), m);
+                  c.data(), ldc);
     else
       cblas_dgemm(CblasColMajor, op(OpA), op(OpB), m, n, k, 1.0, a.data(), lda, b.data(), ldb, beta,
-                  c.data(), m);
+                  c.data(), ldc);
   }
 #endif
 
@@ -223,16 +234,16 @@ class Gemm {
 
   /// Eigen's kernel accumulates (C += A B): scale or clear C first.
   template <Op OpA, Op OpB>
-  void run_eigen(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c, T beta) {
+  void run_eigen(const In& a, const In& b, Out& c, T beta) {
     const Index m = c.rows(), n = c.cols(), k = op_cols<OpA>(a);
     if (beta == T(0)) c.setZero();
     else if (beta != T(1)) c *= beta;
     const int threads = thread_count(m, n, k);
     prepare(m, n, k, threads);
     split_columns(n, threads, [&](int t, Index first, Index cols) {
-      Kernel<OpA, OpB>::run(m, cols, k, a.data(), a.rows(), column_of_op_b<OpB>(b, first), b.rows(),
-                            c.data() + first * m, 1, m, T(1),
-                            *blocking_[static_cast<std::size_t>(t)]);
+      Kernel<OpA, OpB>::run(m, cols, k, a.data(), a.outerStride(), column_of_op_b<OpB>(b, first),
+                            b.outerStride(), c.data() + first * c.outerStride(), 1,
+                            c.outerStride(), T(1), *blocking_[static_cast<std::size_t>(t)]);
     });
   }
 
@@ -253,7 +264,7 @@ class Gemm {
   int threads_ = 0;
 #else
   template <Op OpA, Op OpB>
-  void run_eigen(const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c, T beta) {
+  void run_eigen(const In& a, const In& b, Out& c, T beta) {
     product<OpA, OpB>(a, b, c, beta);
   }
 #endif

@@ -30,7 +30,8 @@
 // GEMMs. A 1x1, stride 1, unpadded convolution skips im2col (the input column itself is cols),
 // and without an activation Z is the output (no copy). Buffers are sized at construction or at
 // the first forward of a batch size; the padding entries of cols are zeroed once and never
-// written again.
+// written again. The three products run through Gemm (core/gemm.hpp) on Maps of these buffers,
+// so a training step allocates nothing, and Z_n starts as the bias so the GEMM adds onto it.
 
 #include <algorithm>
 #include <cmath>
@@ -39,6 +40,7 @@
 #include <type_traits>
 
 #include "../activations/activation.hpp"
+#include "../core/gemm.hpp"
 #include "../regularizers/weight_penalty.hpp"
 #include "dense.hpp"
 #include "image_shape.hpp"
@@ -153,8 +155,9 @@ class Conv2D : public Layer<T> {
     z.resize(output_shape().size(), x.cols());
     for (Index n = 0; n < x.cols(); ++n) {
       auto z_n = by_channel(z.col(n).data());
-      z_n.noalias() = columns(x.col(n).data()) * weight_.transpose();
-      z_n.rowwise() += bias_.transpose();
+      z_n.rowwise() = bias_.transpose();  // the GEMM adds to it: one pass over Z, not two
+      forward_gemm_.template multiply<Op::none, Op::transpose>(columns(x.col(n).data()), weight_,
+                                                               z_n, T(1));
     }
     if constexpr (!linear) activation_.forward(pre_activation_, output_);
     return output_;
@@ -179,7 +182,8 @@ class Conv2D : public Layer<T> {
     }
     for (Index n = 0; n < dy.cols(); ++n) {
       const auto dz_n = by_channel(dz->col(n).data());
-      weight_grad_.noalias() += dz_n.transpose() * columns(input_->col(n).data());
+      weight_gemm_.template multiply<Op::transpose, Op::none>(
+          dz_n, columns(input_->col(n).data()), weight_grad_, T(1));
       bias_grad_.noalias() += dz_n.colwise().sum().transpose();
       if (need_dx) input_gradient(dz_n, dx_.col(n).data());
     }
@@ -276,10 +280,11 @@ class Conv2D : public Layer<T> {
   /// dx (one sample's column) = col2im(dz W): the transposed convolution.
   void input_gradient(const Eigen::Map<const Matrix<T>>& dz, T* dx) {
     if (pointwise()) {
-      Eigen::Map<Matrix<T>>(dx, input_shape().spatial(), in_channels()).noalias() = dz * weight_;
+      Eigen::Map<Matrix<T>> dx_by_channel(dx, input_shape().spatial(), in_channels());
+      input_gemm_.template multiply<Op::none, Op::none>(dz, weight_, dx_by_channel, T(0));
       return;
     }
-    dcols_.noalias() = dz * weight_;
+    input_gemm_.template multiply<Op::none, Op::none>(dz, weight_, dcols_);
     std::fill(dx, dx + input_shape().size(), T(0));
     for_each_run([&](Index entry, Index in, Index count) {
       const T* src = dcols_.data() + entry;
@@ -314,6 +319,7 @@ class Conv2D : public Layer<T> {
 
   const Matrix<T>* input_ = nullptr;             // owned by the previous layer or by Sequential
   Matrix<T> cols_, dcols_;                       // one sample's patches and their gradient
+  Gemm<T> forward_gemm_, weight_gemm_, input_gemm_;  // Z_n = cols W^T, dW += dZ_n^T cols, dcols
   Matrix<T> pre_activation_, output_, dz_, dx_;  // pre_activation_, dz_: unused when linear
 };
 
