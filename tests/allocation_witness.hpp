@@ -1,4 +1,5 @@
-// The two allocation witnesses of the no-allocation tests (test_allocation, test_gemm):
+// The two allocation witnesses of the no-allocation tests (test_allocation, test_gemm,
+// test_dropout, test_batch_norm, test_conv):
 //   - Eigen's malloc guard (EIGEN_RUNTIME_NO_MALLOC), its assertion made to throw so that it also
 //     fires in NDEBUG builds: Eigen allocates with malloc, not new;
 //   - a counting global operator new (std containers, strings): g_allocations.
@@ -8,8 +9,10 @@
 
 #define EIGEN_RUNTIME_NO_MALLOC
 #include <stdexcept>
-#define eigen_assert(x) \
-  if (!(x)) throw std::runtime_error("Eigen assertion failed: " #x)
+#define eigen_assert(x)                                                \
+  do {                                                                 \
+    if (!(x)) throw std::runtime_error("Eigen assertion failed: " #x); \
+  } while (false)
 
 #include <atomic>
 #include <cstdlib>
@@ -34,3 +37,24 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
+
+#include <Eigen/Core>
+
+namespace {
+
+/// While alive, any Eigen heap allocation throws and new_calls() counts operator new calls.
+/// Put no doctest macro inside its scope: they may allocate.
+class NoAllocationScope {
+ public:
+  NoAllocationScope() : start_(g_allocations.load()) { Eigen::internal::set_is_malloc_allowed(false); }
+  ~NoAllocationScope() { Eigen::internal::set_is_malloc_allowed(true); }
+  NoAllocationScope(const NoAllocationScope&) = delete;
+  NoAllocationScope& operator=(const NoAllocationScope&) = delete;
+
+  long new_calls() const { return g_allocations.load() - start_; }
+
+ private:
+  long start_;
+};
+
+}  // namespace

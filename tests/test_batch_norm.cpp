@@ -2,14 +2,8 @@
 // eval, the feature and channel layouts, finite-difference gradient checks, bad input, and no
 // allocation once the caches are sized.
 
-// Eigen checks every heap allocation against set_is_malloc_allowed(); its check is an
-// eigen_assert, made to throw here so that it also fires in NDEBUG (Release) builds.
-#include <stdexcept>
-#define EIGEN_RUNTIME_NO_MALLOC
-#define eigen_assert(x)                                              \
-  do {                                                               \
-    if (!(x)) throw std::logic_error("Eigen assertion failed: " #x); \
-  } while (false)
+#include "allocation_witness.hpp"  // first: it configures Eigen
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -376,14 +370,6 @@ TEST_CASE("BatchNorm rejects bad sizes, hyperparameters and batches, naming the 
   CHECK(model.size() == 0);
 }
 
-/// Forbids Eigen heap allocations in its scope, and allows them again even when a check throws.
-struct NoMallocScope {
-  NoMallocScope() { Eigen::internal::set_is_malloc_allowed(false); }
-  ~NoMallocScope() { Eigen::internal::set_is_malloc_allowed(true); }
-  NoMallocScope(const NoMallocScope&) = delete;
-  NoMallocScope& operator=(const NoMallocScope&) = delete;
-};
-
 TEST_CASE("BatchNorm allocates nothing after the first forward and backward at a batch size") {
   Generator gen(13);
   const Matrix<double> x = random_matrix(12, 8, gen), dy = random_matrix(12, 8, gen);
@@ -391,10 +377,15 @@ TEST_CASE("BatchNorm allocates nothing after the first forward and backward at a
     BatchNorm<double> bn(4, 3);
     bn.forward(x, mode, nullptr);
     bn.backward(dy, true);
-    NoMallocScope no_malloc;
-    bn.forward(x, mode, nullptr);
-    bn.backward(dy, true);
-    bn.backward(dy, false);  // frees dx, so it goes last
+    long news = 0;
+    {
+      NoAllocationScope guard;  // throws on an Eigen allocation
+      bn.forward(x, mode, nullptr);
+      bn.backward(dy, true);
+      bn.backward(dy, false);  // frees dx, so it goes last
+      news = guard.new_calls();
+    }
+    CHECK(news == 0);
   }
 }
 

@@ -6,14 +6,8 @@
 // BatchNorm -> ReLU -> SpatialDropout -> MaxPool -> Flatten -> Dense) end to end, bad shapes,
 // and no allocation once the caches are sized.
 
-// Eigen checks every heap allocation against set_is_malloc_allowed(); its check is an
-// eigen_assert, made to throw here so that it also fires in NDEBUG (Release) builds.
-#include <stdexcept>
-#define EIGEN_RUNTIME_NO_MALLOC
-#define eigen_assert(x)                                              \
-  do {                                                               \
-    if (!(x)) throw std::logic_error("Eigen assertion failed: " #x); \
-  } while (false)
+#include "allocation_witness.hpp"  // first: it configures Eigen
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -135,13 +129,6 @@ void expect_invalid(F make, std::initializer_list<std::string> parts) {
     for (const std::string& part : parts) CHECK(message.find(part) != std::string::npos);
   }
 }
-
-struct NoMallocScope {
-  NoMallocScope() { Eigen::internal::set_is_malloc_allowed(false); }
-  ~NoMallocScope() { Eigen::internal::set_is_malloc_allowed(true); }
-  NoMallocScope(const NoMallocScope&) = delete;
-  NoMallocScope& operator=(const NoMallocScope&) = delete;
-};
 
 }  // namespace
 
@@ -621,15 +608,18 @@ TEST_CASE("after the first step at a batch size, the conv layers allocate nothin
     layer->forward(x, Mode::train, &gen);
     layer->backward(dy, true);
     std::string error;
+    long news = 0;
     {
-      NoMallocScope no_malloc;  // no doctest macro inside: they may allocate
+      NoAllocationScope guard;  // no doctest macro inside: they may allocate
       try {
         layer->forward(x, Mode::train, &gen);
         layer->backward(dy, true);
       } catch (const std::exception& e) {
         error = e.what();
       }
+      news = guard.new_calls();
     }
     CHECK(error == "");
+    CHECK(news == 0);
   }
 }

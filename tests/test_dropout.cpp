@@ -5,14 +5,7 @@
 // unless stated: a correct layer fails with probability < 6e-7 per check, a wrong scale or a
 // wrong mask misses by tens of sigma.
 
-// Allocation checks: Eigen asserts (and so throws, see below) on any heap allocation while
-// Eigen::internal::set_is_malloc_allowed(false); std allocations are counted by operator new.
-#define EIGEN_RUNTIME_NO_MALLOC
-#include <stdexcept>
-#define eigen_assert(x)                                              \
-  do {                                                               \
-    if (!(x)) throw std::logic_error("Eigen assertion failed: " #x); \
-  } while (false)
+#include "allocation_witness.hpp"  // first: it configures Eigen
 
 #include <doctest/doctest.h>
 
@@ -27,42 +20,6 @@
 using namespace dropnet;
 
 namespace {
-
-long g_new_calls = 0;  // operator new calls while g_count_new is set
-bool g_count_new = false;
-
-}  // namespace
-
-// GCC sees free() of memory that came from operator new; here that is the point.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-void* operator new(std::size_t size) {
-  if (g_count_new) ++g_new_calls;
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-
-namespace {
-
-/// While alive, any Eigen heap allocation throws and std allocations are counted.
-struct NoAllocation {
-  NoAllocation() {
-    g_new_calls = 0;
-    g_count_new = true;
-    Eigen::internal::set_is_malloc_allowed(false);
-  }
-  ~NoAllocation() {
-    Eigen::internal::set_is_malloc_allowed(true);
-    g_count_new = false;
-  }
-};
 
 constexpr double kSigmas = 5.0;
 
@@ -739,14 +696,14 @@ TEST_CASE("after the first step at a batch size, forward and backward allocate n
       std::string error;
       long news = 0;
       {
-        NoAllocation guard;  // no doctest macro inside: they may allocate
+        NoAllocationScope guard;  // no doctest macro inside: they may allocate
         try {
           layer->forward(x, mode, &gen);
           layer->backward(dy, true);
         } catch (const std::exception& e) {
           error = e.what();
         }
-        news = g_new_calls;
+        news = guard.new_calls();
       }
       CHECK(error == "");
       CHECK(news == 0);
