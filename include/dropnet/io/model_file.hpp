@@ -431,7 +431,12 @@ void require_scalar_type(const ModelRecord& m) {
 inline bool equal_numbers(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
 
 /// Same bit pattern: tells -0.0 from 0.0, which == does not.
-inline bool identical_numbers(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+inline bool identical_numbers(double a, double b) {
+  std::uint64_t bits_a = 0, bits_b = 0;
+  std::memcpy(&bits_a, &a, sizeof a);
+  std::memcpy(&bits_b, &b, sizeof b);
+  return bits_a == bits_b;
+}
 
 /// Same kind, keys and strings, and numbers equal by `same`.
 template <class SameNumber>
