@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <dropnet/dropnet.hpp>
+#include <stdexcept>
 #include <string>
 
 using namespace dropnet;
@@ -52,6 +53,10 @@ TEST_CASE("summary of the chapter's 784-128-64-10 MLP reports 109,386 parameters
   CHECK(summary.find("109,386") != std::string::npos);
   CHECK(summary.find("Dense(784->128, ReLU)") != std::string::npos);
   CHECK(model.output_features() == 10);
+  CHECK(model.layer_output_rows(0) == 128);
+  CHECK(model.layer_output_rows(1) == 64);
+  CHECK(model.layer_output_rows(2) == 10);
+  CHECK_THROWS_AS(model.layer_output_rows(3), std::out_of_range);
 }
 
 TEST_CASE("Dense gradients match finite differences for every activation") {

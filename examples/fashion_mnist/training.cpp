@@ -61,15 +61,12 @@ std::unique_ptr<Optimizer<float>> make_optimizer(const TrainSpec& spec,
   throw std::invalid_argument("unknown optimizer '" + name + "'");
 }
 
-Index eval_batch_size(Sequential<float>& model) {
+Index eval_batch_size(const Sequential<float>& model) {
   // Each layer caches its output for a whole batch: cap the widest one at 8 M values (32 MB),
   // so a CNN's 32 x 28 x 28 maps evaluate 256 images at a time instead of 1024 (~470 MB less).
   constexpr Index max_values = Index{1} << 23;
-  Index rows = model.input_features(), widest = rows;
-  for (Index i = 0; i < model.size(); ++i) {
-    rows = model.layer(i).output_rows(rows);
-    widest = std::max(widest, rows);
-  }
+  Index widest = model.input_features();
+  for (Index i = 0; i < model.size(); ++i) widest = std::max(widest, model.layer_output_rows(i));
   Index batch = 1024;
   while (batch > 64 && batch * widest > max_values) batch /= 2;
   return batch;

@@ -23,7 +23,7 @@ struct TrainOutcome {
 
 /// Images per evaluation batch: 1024, halved (down to 64) until the widest layer's cached
 /// output for the batch fits in 8 M values.
-dropnet::Index eval_batch_size(dropnet::Sequential<float>& model);
+dropnet::Index eval_batch_size(const dropnet::Sequential<float>& model);
 
 /// Loss (plain cross-entropy, without label smoothing) and logits on a labeled set, eval mode.
 struct TestResult {

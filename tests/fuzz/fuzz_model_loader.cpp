@@ -31,13 +31,11 @@ std::string reseal(std::string bytes) {
 
 /// Rows after every layer stay small enough for a quick forward pass.
 template <class T>
-bool small_enough(Sequential<T>& model) {
-  Index rows = model.input_features();
+bool small_enough(const Sequential<T>& model) {
+  const Index rows = model.input_features();
   if (rows < 1 || rows > 256) return false;
-  for (Index i = 0; i < model.size(); ++i) {
-    rows = model.layer(i).output_rows(rows);
-    if (rows > 4096) return false;
-  }
+  for (Index i = 0; i < model.size(); ++i)
+    if (model.layer_output_rows(i) > 4096) return false;
   return true;
 }
 

@@ -60,6 +60,7 @@
 #include "../layers/layer.hpp"
 #include "../layers/pooling.hpp"
 #include "../layers/spatial_dropout.hpp"
+#include "../regularizers/weight_penalty.hpp"
 
 namespace dropnet {
 
@@ -154,14 +155,19 @@ decltype(auto) with_activation(const LayerConfig& c, F&& f) {
   throw FormatError(concat(config_where(c), ": unknown activation '", kind, "'"));
 }
 
+/// The weight penalty of fields l1 and l2. Applied even when both are 0, so that a saved -0.0
+/// comes back as -0.0 and load stays bit-exact.
+template <class T>
+WeightPenalty<T> config_penalty(const LayerConfig& c) {
+  return {static_cast<T>(config_finite(c, "l1")), static_cast<T>(config_finite(c, "l2"))};
+}
+
 /// Reads the options every dense-like layer shares and applies them to `layer`.
 template <class Layer>
 void apply_dense_options(const LayerConfig& c, Layer& layer) {
   using T = std::decay_t<decltype(layer.weight()(0, 0))>;
-  const double l1 = config_finite(c, "l1"), l2 = config_finite(c, "l2");
   const double max_norm = config_finite(c, "max_norm");
-  // Unconditionally, so that a saved -0.0 comes back as -0.0 and load stays bit-exact.
-  layer.with_penalty({static_cast<T>(l1), static_cast<T>(l2)});
+  layer.with_penalty(config_penalty<T>(c));
   if (max_norm != 0.0) layer.with_max_norm(static_cast<T>(max_norm));
 }
 
@@ -256,7 +262,7 @@ LayerPtr<T> build_conv(const LayerConfig& c, ElementBudget& budget) {
   const Index stride = config_integer(c, "stride", 1, max_layer_size);
   const Index padding = config_integer(c, "padding", 0, max_layer_size);
   const Init init = init_from_string(c.string("init"));
-  const double l1 = config_finite(c, "l1"), l2 = config_finite(c, "l2");
+  const WeightPenalty<T> penalty = config_penalty<T>(c);
   const std::uint64_t patch = checked_product(c, {input.channels, kernel, kernel});
   const SlidingWindow window("Conv2D", input, kernel, stride, padding);  // validates, no alloc
   // Weights and gradients, O x (C k^2 + 1) each; the im2col buffers, 2 x OH*OW x C k^2.
@@ -269,7 +275,7 @@ LayerPtr<T> build_conv(const LayerConfig& c, ElementBudget& budget) {
     auto layer = std::make_unique<Conv2D<T, decltype(activation)>>(
         input, out, kernel, unused, ConvOptions().stride(stride).padding(padding).init(init),
         activation);
-    layer->with_penalty({static_cast<T>(l1), static_cast<T>(l2)});
+    layer->with_penalty(penalty);
     return layer;
   });
 }

@@ -73,6 +73,9 @@ class Sequential {
   Index input_features() const { return input_features_; }
   /// Rows of the model's output (0 while unknown).
   Index output_features() const { return rows_after_.empty() ? input_features_ : rows_after_.back(); }
+  /// Rows of layer i's output (0 while unknown), as summary() prints them. Throws
+  /// std::out_of_range for an i outside [0, size()).
+  Index layer_output_rows(Index i) const { return rows_after_.at(static_cast<std::size_t>(i)); }
 
   /// Runs the batch through every layer. `gen` is required in train and mc_sample modes when
   /// the model holds stochastic layers. Returns the last layer's output, valid until the next
