@@ -170,6 +170,48 @@ TEST_CASE_TEMPLATE("Gemm with beta adds to C", T, float, double) {
 
 namespace {
 
+/// op(a) op(b) where a, b and c are row blocks of taller matrices, so that every leading
+/// dimension exceeds the rows (Conv2D passes Maps; a block is the general case): the result
+/// must match, and c's parent outside the block must keep its values.
+template <class T, Op OpA, Op OpB>
+void check_blocks(Gemm<T>& gemm, Shape shape, Generator& gen, T beta) {
+  const Index m = shape[0], n = shape[1], k = shape[2], pad = 3;
+  const Operands<T, OpA, OpB> x(m, n, k, gen);
+  Matrix<T> a_parent = random<T>(x.a.rows() + 2 * pad, x.a.cols(), gen);
+  Matrix<T> b_parent = random<T>(x.b.rows() + 2 * pad, x.b.cols(), gen);
+  Matrix<T> c_parent = random<T>(m + 2 * pad, n, gen);
+  a_parent.middleRows(pad, x.a.rows()) = x.a;
+  b_parent.middleRows(pad, x.b.rows()) = x.b;
+  if (beta == T(0)) c_parent.middleRows(pad, m).fill(std::numeric_limits<T>::quiet_NaN());
+  const Matrix<T> before = c_parent, c0 = c_parent.middleRows(pad, m);
+  gemm.template multiply<OpA, OpB>(a_parent.middleRows(pad, x.a.rows()),
+                                   b_parent.middleRows(pad, x.b.rows()),
+                                   c_parent.middleRows(pad, m), beta);
+  const auto wrong = first_wrong(x, c0, beta, Matrix<T>(c_parent.middleRows(pad, m)));
+  CHECK_MESSAGE(wrong[0] < 0, "blocks, m n k ", m, " ", n, " ", k, " ops ", int(OpA), int(OpB),
+                " beta ", double(beta), ": wrong at ", wrong[0], ",", wrong[1]);
+  CHECK(c_parent.topRows(pad) == before.topRows(pad));
+  CHECK(c_parent.bottomRows(pad) == before.bottomRows(pad));
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("Gemm reads and writes blocks through their leading dimensions", T, float,
+                   double) {
+  Generator gen(8);
+  Gemm<T> gemm;
+  // The packed kernel (more than 16 rows), Eigen's kernel (16 or fewer) and the GEMV path.
+  for (const Shape& s : {Shape{37, 13, 50}, Shape{9, 13, 20}, Shape{20, 2, 7}, Shape{3, 20, 9}})
+    for (T beta : {T(0), T(1), T(0.5)}) {
+      check_blocks<T, Op::none, Op::none>(gemm, s, gen, beta);
+      check_blocks<T, Op::none, Op::transpose>(gemm, s, gen, beta);
+      check_blocks<T, Op::transpose, Op::none>(gemm, s, gen, beta);
+      check_blocks<T, Op::transpose, Op::transpose>(gemm, s, gen, beta);
+    }
+}
+
+namespace {
+
 /// C computed in one call, then column block by column block (as threads split it): the bits
 /// must agree. Threads split C at multiples of 4 columns; the packed kernel (C with more than
 /// 16 rows) claims more, any split. (A BLAS build makes no such claim: skipped there.)
