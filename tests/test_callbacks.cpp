@@ -46,14 +46,14 @@ Sequential<T> small_model(std::uint64_t seed = 1) {
 /// the weights at the end of each scripted epoch are recognizable.
 template <class T>
 void stamp(Sequential<T>& model, double value) {
-  for (const auto& view : WeightsSnapshot<T>::state_of(model))
+  for (const auto& view : ModelState<T>(model).tensors())
     for (Index i = 0; i < view.size(); ++i) view.value[i] = static_cast<T>(value + double(i) / 100);
 }
 
 /// True when every tensor of the model equals stamp(value), bit for bit.
 template <class T>
 bool has_stamp(Sequential<T>& model, double value) {
-  for (const auto& view : WeightsSnapshot<T>::state_of(model))
+  for (const auto& view : ModelState<T>(model).tensors())
     for (Index i = 0; i < view.size(); ++i)
       if (view.value[i] != static_cast<T>(value + double(i) / 100)) return false;
   return true;
@@ -159,7 +159,7 @@ std::uint64_t le_at(const std::string& bytes, std::size_t offset, int count) {
 
 template <class T>
 bool same_state(Sequential<T>& model, const WeightsSnapshot<T>& snapshot) {
-  const auto views = WeightsSnapshot<T>::state_of(model);
+  const auto views = ModelState<T>(model).tensors();
   if (views.size() != snapshot.tensors().size()) return false;
   for (std::size_t i = 0; i < views.size(); ++i)
     if (Vector<T>(views[i].flat_value()) != snapshot.tensors()[i].values) return false;

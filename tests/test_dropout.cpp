@@ -348,8 +348,7 @@ TEST_CASE("SELU + LeCun-normal + AlphaDropout self-normalizes through 8 layers")
       }
     }
     const Matrix<double> x = normal_matrix<double>(width, batch, gen);
-    model.input_buffer() = x;
-    const Matrix<double>* a = &model.input_buffer();
+    const Matrix<double>* a = &x;
     for (Index i = 0; i < model.size(); ++i) {
       a = &model.layer(i).forward(*a, Mode::train, &gen);
       if (i % 2 == 1) {

@@ -105,7 +105,7 @@ bool bit_identical(const Matrix<T>& a, const Matrix<T>& b) {
 template <class T>
 std::vector<T> state_values(Sequential<T>& model) {
   std::vector<T> values;
-  for (const auto& v : detail::model_state(model))
+  for (const auto& v : ModelState<T>(model).tensors())
     values.insert(values.end(), v.value, v.value + v.size());
   return values;
 }

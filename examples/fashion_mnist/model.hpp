@@ -2,7 +2,7 @@
 // Builds the network a ModelSpec describes.
 
 #include <dropnet/core/generator.hpp>
-#include <dropnet/training/sequential.hpp>
+#include <dropnet/model/sequential.hpp>
 #include <string>
 
 #include "options.hpp"

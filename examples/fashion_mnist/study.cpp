@@ -1,7 +1,7 @@
 #include "study.hpp"
 
 #include <chrono>
-#include <dropnet/training/sequential.hpp>
+#include <dropnet/model/sequential.hpp>
 #include <vector>
 
 #include "model.hpp"

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <dropnet/core/generator.hpp>
 #include <dropnet/io/idx.hpp>
-#include <dropnet/training/sequential.hpp>
+#include <dropnet/model/sequential.hpp>
 
 namespace fmnist {
 

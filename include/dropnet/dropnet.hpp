@@ -31,6 +31,7 @@
 #include "layers/image_shape.hpp"
 #include "layers/initializers.hpp"
 #include "layers/layer.hpp"
+#include "layers/layer_config.hpp"
 #include "layers/pooling.hpp"
 #include "layers/spatial_dropout.hpp"
 
@@ -51,6 +52,9 @@
 #include "regularizers/max_norm.hpp"
 #include "regularizers/weight_penalty.hpp"
 
+#include "model/model_state.hpp"
+#include "model/sequential.hpp"
+
 #include "simd/philox.hpp"
 #include "simd/where_positive.hpp"
 
@@ -61,12 +65,11 @@
 #include "training/gradient_check.hpp"
 #include "training/history.hpp"
 #include "training/mc_dropout.hpp"
-#include "training/model_checkpoint.hpp"
 #include "training/monitor.hpp"
 #include "training/nonfinite_policy.hpp"
 #include "training/schedule_callback.hpp"
-#include "training/sequential.hpp"
-#include "training/weights_snapshot.hpp"
 
 #include "io/model_file.hpp"
 #include "io/weights_file.hpp"
+
+#include "callbacks/model_checkpoint.hpp"

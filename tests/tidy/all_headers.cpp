@@ -37,6 +37,7 @@ namespace dropnet {
   template class EarlyStopping<T>;                              \
   template class ModelCheckpoint<T>;                            \
   template class WeightsSnapshot<T>;                            \
+  template class ModelState<T>;                                 \
   template History fit<T, Labels>(Sequential<T>&, const Loss<T>&, Optimizer<T>&, \
                                   const Matrix<T>&, const Labels&, Generator&,   \
                                   const FitOptions<T>&);                         \

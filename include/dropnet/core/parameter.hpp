@@ -18,12 +18,13 @@ enum class ParameterRole { weight, bias, scale, shift, buffer };
 
 template <class T>
 struct ParameterView {
-  std::string name;     ///< e.g. "dense0.weight"
+  std::string name;     ///< the layer's own name ("weight"); Sequential prefixes "<layer>.<kind>."
   T* value = nullptr;   ///< rows*cols values, column-major
   T* grad = nullptr;    ///< same size as value; null for non-trainable buffers
   Index rows = 0;
   Index cols = 0;
   ParameterRole role = ParameterRole::weight;
+  Index layer = -1;     ///< index of the owning layer in its Sequential; -1 outside a model
 
   Index size() const { return rows * cols; }
   Eigen::Map<Vector<T>> flat_value() const { return {value, size()}; }

@@ -58,65 +58,14 @@
 #include "../layers/image_shape.hpp"
 #include "../layers/initializers.hpp"
 #include "../layers/layer.hpp"
+#include "../layers/layer_config.hpp"
 #include "../layers/pooling.hpp"
 #include "../layers/spatial_dropout.hpp"
 #include "../regularizers/weight_penalty.hpp"
 
 namespace dropnet {
 
-/// How many tensor elements the layers built so far may still allocate. Factories call take()
-/// before constructing anything; it throws FormatError when the request does not fit.
-class ElementBudget {
- public:
-  explicit ElementBudget(std::uint64_t limit) : left_(limit) {}
-
-  void take(std::uint64_t elements, const std::string& what) {
-    if (elements > left_)
-      throw FormatError(detail::concat(what, " would allocate ", elements,
-                                       " elements; the file can justify only ", left_,
-                                       " more (corrupt size?)"));
-    left_ -= elements;
-  }
-  std::uint64_t left() const { return left_; }
-
- private:
-  std::uint64_t left_;
-};
-
 namespace detail {
-
-inline std::string config_where(const LayerConfig& c) { return "layer config " + c.kind; }
-
-/// A config number that must be an integer in [low, high]; checked as a double first.
-inline Index config_integer(const LayerConfig& c, const std::string& key, double low, double high) {
-  const double v = c.number(key);
-  if (!(v >= low && v <= high) || std::floor(v) != v)
-    throw FormatError(concat(config_where(c), ": field '", key, "' must be an integer in [", low,
-                             ", ", high, "], got ", v));
-  return static_cast<Index>(v);
-}
-
-inline bool config_flag(const LayerConfig& c, const std::string& key) {
-  return config_integer(c, key, 0, 1) == 1;
-}
-
-inline double config_finite(const LayerConfig& c, const std::string& key) {
-  const double v = c.number(key);
-  if (!std::isfinite(v))
-    throw FormatError(concat(config_where(c), ": field '", key, "' must be finite, got ", v));
-  return v;
-}
-
-/// Largest size a layer dimension may have (rows of a batch); far above any real model, and
-/// small enough that products of two sizes stay exact in a double and an int64.
-inline constexpr double max_layer_size = 1u << 30;
-
-/// Charges rows x cols elements, overflow-safe.
-inline void take_matrix(ElementBudget& budget, Index rows, Index cols, const std::string& what) {
-  const auto r = static_cast<std::uint64_t>(rows), k = static_cast<std::uint64_t>(cols);
-  if (r != 0 && k > budget.left() / r) budget.take(budget.left() + 1, what);  // throws
-  budget.take(r * k, what);
-}
 
 template <class A>
 struct type_tag {
@@ -153,13 +102,6 @@ decltype(auto) with_activation(const LayerConfig& c, F&& f) {
   if (is(GELUTanh::kind)) return build(type_tag<GELUTanh>{});
   if (is(Softmax::kind)) return build(type_tag<Softmax>{});
   throw FormatError(concat(config_where(c), ": unknown activation '", kind, "'"));
-}
-
-/// The weight penalty of fields l1 and l2. Applied even when both are 0, so that a saved -0.0
-/// comes back as -0.0 and load stays bit-exact.
-template <class T>
-WeightPenalty<T> config_penalty(const LayerConfig& c) {
-  return {static_cast<T>(config_finite(c, "l1")), static_cast<T>(config_finite(c, "l2"))};
 }
 
 /// Reads the options every dense-like layer shares and applies them to `layer`.
@@ -226,32 +168,6 @@ LayerPtr<T> build_batch_norm(const LayerConfig& c, ElementBudget& budget) {
   layer->with_momentum(static_cast<T>(config_finite(c, "momentum")));
   layer->with_eps(static_cast<T>(config_finite(c, "eps")));
   return layer;
-}
-
-/// The product of sizes read from a file, or FormatError when it passes 2^62: checked in double
-/// first, so the integer product (and ImageShape's) can never overflow.
-inline std::uint64_t checked_product(const LayerConfig& c, std::initializer_list<Index> factors) {
-  double announced = 1.0;
-  for (const Index f : factors) announced *= static_cast<double>(f);
-  if (announced > 0x1p62)
-    throw FormatError(concat(config_where(c), ": sizes whose product is ", announced, " (corrupt?)"));
-  std::uint64_t product = 1;
-  for (const Index f : factors) product *= static_cast<std::uint64_t>(f);
-  return product;
-}
-
-/// channels, height, width; C*H*W < 2^31 (pooling indexes rows with 32 bits).
-inline ImageShape config_image(const LayerConfig& c) {
-  const ImageShape s{config_integer(c, "channels", 1, max_layer_size),
-                     config_integer(c, "height", 1, max_layer_size),
-                     config_integer(c, "width", 1, max_layer_size)};
-  if (checked_product(c, {s.channels, s.height, s.width}) >= (std::uint64_t{1} << 31))
-    throw FormatError(concat(config_where(c), ": image ", to_string(s), " has 2^31 or more values"));
-  return s;
-}
-
-inline void take(ElementBudget& budget, std::uint64_t elements, const LayerConfig& c) {
-  budget.take(elements, config_where(c));
 }
 
 template <class T>

@@ -72,7 +72,7 @@
 #include <vector>
 
 #include "../optimizers/optimizer.hpp"
-#include "../training/sequential.hpp"
+#include "../model/model_state.hpp"
 #include "atomic_file.hpp"
 #include "byte_codec.hpp"
 #include "crc32.hpp"
@@ -114,14 +114,6 @@ inline const char* scalar_type_name(std::uint32_t code) {
   return code == 1 ? "float" : code == 2 ? "double" : "unknown";
 }
 
-/// The tensors a model file stores, in order: parameters() then buffers().
-template <class T>
-ParameterList<T> model_state(Sequential<T>& model) {
-  ParameterList<T> views = model.parameters();
-  for (auto& buffer : model.buffers()) views.push_back(std::move(buffer));
-  return views;
-}
-
 // ---------------------------------------------------------------------------------- writing
 
 inline void require_storable_name(const std::string& where, const std::string& text,
@@ -149,19 +141,6 @@ inline void write_config(BinaryWriter& w, const LayerConfig& c, const std::strin
     w.str(key);
     w.str(value);
   }
-}
-
-/// Throws unless `optimizer` updates exactly the model's parameters (same tensors, in order).
-template <class T>
-void require_optimizer_of(Sequential<T>& model, const Optimizer<T>& optimizer,
-                          const std::string& where) {
-  const ParameterList<T> mine = model.parameters();
-  const ParameterList<T>& theirs = optimizer.parameters();
-  bool same = mine.size() == theirs.size();
-  for (std::size_t i = 0; same && i < mine.size(); ++i)
-    same = mine[i].value == theirs[i].value && mine[i].size() == theirs[i].size();
-  require(same, where, "the optimizer ", optimizer.name(),
-          " was not built from this model's parameters (model.parameters())");
 }
 
 template <class T>
@@ -198,8 +177,9 @@ template <class T>
 std::string encode_model(Sequential<T>& model, Optimizer<T>* optimizer) {
   require(!model.empty() && model.size() <= model_max_layers, "save",
           "a model file holds 1 to ", model_max_layers, " layers, the model has ", model.size());
-  if (optimizer) require_optimizer_of(model, *optimizer, "save");
-  const ParameterList<T> views = model_state(model);
+  const ModelState<T> state(model);
+  if (optimizer) state.require_optimizer(*optimizer, "save");
+  const ParameterList<T>& views = state.tensors();
   std::uint64_t elements = 0;
   for (const auto& v : views) elements += static_cast<std::uint64_t>(v.size());
 
@@ -548,9 +528,9 @@ Sequential<T> build_model(const ModelRecord& m, const LayerRegistry<T>& registry
   if (model.input_features() != m.info.input_features)
     throw FormatError(concat(m.where, ": input_features is ", m.info.input_features,
                              " but the first layer takes ", model.input_features()));
-  const ParameterList<T> views = model_state(model);
-  require_tensors_match(m, views);
-  copy_tensors(m, views);
+  const ModelState<T> state(model);
+  require_tensors_match(m, state.tensors());
+  copy_tensors(m, state.tensors());
   return model;
 }
 
@@ -572,13 +552,15 @@ void load_record_into(const ModelRecord& m, Sequential<T>& model, Optimizer<T>* 
                                describe(m.info.layers[static_cast<std::size_t>(i)]),
                                ", the model ", describe(mine)));
   }
-  const ParameterList<T> views = model_state(model);
-  require_tensors_match(m, views);
+  const ModelState<T> state(model);
+  require_tensors_match(m, state.tensors());
   if (optimizer) {
-    require_optimizer_of(model, *optimizer, m.where);
+    if (!state.is_optimized_by(*optimizer))
+      throw FormatError(concat(m.where, ": the optimizer ", optimizer->name(),
+                               " was not built from this model's parameters"));
     require_optimizer_matches(m, *optimizer);
   }
-  copy_tensors(m, views);  // nothing below can throw: all sizes were checked above
+  copy_tensors(m, state.tensors());  // nothing below can throw: all sizes were checked above
   if (optimizer) copy_optimizer(m, *optimizer);
 }
 

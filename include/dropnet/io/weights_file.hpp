@@ -39,7 +39,7 @@
 #define DROPNET_HAVE_FSYNC 1
 #endif
 
-#include "../training/weights_snapshot.hpp"
+#include "../model/model_state.hpp"
 
 namespace dropnet {
 

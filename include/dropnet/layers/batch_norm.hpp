@@ -91,6 +91,8 @@ class BatchNorm : public Layer<T> {
     return features();
   }
 
+  Index min_train_batch() const override { return spatial_ >= 2 ? 1 : 2; }
+
   const Matrix<T>& forward(const Matrix<T>& x, Mode mode, Generator*) override {
     this->require_input_rows(x, features());
     train_ = mode == Mode::train;

@@ -25,26 +25,9 @@
 #include "../core/generator.hpp"
 #include "../core/parameter.hpp"
 #include "../core/types.hpp"
+#include "layer_config.hpp"
 
 namespace dropnet {
-
-/// A layer's type name and hyperparameters, enough to rebuild it (see io/model_file.hpp).
-struct LayerConfig {
-  std::string kind;                                           ///< e.g. "Dense", "Dropout"
-  std::vector<std::pair<std::string, double>> numbers;        ///< e.g. {"in", 784}, {"p", 0.4}
-  std::vector<std::pair<std::string, std::string>> strings;   ///< e.g. {"activation", "ReLU"}
-
-  double number(const std::string& key) const {
-    for (const auto& [name, value] : numbers)
-      if (name == key) return value;
-    throw FormatError("layer config " + kind + ": missing field '" + key + "'");
-  }
-  std::string string(const std::string& key) const {
-    for (const auto& [name, value] : strings)
-      if (name == key) return value;
-    throw FormatError("layer config " + kind + ": missing field '" + key + "'");
-  }
-};
 
 template <class T>
 class Layer {
@@ -69,6 +52,15 @@ class Layer {
   virtual T penalty() const { return T(0); }
   virtual void apply_constraints() {}
   virtual LayerConfig config() const = 0;
+
+  /// The registry's name for this layer's type ("Dense", "Dropout"), the prefix of its
+  /// parameters' names in a model. Defaults to config().kind; override it to skip building a
+  /// config where the kind is needed often.
+  virtual std::string kind() const { return config().kind; }
+
+  /// The smallest batch a train-mode forward accepts (BatchNorm needs two values per channel);
+  /// fit checks every batch it will form against it before the first update.
+  virtual Index min_train_batch() const { return 1; }
 
   /// True for layers that draw random numbers in train and mc_sample modes (the dropout family).
   virtual bool is_stochastic() const { return false; }

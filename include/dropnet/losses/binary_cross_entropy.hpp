@@ -30,6 +30,13 @@ class BinaryCrossEntropyWithLogits : public Loss<T> {
     return compute(logits, Matrix<T>(labels.cast<T>().transpose()), grad);
   }
 
+  /// Targets in [0, 1].
+  void require_targets(const Matrix<T>& target, const std::string& where) const override {
+    this->require_targets_where(target, where, "in [0, 1]",
+                                [](T t) { return t >= T(0) && t <= T(1); });
+  }
+  using Loss<T>::require_targets;
+
  protected:
   T decision_threshold() const override { return T(0); }  // logit 0 = probability 0.5
 };

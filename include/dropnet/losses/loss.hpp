@@ -6,6 +6,7 @@
 // matrix (one column per sample) or integer class labels (one per sample).
 // correct(output, target) counts the samples a classifier got right, for accuracy.
 
+#include <cmath>
 #include <string>
 
 #include "../core/error.hpp"
@@ -48,7 +49,27 @@ class Loss {
     return hits;
   }
 
+  /// Throws InvalidArgument naming `where`, the loss and the first bad sample unless every
+  /// target is one this loss accepts (finite; losses narrow it, e.g. [0, 1] for binary cross-
+  /// entropy). fit and evaluate call it on the whole dataset before the first batch.
+  virtual void require_targets(const Matrix<T>& target, const std::string& where) const {
+    require_targets_where(target, where, "finite", [](T t) { return std::isfinite(t); });
+  }
+  /// Labels: their range depends on the model's outputs, which fit checks.
+  void require_targets(const Labels&, const std::string&) const {}
+
  protected:
+  /// Throws unless `accepted(t)` holds for every target t; `what` describes the accepted values.
+  template <class Accepted>
+  void require_targets_where(const Matrix<T>& target, const std::string& where, const char* what,
+                             Accepted accepted) const {
+    for (Index j = 0; j < target.cols(); ++j)
+      for (Index i = 0; i < target.rows(); ++i)
+        if (!accepted(target(i, j)))
+          throw InvalidArgument(detail::concat(where, ": ", name(), ": target ", target(i, j),
+                                               " (row ", i, " of sample ", j, ") is not ", what));
+  }
+
   /// Throws InvalidArgument("<loss name>: <parts>") unless `condition` holds; the name (a
   /// string) is built only on failure, so a passing check allocates nothing.
   template <class... Parts>

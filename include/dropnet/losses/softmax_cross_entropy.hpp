@@ -39,6 +39,13 @@ class SoftmaxCrossEntropy : public Loss<T> {
     });
   }
 
+  /// Probability targets: finite and >= 0.
+  void require_targets(const Matrix<T>& target, const std::string& where) const override {
+    this->require_targets_where(target, where, "a finite probability >= 0",
+                                [](T t) { return std::isfinite(t) && t >= T(0); });
+  }
+  using Loss<T>::require_targets;
+
  private:
   /// Loss (and gradient) column by column: max, log-sum-exp, q . z. `q(j, i)` is the smoothed
   /// target of class i in column j.

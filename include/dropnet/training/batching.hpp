@@ -1,6 +1,7 @@
 #pragma once
 // Helpers that cut datasets into batches: a contiguous slice or a gather by index.
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,31 @@ void gather_into(const Matrix<T>& y, const Index* index, Index count, Matrix<T>&
 inline void gather_into(const Labels& y, const Index* index, Index count, Labels& out) {
   out.resize(count);
   for (Index j = 0; j < count; ++j) out(j) = y(index[j]);
+}
+
+/// Batches of `batch_size` over `samples` (the last may be smaller); no overflow near the
+/// largest Index.
+inline Index batch_count(Index samples, Index batch_size) {
+  return samples / batch_size + (samples % batch_size != 0 ? 1 : 0);
+}
+
+/// The size of the smallest of those batches.
+inline Index smallest_batch(Index samples, Index batch_size) {
+  const Index tail = samples % batch_size;
+  return tail != 0 ? tail : std::min(samples, batch_size);
+}
+
+/// Calls visit(batch, first, count) for consecutive slices of `count` <= batch_size columns
+/// of x, each copied into one buffer that lives until the end: the one batching loop of
+/// predict, evaluate and mc_predict.
+template <class T, class Visit>
+void for_each_batch(const Matrix<T>& x, Index batch_size, Visit&& visit) {
+  Matrix<T> batch;
+  for (Index first = 0; first < x.cols(); first += batch_size) {
+    const Index count = std::min(batch_size, x.cols() - first);
+    batch = x.middleCols(first, count);
+    visit(static_cast<const Matrix<T>&>(batch), first, count);
+  }
 }
 
 template <class T, class Target>

@@ -6,7 +6,7 @@
 
 #include "../optimizers/optimizer.hpp"
 #include "history.hpp"
-#include "sequential.hpp"
+#include "../model/sequential.hpp"
 
 namespace dropnet {
 

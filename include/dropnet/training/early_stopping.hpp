@@ -34,7 +34,7 @@
 
 #include "callback.hpp"
 #include "monitor.hpp"
-#include "weights_snapshot.hpp"
+#include "../model/model_state.hpp"
 
 namespace dropnet {
 

@@ -5,7 +5,7 @@
 
 #include "../losses/loss.hpp"
 #include "batching.hpp"
-#include "sequential.hpp"
+#include "../model/sequential.hpp"
 
 namespace dropnet {
 
@@ -20,13 +20,11 @@ Matrix<T> predict(Sequential<T>& model, const Matrix<T>& x, Index batch_size = 1
   detail::require(batch_size > 0, "predict", "batch_size must be > 0, got ", batch_size);
   detail::require(x.cols() > 0, "predict", "empty input (0 columns)");
   Matrix<T> out;
-  for (Index first = 0; first < x.cols(); first += batch_size) {
-    const Index count = std::min(batch_size, x.cols() - first);
-    model.input_buffer() = x.middleCols(first, count);
-    const Matrix<T>& y = model.forward_input(Mode::eval, nullptr);
+  detail::for_each_batch(x, batch_size, [&](const Matrix<T>& batch, Index first, Index count) {
+    const Matrix<T>& y = model.forward_borrowed(batch, Mode::eval, nullptr);
     if (first == 0) out.resize(y.rows(), x.cols());
     out.middleCols(first, count) = y;
-  }
+  });
   return out;
 }
 
@@ -36,17 +34,16 @@ Evaluation evaluate(Sequential<T>& model, const Loss<T>& loss, const Matrix<T>& 
                     Index batch_size = 1024) {
   detail::require(batch_size > 0, "evaluate", "batch_size must be > 0, got ", batch_size);
   detail::require_dataset("evaluate", x, y);
+  loss.require_targets(y, "evaluate");
   double total_loss = 0.0;
   Index correct = 0;
   Target batch_targets;
-  for (Index first = 0; first < x.cols(); first += batch_size) {
-    const Index count = std::min(batch_size, x.cols() - first);
-    model.input_buffer() = x.middleCols(first, count);
+  detail::for_each_batch(x, batch_size, [&](const Matrix<T>& batch, Index first, Index count) {
     detail::slice_into(y, first, count, batch_targets);
-    const Matrix<T>& out = model.forward_input(Mode::eval, nullptr);
+    const Matrix<T>& out = model.forward_borrowed(batch, Mode::eval, nullptr);
     total_loss += static_cast<double>(loss.compute(out, batch_targets, nullptr)) * double(count);
     correct += loss.correct(out, batch_targets);
-  }
+  });
   const double n = static_cast<double>(x.cols());
   return {total_loss / n + static_cast<double>(model.penalty()), static_cast<double>(correct) / n};
 }

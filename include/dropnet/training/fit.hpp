@@ -15,11 +15,10 @@
 #include <vector>
 
 #include "../losses/loss.hpp"
-#include "../regularizers/gradient_clipping.hpp"
 #include "batching.hpp"
 #include "callback.hpp"
 #include "evaluate.hpp"
-#include "nonfinite_policy.hpp"
+#include "train_step.hpp"
 
 namespace dropnet {
 
@@ -45,36 +44,59 @@ struct ValidationData {
 
 namespace detail {
 
+/// Everything fit can check before the first update, so that bad input never costs a
+/// half-trained model.
+template <class T, class Target>
+void require_fit_arguments(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
+                           const Matrix<T>& x, const Target& y, const FitOptions<T>& options,
+                           const ValidationData<T, Target>* validation) {
+  require(options.epochs >= 0, "fit", "epochs must be >= 0, got ", options.epochs);
+  require(options.batch_size > 0, "fit", "batch_size must be > 0, got ", options.batch_size);
+  require(options.eval_batch_size > 0, "fit", "eval_batch_size must be > 0, got ",
+          options.eval_batch_size);
+  for (const auto& clip : {options.clip_grad_value, options.clip_grad_norm})
+    require(!clip || (std::isfinite(*clip) && *clip > 0), "fit",
+            "gradient clipping thresholds must be finite and > 0, got ", clip.value_or(0.0));
+  for (std::size_t i = 0; i < options.callbacks.size(); ++i)
+    require(options.callbacks[i] != nullptr, "fit", "callbacks[", i, "] is a null pointer");
+  require_dataset("fit", x, y);
+  loss.require_targets(y, "fit");
+  if (validation) {
+    require_dataset("fit (validation)", validation->x, validation->y);
+    loss.require_targets(validation->y, "fit (validation)");
+  }
+  if (model.output_features() > 0) {
+    // Bad labels are caught before the first step, not half-way through an epoch.
+    require_labels_in_range("fit", y, model.output_features());
+    if (validation) require_labels_in_range("fit (validation)", validation->y, model.output_features());
+  }
+  require(model.input_features() == 0 || x.rows() == model.input_features(), "fit",
+          "inputs have ", x.rows(), " features, the model expects ", model.input_features());
+  ModelState<T>(model).require_optimizer(optimizer, "fit");
+  const Index smallest = smallest_batch(x.cols(), options.batch_size);
+  require(smallest >= model.min_train_batch(), "fit", "a batch of ", smallest,
+          " samples (", x.cols(), " samples in batches of ", options.batch_size,
+          ") is too small: the model's layers need at least ", model.min_train_batch(),
+          " per train-mode batch; change batch_size or drop samples");
+}
+
 template <class T, class Target>
 History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
             const Matrix<T>& x, const Target& y, Generator& gen, const FitOptions<T>& options,
             const ValidationData<T, Target>* validation) {
-  detail::require(options.epochs >= 0, "fit", "epochs must be >= 0, got ", options.epochs);
-  detail::require(options.batch_size > 0, "fit", "batch_size must be > 0, got ", options.batch_size);
-  for (const auto& clip : {options.clip_grad_value, options.clip_grad_norm})
-    detail::require(!clip || (std::isfinite(*clip) && *clip > 0), "fit",
-                    "gradient clipping thresholds must be finite and > 0, got ", clip.value_or(0.0));
-  detail::require_dataset("fit", x, y);
-  if (validation) detail::require_dataset("fit (validation)", validation->x, validation->y);
-  if (model.output_features() > 0) {
-    // Bad labels are caught before the first step, not half-way through an epoch.
-    detail::require_labels_in_range("fit", y, model.output_features());
-    if (validation) detail::require_labels_in_range("fit (validation)", validation->y, model.output_features());
-  }
-  detail::require(model.input_features() == 0 || x.rows() == model.input_features(), "fit",
-                  "inputs have ", x.rows(), " features, the model expects ", model.input_features());
-
+  require_fit_arguments(model, loss, optimizer, x, y, options, validation);
   const Index samples = x.cols();
-  const Index batches = (samples + options.batch_size - 1) / options.batch_size;
+  const Index batches = batch_count(samples, options.batch_size);
   History history;
   TrainingContext<T> context{model, optimizer, history, options.epochs, static_cast<long>(batches)};
   for (auto* callback : options.callbacks) callback->on_train_begin(context);
 
   std::vector<Index> order(static_cast<std::size_t>(samples));
   std::iota(order.begin(), order.end(), Index{0});
-  Target batch_targets;
-  Matrix<T> output_grad;
-  NonFiniteGuard<T> guard(options.nonfinite, model, optimizer);
+  Matrix<T> batch_x, output_grad;
+  Target batch_y;
+  NonFiniteGuard<T> guard(options.nonfinite, model);
+  StepOptions<T> step{options.clip_grad_value, options.clip_grad_norm, &guard, &output_grad};
 
   for (int epoch = 0; epoch < options.epochs && !context.stop_training; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
@@ -88,29 +110,16 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
     for (Index b = 0; b < batches; ++b) {
       const Index first = b * options.batch_size;
       const Index count = std::min(options.batch_size, samples - first);
-      const Index* index = order.data() + first;
-      detail::gather_into(x, index, count, model.input_buffer());
-      detail::gather_into(y, index, count, batch_targets);
+      gather_into(x, order.data() + first, count, batch_x);
+      gather_into(y, order.data() + first, count, batch_y);
+      step.epoch = epoch;
+      step.batch = static_cast<long>(b);
+      const StepResult r = train_step(model, loss, optimizer, batch_x, batch_y, gen, step);
+      if (r.action == NonFiniteAction::stop) break;
+      if (r.action == NonFiniteAction::skip) continue;
 
-      guard.begin_batch();
-      const Matrix<T>& out = model.forward_input(Mode::train, &gen);
-      const T batch_loss = loss.compute(out, batch_targets, &output_grad) + model.penalty();
-      NonFiniteAction action = guard.check_loss(batch_loss, epoch, static_cast<long>(b));
-      Index batch_correct = 0;
-      if (action == NonFiniteAction::proceed) {
-        batch_correct = loss.correct(out, batch_targets);
-        model.backward(output_grad);
-        action = guard.check_gradients(epoch, static_cast<long>(b));
-      }
-      if (action == NonFiniteAction::stop) break;
-      if (action == NonFiniteAction::skip) continue;
-      correct += batch_correct;
-      if (options.clip_grad_value) clip_grad_value(optimizer.parameters(), *options.clip_grad_value);
-      if (options.clip_grad_norm) clip_grad_norm(optimizer.parameters(), *options.clip_grad_norm, true);
-      optimizer.step();
-      model.apply_constraints();
-
-      loss_sum += static_cast<double>(batch_loss);
+      correct += r.correct;
+      loss_sum += r.loss;
       batch_logs.batch = static_cast<long>(b);
       batch_logs.samples += static_cast<long>(count);
       batch_logs.loss = loss_sum / static_cast<double>(++accepted);
@@ -144,7 +153,8 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
 
 /// Trains `model` on (x, y): x is features x samples, y integer labels or a target matrix.
 /// Throws InvalidArgument (before any update) on mismatched shapes, empty data, non-finite
-/// inputs or out-of-range labels; NumericalError if the loss or a gradient becomes non-finite
+/// inputs or targets, out-of-range labels, an optimizer not built from model.parameters(), a
+/// null callback or a batch too small for the model (BatchNorm); NumericalError if the loss or a gradient becomes non-finite
 /// (unless options.nonfinite says to skip the batch or stop).
 template <class T, class Target>
 History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,

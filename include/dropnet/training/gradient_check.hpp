@@ -15,7 +15,7 @@
 #include <string>
 
 #include "../losses/loss.hpp"
-#include "sequential.hpp"
+#include "../model/sequential.hpp"
 
 namespace dropnet {
 

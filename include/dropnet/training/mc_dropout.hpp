@@ -29,7 +29,8 @@
 
 #include "../activations/sigmoid.hpp"
 #include "../activations/softmax.hpp"
-#include "sequential.hpp"
+#include "../model/sequential.hpp"
+#include "batching.hpp"
 
 namespace dropnet {
 
@@ -109,11 +110,9 @@ McPrediction<T> mc_predict(Sequential<T>& model, const Matrix<T>& x, int passes,
   McPrediction<T> result;
   result.passes = passes;
   Matrix<T> delta, probs;
-  for (Index first = 0; first < x.cols(); first += options.batch_size) {
-    const Index count = std::min(options.batch_size, x.cols() - first);
-    model.input_buffer() = x.middleCols(first, count);
+  detail::for_each_batch(x, options.batch_size, [&](const Matrix<T>& batch, Index first, Index count) {
     for (int t = 0; t < passes; ++t) {
-      const Matrix<T>& y = model.forward_input(Mode::mc_sample, &gen);
+      const Matrix<T>& y = model.forward_borrowed(batch, Mode::mc_sample, &gen);
       if (first == 0 && t == 0) {
         result.mean = Matrix<T>::Zero(y.rows(), x.cols());
         result.variance = Matrix<T>::Zero(y.rows(), x.cols());
@@ -130,7 +129,7 @@ McPrediction<T> mc_predict(Sequential<T>& model, const Matrix<T>& x, int passes,
       for (Index j = 0; j < count; ++j)
         result.expected_entropy(first + j) += detail::column_entropy(probs, j);
     }
-  }
+  });
 
   const T inv_passes = T(1) / static_cast<T>(passes);
   result.variance *= inv_passes;

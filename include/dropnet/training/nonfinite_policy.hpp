@@ -28,14 +28,12 @@
 // the first batch.
 
 #include <cmath>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "../core/error.hpp"
 #include "../core/finite.hpp"
-#include "../optimizers/optimizer.hpp"
-#include "sequential.hpp"
+#include "../model/model_state.hpp"
 
 namespace dropnet {
 
@@ -63,75 +61,43 @@ struct NonFiniteOptions {
 /// What fit does with the current batch after a check.
 enum class NonFiniteAction { proceed, skip, stop };
 
-namespace detail {
-
-/// Copies of a list of tensors, to put them back later; reuses its storage.
-template <class T>
-class TensorBackup {
- public:
-  explicit TensorBackup(ParameterList<T> views) : views_(std::move(views)) {
-    copies_.reserve(views_.size());
-    for (const auto& v : views_) copies_.push_back(v.flat_value());
-  }
-  void save() {
-    for (std::size_t i = 0; i < views_.size(); ++i) copies_[i] = views_[i].flat_value();
-  }
-  void restore() const {
-    for (std::size_t i = 0; i < views_.size(); ++i) views_[i].flat_value() = copies_[i];
-  }
-
- private:
-  ParameterList<T> views_;
-  std::vector<Vector<T>> copies_;
-};
-
-template <class T>
-ParameterList<T> parameters_and_buffers(Sequential<T>& model) {
-  ParameterList<T> views = model.parameters();
-  for (auto& buffer : model.buffers()) views.push_back(std::move(buffer));
-  return views;
-}
-
-}  // namespace detail
-
 /// fit's helper that applies a NonFiniteOptions; see the header comment.
 template <class T>
 class NonFiniteGuard {
  public:
-  NonFiniteGuard(const NonFiniteOptions& options, Sequential<T>& model, Optimizer<T>& optimizer)
-      : options_(options),
-        model_(model),
-        optimizer_(optimizer),
-        buffers_(options.policy == NonFinitePolicy::skip_batch ? model.buffers() : ParameterList<T>{}),
-        last_good_(options.policy == NonFinitePolicy::stop_and_restore
-                       ? detail::parameters_and_buffers(model)
-                       : ParameterList<T>{}) {
+  NonFiniteGuard(const NonFiniteOptions& options, Sequential<T>& model)
+      : options_(options), model_(model), state_(model) {
     detail::require(options.max_consecutive_skips >= 1, "fit",
                     "nonfinite.max_consecutive_skips must be >= 1, got ",
                     options.max_consecutive_skips);
+    // Both copies are sized here, so that saving them per batch allocates nothing.
+    if (options.policy == NonFinitePolicy::skip_batch) buffers_.capture(state_.buffers());
+    if (options.policy == NonFinitePolicy::stop_and_restore) last_good_.capture(state_.tensors());
   }
 
   /// Call before the batch's forward.
   void begin_batch() {
-    if (options_.policy == NonFinitePolicy::skip_batch) buffers_.save();
+    if (options_.policy == NonFinitePolicy::skip_batch) buffers_.capture(state_.buffers());
   }
 
-  /// Call with the batch's loss after forward.
-  NonFiniteAction check_loss(T loss, int epoch, long batch) {
+  /// Call with the batch's loss after forward; `batch_x` is the batch, re-run in eval mode to
+  /// locate the first non-finite output.
+  NonFiniteAction check_loss(T loss, const Matrix<T>& batch_x, int epoch, long batch) {
     if (std::isfinite(static_cast<double>(loss))) return NonFiniteAction::proceed;
-    return react(epoch, batch, detail::concat("non-finite loss ", loss, " (", locate_loss(), ")"));
+    return react(epoch, batch,
+                 detail::concat("non-finite loss ", loss, " (", locate_loss(batch_x), ")"));
   }
 
   /// Call after backward, before clipping and the step. On proceed with stop_and_restore, the
   /// current weights become the "last good" ones.
   NonFiniteAction check_gradients(int epoch, long batch) {
-    const ParameterList<T>& params = optimizer_.parameters();
+    const ParameterList<T>& params = state_.parameters();
     for (std::size_t i = 0; i < params.size(); ++i)
       if (!detail::all_finite(params[i].flat_grad()))
         return react(epoch, batch, detail::concat("non-finite gradient in ", describe(params[i])));
     consecutive_skips_ = 0;
     if (options_.policy == NonFinitePolicy::stop_and_restore) {
-      last_good_.save();
+      last_good_.capture(state_.tensors());
       has_last_good_ = true;
     }
     return NonFiniteAction::proceed;
@@ -147,7 +113,7 @@ class NonFiniteGuard {
     switch (options_.policy) {
       case NonFinitePolicy::throw_error: break;
       case NonFinitePolicy::skip_batch:
-        buffers_.restore();
+        buffers_.restore(state_.buffers());
         if (++consecutive_skips_ <= options_.max_consecutive_skips) {
           if (options_.log) ++options_.log->skipped_batches;
           return NonFiniteAction::skip;
@@ -155,7 +121,7 @@ class NonFiniteGuard {
         throw NumericalError(detail::concat(message, " (", options_.max_consecutive_skips,
                                             " batches skipped in a row: the weights are no longer usable)"));
       case NonFinitePolicy::stop_and_restore:
-        if (has_last_good_) last_good_.restore();
+        if (has_last_good_) last_good_.restore(state_.tensors());
         stopped_ = true;
         if (options_.log) options_.log->stopped = true;
         return NonFiniteAction::stop;
@@ -163,21 +129,20 @@ class NonFiniteGuard {
     throw NumericalError(message);
   }
 
-  /// "layer 1 Dense(4->3, ReLU), parameter 1.Dense.weight" from Sequential's naming scheme.
+  /// "layer 1 Dense(4->3, ReLU), parameter 1.Dense.weight".
   std::string describe(const ParameterView<T>& view) const {
-    const Index layer = std::atol(view.name.c_str());  // names start with the layer index
     std::string where = "parameter " + view.name;
-    if (layer >= 0 && layer < model_.size())
-      where = detail::concat("layer ", layer, " ", model_.layer(layer).name(), ", ", where);
+    if (view.layer >= 0 && view.layer < model_.size())
+      where = detail::concat("layer ", view.layer, " ", model_.layer(view.layer).name(), ", ", where);
     return where;
   }
 
   /// Why the loss is not finite, best effort (see the header comment).
-  std::string locate_loss() {
-    for (const auto& view : detail::parameters_and_buffers(model_))
+  std::string locate_loss(const Matrix<T>& batch_x) {
+    for (const auto& view : state_.tensors())
       if (!view.flat_value().allFinite()) return "the value of " + describe(view) + " is non-finite";
     try {
-      const Matrix<T>* a = &model_.input_buffer();
+      const Matrix<T>* a = &batch_x;
       for (Index i = 0; i < model_.size(); ++i) {
         a = &model_.layer(i).forward(*a, Mode::eval, nullptr);
         if (!a->allFinite())
@@ -192,9 +157,9 @@ class NonFiniteGuard {
 
   NonFiniteOptions options_;
   Sequential<T>& model_;
-  Optimizer<T>& optimizer_;
-  detail::TensorBackup<T> buffers_;
-  detail::TensorBackup<T> last_good_;
+  ModelState<T> state_;
+  WeightsSnapshot<T> buffers_;    // skip_batch: the buffers before the batch
+  WeightsSnapshot<T> last_good_;  // stop_and_restore: everything after the last finite batch
   bool has_last_good_ = false;
   bool stopped_ = false;
   long consecutive_skips_ = 0;

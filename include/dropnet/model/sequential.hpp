@@ -10,8 +10,10 @@
 //
 // Shapes are checked when a layer is added (its input must match the previous output) and when
 // a batch comes in; a failed add leaves the model unchanged. forward copies the batch into a
-// buffer the model owns, so layers can cache pointers to their inputs until backward.
+// buffer the model owns, so layers can cache pointers to their inputs until backward;
+// forward_borrowed skips that copy for callers that keep the batch alive (train_step).
 
+#include <algorithm>
 #include <iomanip>
 #include <memory>
 #include <sstream>
@@ -79,30 +81,31 @@ class Sequential {
 
   /// Runs the batch through every layer. `gen` is required in train and mc_sample modes when
   /// the model holds stochastic layers. Returns the last layer's output, valid until the next
-  /// forward.
+  /// forward. The batch is copied into a buffer the model owns, so `x` may be a temporary.
   const Matrix<T>& forward(const Matrix<T>& x, Mode mode, Generator& gen) {
     input_ = x;
-    return forward_input(mode, &gen);
+    return forward_borrowed(input_, mode, &gen);
   }
   const Matrix<T>& forward(const Matrix<T>& x, Mode mode) {
     input_ = x;
-    return forward_input(mode, nullptr);
+    return forward_borrowed(input_, mode, nullptr);
   }
 
-  /// The buffer forward_input reads: fill it in place (as fit does) to skip a copy.
-  Matrix<T>& input_buffer() { return input_; }
-
-  const Matrix<T>& forward_input(Mode mode, Generator* gen) {
+  /// As forward, without the copy: the layers read `x` in place until backward, so it must stay
+  /// alive and unchanged until then (train_step and the batched evaluation pass buffers they
+  /// own; a temporary does not compile). `gen` may be null in eval mode.
+  const Matrix<T>& forward_borrowed(const Matrix<T>& x, Mode mode, Generator* gen) {
     detail::require(!layers_.empty(), "Sequential::forward", "the model has no layers");
-    if (input_features_ > 0 && input_.rows() != input_features_)
-      throw InvalidArgument(detail::concat("Sequential::forward: input has ", input_.rows(),
+    if (input_features_ > 0 && x.rows() != input_features_)
+      throw InvalidArgument(detail::concat("Sequential::forward: input has ", x.rows(),
                                            " features (rows), expected ", input_features_));
-    detail::require(input_.cols() > 0, "Sequential::forward", "empty batch (0 columns)");
-    const Matrix<T>* activations = &input_;
+    detail::require(x.cols() > 0, "Sequential::forward", "empty batch (0 columns)");
+    const Matrix<T>* activations = &x;
     for (auto& layer : layers_) activations = &layer->forward(*activations, mode, gen);
     has_forward_ = true;
     return *activations;
   }
+  const Matrix<T>& forward_borrowed(Matrix<T>&&, Mode, Generator*) = delete;
 
   /// Back-propagates d loss / d output through the cached activations, writing every parameter
   /// gradient. Returns d loss / d input when `need_input_grad`, else an empty matrix (the first
@@ -119,7 +122,8 @@ class Sequential {
     return need_input_grad ? *grad : empty_;
   }
 
-  /// Trainable parameters of every layer, named "<index>.<kind>.<name>", e.g. "0.Dense.weight".
+  /// Trainable parameters of every layer, named "<index>.<kind>.<name>", e.g. "0.Dense.weight",
+  /// each carrying its layer's index. model/model_state.hpp gathers them with the buffers.
   ParameterList<T> parameters() { return collect([](Layer<T>& l) { return l.parameters(); }); }
   /// Non-trainable state (BatchNorm running statistics), named like parameters().
   ParameterList<T> buffers() { return collect([](Layer<T>& l) { return l.buffers(); }); }
@@ -140,6 +144,13 @@ class Sequential {
   /// Applies every layer's constraint (max-norm); fit calls it after each optimizer step.
   void apply_constraints() {
     for (auto& layer : layers_) layer->apply_constraints();
+  }
+
+  /// The largest of the layers' min_train_batch(): train-mode batches must be at least this.
+  Index min_train_batch() const {
+    Index least = 1;
+    for (const auto& layer : layers_) least = std::max(least, layer->min_train_batch());
+    return least;
   }
 
   bool is_stochastic() const {
@@ -167,9 +178,10 @@ class Sequential {
   ParameterList<T> collect(Getter get) {
     ParameterList<T> all;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
-      const std::string prefix = std::to_string(i) + "." + layers_[i]->config().kind + ".";
+      const std::string prefix = std::to_string(i) + "." + layers_[i]->kind() + ".";
       for (auto view : get(*layers_[i])) {
         view.name = prefix + view.name;
+        view.layer = static_cast<Index>(i);
         all.push_back(std::move(view));
       }
     }

@@ -24,9 +24,9 @@
 #include <utility>
 
 #include "../io/weights_file.hpp"
-#include "callback.hpp"
-#include "monitor.hpp"
-#include "weights_snapshot.hpp"
+#include "../training/callback.hpp"
+#include "../training/monitor.hpp"
+#include "../model/model_state.hpp"
 
 namespace dropnet {
 
