@@ -46,14 +46,16 @@ Sequential<T> small_model(std::uint64_t seed = 1) {
 /// the weights at the end of each scripted epoch are recognizable.
 template <class T>
 void stamp(Sequential<T>& model, double value) {
-  for (const auto& view : ModelState<T>(model).tensors())
+  const ModelState<T> state(model);
+  for (const auto& view : state.tensors())
     for (Index i = 0; i < view.size(); ++i) view.value[i] = static_cast<T>(value + double(i) / 100);
 }
 
 /// True when every tensor of the model equals stamp(value), bit for bit.
 template <class T>
 bool has_stamp(Sequential<T>& model, double value) {
-  for (const auto& view : ModelState<T>(model).tensors())
+  const ModelState<T> state(model);
+  for (const auto& view : state.tensors())
     for (Index i = 0; i < view.size(); ++i)
       if (view.value[i] != static_cast<T>(value + double(i) / 100)) return false;
   return true;
