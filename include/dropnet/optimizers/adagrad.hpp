@@ -72,6 +72,8 @@ class Adagrad : public Optimizer<T> {
     for (auto& s : sum_) s.setConstant(static_cast<T>(options_.initial_accumulator_value()));
   }
 
+  std::string kind() const override { return "Adagrad"; }
+
   std::string name() const override {
     std::ostringstream out;
     out << "Adagrad(lr=" << this->lr_ << ", lr_decay=" << options_.lr_decay()
@@ -87,7 +89,7 @@ class Adagrad : public Optimizer<T> {
         static_cast<T>(static_cast<double>(this->lr_) / (1.0 + (t - 1.0) * options_.lr_decay()));
     const auto eps = static_cast<T>(options_.eps());
     for (std::size_t i = 0; i < this->params_.size(); ++i) {
-      this->with_coupled_decay(i, options_.weight_decay(), [&](const auto& g) {
+      this->with_coupled_decay(i, this->decay_for(i, options_.weight_decay()), [&](const auto& g) {
         auto s = sum_[i].array();
         s += g.square();
         this->value_of(i) -= lr_t * g / (s.sqrt() + eps);

@@ -80,19 +80,21 @@ template <class T, bool Decoupled>
 class BasicAdam : public Optimizer<T> {
  public:
   using Options = BasicAdamOptions<Decoupled>;
-  static constexpr const char* kind = Decoupled ? "AdamW" : "Adam";
+  static constexpr const char* kind_name = Decoupled ? "AdamW" : "Adam";
 
   explicit BasicAdam(ParameterList<T> params, const Options& options = Options())
-      : Optimizer<T>(kind, std::move(params), static_cast<T>(options.lr())), options_(options) {
+      : Optimizer<T>(kind_name, std::move(params), static_cast<T>(options.lr())), options_(options) {
     validate();
     exp_avg_ = this->zeros_like_parameters();
     exp_avg_sq_ = this->zeros_like_parameters();
     if (options_.amsgrad()) max_exp_avg_sq_ = this->zeros_like_parameters();
   }
 
+  std::string kind() const override { return kind_name; }
+
   std::string name() const override {
     std::ostringstream out;
-    out << kind << "(lr=" << this->lr_ << ", betas=(" << options_.beta1() << ", "
+    out << kind_name << "(lr=" << this->lr_ << ", betas=(" << options_.beta1() << ", "
         << options_.beta2() << "), eps=" << options_.eps()
         << ", weight_decay=" << options_.weight_decay() << (options_.amsgrad() ? ", amsgrad" : "")
         << ")";
@@ -157,8 +159,9 @@ class BasicAdam : public Optimizer<T> {
     const auto g = this->grad_of(i).segment(first, n);
     auto m = exp_avg_[i].array().segment(first, n);
     auto v = exp_avg_sq_[i].array().segment(first, n);
-    if (Decoupled && options_.weight_decay() != 0.0) p *= c.decay;
-    if (!Decoupled && options_.weight_decay() != 0.0) {
+    const bool decays = options_.weight_decay() != 0.0 && this->decays(i);
+    if (Decoupled && decays) p *= c.decay;
+    if (!Decoupled && decays) {
       update_moments(m, v, g + c.coupled_wd * p, c);  // torch skips the term when wd == 0
     } else {
       update_moments(m, v, g, c);

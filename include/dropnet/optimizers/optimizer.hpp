@@ -8,9 +8,11 @@
 // Throws InvalidArgument naming the optimizer when the list is empty, a parameter has no
 // gradient, or the learning rate is negative or not finite.
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -24,7 +26,11 @@ class Optimizer {
  public:
   virtual ~Optimizer() = default;
 
+  /// Human-readable description with the hyperparameters, e.g. "Adam(lr=0.001, ...)".
   virtual std::string name() const = 0;
+
+  /// The optimizer's type ("SGD", "Adam", ...): what a saved optimizer state must match.
+  virtual std::string kind() const = 0;
 
   /// One update of every parameter from its current gradient.
   virtual void step() = 0;
@@ -57,6 +63,24 @@ class Optimizer {
 
   const ParameterList<T>& parameters() const { return params_; }
 
+  /// Leaves the parameters of these roles out of weight decay, e.g. {ParameterRole::bias,
+  /// ParameterRole::scale, ParameterRole::shift}: what PyTorch users do with parameter groups and
+  /// Keras with exclude_from_weight_decay. By default every parameter decays, as in torch.optim.
+  /// Replaces any earlier exclusion; returns *this.
+  Optimizer& exclude_from_weight_decay(std::initializer_list<ParameterRole> roles) {
+    for (std::size_t i = 0; i < params_.size(); ++i)
+      decays_[i] = std::find(roles.begin(), roles.end(), params_[i].role) == roles.end();
+    return *this;
+  }
+
+  /// Biases and normalization scales and shifts out of weight decay, the common recipe.
+  Optimizer& exclude_biases_and_norms_from_weight_decay() {
+    return exclude_from_weight_decay({ParameterRole::bias, ParameterRole::scale, ParameterRole::shift});
+  }
+
+  /// False for a parameter left out of weight decay.
+  bool decays(std::size_t i) const { return decays_.at(i); }
+
  protected:
   using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
   using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
@@ -68,6 +92,7 @@ class Optimizer {
       detail::require(p.value != nullptr && p.grad != nullptr, optimizer_name, "parameter '",
                       p.name, "' has no value or gradient");
     require_finite_non_negative("lr", lr);
+    decays_.assign(params_.size(), true);
   }
 
   /// Hyperparameters arrive as double (see the options structs), so the checks take double.
@@ -108,6 +133,9 @@ class Optimizer {
     }
   }
 
+  /// `wd` for a parameter that decays, else 0.
+  double decay_for(std::size_t i, double wd) const { return decays_[i] ? wd : 0.0; }
+
   /// One zero vector per parameter, the shape of an optimizer state buffer.
   std::vector<Vector<T>> zeros_like_parameters() const {
     std::vector<Vector<T>> buffers;
@@ -120,6 +148,7 @@ class Optimizer {
   T lr_;
   std::string name_for_errors_;
   std::int64_t steps_ = 0;
+  std::vector<bool> decays_;  // by parameter: false when its role is excluded from weight decay
 };
 
 }  // namespace dropnet

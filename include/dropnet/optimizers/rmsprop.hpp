@@ -81,6 +81,8 @@ class RMSprop : public Optimizer<T> {
     if (options_.centered()) grad_avg_ = this->zeros_like_parameters();
   }
 
+  std::string kind() const override { return "RMSprop"; }
+
   std::string name() const override {
     std::ostringstream out;
     out << "RMSprop(lr=" << this->lr_ << ", alpha=" << options_.alpha()
@@ -92,7 +94,8 @@ class RMSprop : public Optimizer<T> {
   void step() override {
     this->begin_step();
     for (std::size_t i = 0; i < this->params_.size(); ++i)
-      this->with_coupled_decay(i, options_.weight_decay(), [&](const auto& g) { update(i, g); });
+      this->with_coupled_decay(i, this->decay_for(i, options_.weight_decay()),
+                               [&](const auto& g) { update(i, g); });
   }
 
   std::vector<Vector<T>*> state() override {

@@ -73,6 +73,8 @@ class SGD : public Optimizer<T> {
     if (options_.momentum() != 0.0) momentum_buffers_ = this->zeros_like_parameters();
   }
 
+  std::string kind() const override { return "SGD"; }
+
   std::string name() const override {
     std::ostringstream out;
     out << "SGD(lr=" << this->lr_ << ", momentum=" << options_.momentum()
@@ -84,7 +86,7 @@ class SGD : public Optimizer<T> {
   void step() override {
     const bool first = this->begin_step() == 1;
     for (std::size_t i = 0; i < this->params_.size(); ++i)
-      this->with_coupled_decay(i, options_.weight_decay(),
+      this->with_coupled_decay(i, this->decay_for(i, options_.weight_decay()),
                                [&](const auto& g) { update(i, g, first); });
   }
 
