@@ -2,13 +2,15 @@
 # Fuzzes the model loader and the IDX reader with libFuzzer, bounded in time.
 #
 #   scripts/ci_fuzz.sh                 FUZZ_SECONDS per target (default 60)
+#   FUZZ_TARGETS="idx" scripts/ci_fuzz.sh   only the named targets (default: all)
 #
 # Builds each target in build-fuzz/ with clang++ -fsanitize=fuzzer,address,undefined, replays the
 # committed crash reproducers in tests/fuzz/regressions/<target>/, then fuzzes from the seed
 # corpus tests/fuzz/corpus/<target>/ (read only: new inputs go to build-fuzz/corpus/<target>/).
 # Any crash, sanitizer report, leak, timeout (> 10 s per input) or allocation above 2 GB fails
 # the script and leaves the input in build-fuzz/artifacts/: fix the bug, then commit the input to
-# tests/fuzz/regressions/<target>/ (test_model_file also replays the model ones).
+# tests/fuzz/regressions/<target>/ (test_model_file also replays the model ones). Prints each
+# target's executions, executions per second and peak memory (libFuzzer's final stats).
 # Needs clang and libclang-rt-14-dev (libFuzzer, ASan, UBSan), zlib1g-dev, libeigen3-dev.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,9 +30,15 @@ targets=(
   "idx:tests/fuzz/fuzz_idx_reader.cpp:-lz"
 )
 
+# The last value of libFuzzer's "stat::<name>: <value>" line (-print_final_stats=1), or "".
+final_stat() {
+  grep -o "stat::$1: *[0-9]*" "$2" | tail -n 1 | grep -o '[0-9]*$' || true
+}
+
 summary=()
 for entry in "${targets[@]}"; do
   IFS=: read -r name source libs <<<"$entry"
+  [[ " ${FUZZ_TARGETS:-$name} " == *" $name "* ]] || continue
   binary="$build/fuzz_$name"
   echo "== building $binary"
   # shellcheck disable=SC2086  # $libs is a (possibly empty) list of flags
@@ -53,9 +61,14 @@ for entry in "${targets[@]}"; do
     echo "ci_fuzz: $name FAILED; reproducer in $build/artifacts/" >&2
     exit 1
   }
-  runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  # A slow target finds little: its executions per second are the figure to watch.
+  runs=$(final_stat number_of_executed_units "$log")
+  [[ -n "$runs" ]] || runs=$(grep -o 'Done [0-9]* runs' "$log" | tail -n 1 | grep -o '[0-9]*' || true)
+  rate=$(final_stat average_exec_per_sec "$log")
+  rss=$(final_stat peak_rss_mb "$log")
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 || true)
-  summary+=("$name: $runs executions in ${seconds}s ($cov)")
+  summary+=("$name: ${runs:-?} executions in ${seconds}s, ${rate:-?}/s, peak RSS ${rss:-?} MB ($cov)")
+  echo "== ${summary[-1]}"
 done
 
 echo "== ci_fuzz: all targets clean"

@@ -2,7 +2,8 @@
 // test_dropout, test_batch_norm, test_conv):
 //   - Eigen's malloc guard (EIGEN_RUNTIME_NO_MALLOC), its assertion made to throw so that it also
 //     fires in NDEBUG builds: Eigen allocates with malloc, not new;
-//   - a counting global operator new (std containers, strings): g_allocations.
+//   - a counting global operator new (std containers, strings): g_allocations, and the largest
+//     size asked for, g_largest_allocation (test_idx: how much a file header made it allocate).
 // Include it first, before any Eigen or dropnet header, and from one translation unit of a test
 // executable only: it replaces the program's operator new.
 #pragma once
@@ -20,6 +21,7 @@
 
 namespace {
 std::atomic<long> g_allocations{0};
+std::atomic<std::size_t> g_largest_allocation{0};
 }  // namespace
 
 // GCC sees free() of memory that came from operator new; here that is the point.
@@ -29,6 +31,8 @@ std::atomic<long> g_allocations{0};
 #endif
 void* operator new(std::size_t size) {
   ++g_allocations;
+  for (std::size_t seen = g_largest_allocation; size > seen;)
+    if (g_largest_allocation.compare_exchange_weak(seen, size)) break;
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }

@@ -1,10 +1,18 @@
 // The IDX reader and the Fashion-MNIST loader on small files written here: valid (gzip and raw),
-// truncated, wrong magic, trailing bytes, corrupt gzip, mismatched counts; and the pixel
-// normalization helpers.
+// truncated, wrong magic, trailing bytes, corrupt gzip, concatenated gzip members, junk after
+// the gzip data, headers announcing more than the file holds (with the largest allocation
+// watched), mismatched counts; and the pixel normalization helpers.
+
+// The allocation witness (a counting operator new, shared with test_allocation.cpp), which
+// shows the largest allocation a file's header makes the reader ask for.
+// clang-format off
+#include "allocation_witness.hpp"  // first: it configures Eigen
+// clang-format on
 
 #include <doctest/doctest.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <dropnet/io/fashion_mnist.hpp>
 #include <dropnet/io/idx.hpp>
 #include <filesystem>
@@ -225,8 +233,76 @@ TEST_CASE("a header announcing more bytes than 64 bits can count is reported, no
   TempDir dir;
   write_raw(dir.file("huge"), idx_bytes({0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}, {1, 2, 3}));
   CHECK(contains(format_error([&] { read_idx(dir.file("huge"), 3); }), "the header is corrupt"));
+  // No items, each of 2^64 bytes: the total is 0 but the image size overflowed the matrix's rows.
+  write_raw(dir.file("empty_huge"), idx_bytes({0, 0xFFFFFFFFu, 0xFFFFFFFFu}, {}));
+  CHECK(contains(format_error([&] { load_idx_images<float>(dir.file("empty_huge")); }),
+                 "0 x 4294967295 x 4294967295, over 2^62 data bytes: the header is corrupt"));
   write_raw(dir.file("big"), idx_bytes({60000, 28, 28}, {1, 2, 3}));  // plausible but truncated
   CHECK(contains(format_error([&] { read_idx(dir.file("big"), 3); }), "found 19 (truncated)"));
+}
+
+TEST_CASE(
+    "a header announcing more than the file holds fails as truncated without its allocation") {
+  // 60000 x 28 x 28 announced (47 MB) over 1,000 bytes: the reader used to reserve the 47 MB and
+  // zero-fill 16 MB before finding the file short, 10 s per input under the fuzzer's sanitizers.
+  TempDir dir;
+  const Bytes bytes = idx_bytes({60000, 28, 28}, Bytes(1000, 7));
+  write_raw(dir.file("short"), bytes);
+  write_gzip(dir.file("short.gz"), bytes);
+  for (const std::string name : {"short", "short.gz"}) {
+    CAPTURE(name);
+    g_largest_allocation = 0;
+    std::string message;
+    try {
+      read_idx(dir.file(name), 3);
+    } catch (const FormatError& e) {
+      message = e.what();
+    }
+    const std::size_t largest = g_largest_allocation;
+    CHECK(contains(message, "= 47040000 data bytes"));
+    CHECK(contains(message, "found 1016 (truncated)"));
+    CHECK(largest < (std::size_t{1} << 20));  // the 64 KB read buffer, and 2 KB read
+  }
+}
+
+TEST_CASE("a whole file is read into a buffer of exactly its announced size") {
+  TempDir dir;
+  const Bytes bytes = image_file(300, 28, 28);  // 235,200 data bytes: six doublings from 4 KB
+  write_gzip(dir.file("images.gz"), bytes);
+  g_largest_allocation = 0;
+  const IdxArray array = read_idx(dir.file("images.gz"), 3);
+  CHECK(array.bytes == Bytes(bytes.begin() + 16, bytes.end()));
+  CHECK(array.bytes.capacity() == array.bytes.size());
+  CHECK(g_largest_allocation == array.bytes.size());
+}
+
+TEST_CASE("concatenated gzip members read as one stream, as gunzip reads them") {
+  TempDir dir;
+  const Bytes bytes = image_file(3, 2, 2);
+  const auto middle = bytes.begin() + 20;  // inside the data: the split is no IDX boundary
+  write_gzip(dir.file("a.gz"), Bytes(bytes.begin(), middle));
+  write_gzip(dir.file("b.gz"), Bytes(middle, bytes.end()));
+  Bytes joined = read_raw(dir.file("a.gz"));
+  const Bytes second = read_raw(dir.file("b.gz"));
+  joined.insert(joined.end(), second.begin(), second.end());
+  write_raw(dir.file("joined.gz"), joined);
+  CHECK(read_idx(dir.file("joined.gz"), 3).bytes == Bytes(bytes.begin() + 16, bytes.end()));
+}
+
+TEST_CASE("bytes after the gzip data that are not another gzip member are refused") {
+  // zlib's gzread dropped them without a word: a file with anything appended loaded as whole.
+  TempDir dir;
+  write_gzip(dir.file("good.gz"), label_file({1, 2, 3}));
+  const Bytes compressed = read_raw(dir.file("good.gz"));
+  for (const Bytes& junk : {Bytes{'j', 'u', 'n', 'k'}, Bytes{0, 0, 0, 0}, Bytes{0x1f}}) {
+    Bytes bytes = compressed;
+    bytes.insert(bytes.end(), junk.begin(), junk.end());
+    write_raw(dir.file("junk.gz"), bytes);
+    const std::string message = format_error([&] { read_idx(dir.file("junk.gz"), 1); });
+    CHECK(contains(message, "junk.gz: bytes after the end of the gzip data at offset " +
+                                std::to_string(compressed.size()) +
+                                " are not another gzip member"));
+  }
 }
 
 TEST_CASE("zero image dimensions and out-of-range labels are rejected") {

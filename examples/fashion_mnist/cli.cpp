@@ -1,7 +1,17 @@
 #include "cli.hpp"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model.hpp"
@@ -31,6 +41,45 @@ struct Flags {
   bool augment_flip = false;
   std::ptrdiff_t batch_size = 0;
 };
+
+/// A finite number in [low, high], or in (low, high] with `low_open`. CLI11's Range,
+/// NonNegativeNumber and PositiveNumber compare with < and >, which NaN passes ("--dropout nan"
+/// trained without dropout and exited 0), and they take infinities.
+CLI::Validator finite_in(double low, double high, bool low_open = false) {
+  std::ostringstream range;
+  range << (low_open ? "(" : "[") << low << " - ";
+  if (std::isinf(high))
+    range << "inf)";
+  else
+    range << high << "]";
+  return CLI::Validator(
+      [=, range = range.str()](std::string& input) {
+        double value = 0;
+        const bool ok = CLI::detail::lexical_cast(input, value) && std::isfinite(value) &&
+                        (low_open ? value > low : value >= low) && value <= high;
+        return ok ? std::string() : "Value " + input + " not in range " + range + " (finite)";
+      },
+      "FLOAT in " + range.str());
+}
+
+constexpr double unbounded = std::numeric_limits<double>::infinity();
+
+/// Decimal digits up to 2^64 - 1. CLI11 converts with strtoull, which wraps "-1" to 2^64 - 1,
+/// clamps 2^64 to it and reads "010" as octal; the input is rewritten in plain decimal for it.
+CLI::Validator unsigned_64() {
+  return CLI::Validator(
+      [](std::string& input) {
+        errno = 0;
+        const bool digits = !input.empty() && input.find_first_not_of("0123456789") == input.npos;
+        const unsigned long long value = digits ? std::strtoull(input.c_str(), nullptr, 10) : 0;
+        if (!digits || errno == ERANGE)
+          return "Value " + input + " not in range [0 - " +
+                 std::to_string(std::numeric_limits<std::uint64_t>::max()) + "] (decimal digits)";
+        input = std::to_string(value);
+        return std::string();
+      },
+      "UINT in [0 - 2^64-1]");
+}
 
 std::string preset_help() {
   std::string help = "Model and training defaults:";
@@ -71,7 +120,7 @@ void add_conv_options(CLI::App& app, Flags& f) {
                  "activation on its own) or spatial (whole feature maps)")
       ->check(CLI::IsMember({"none", "standard", "spatial"}));
   app.add_option("--conv-rate", f.conv_rate, "cnn: the conv blocks' dropout rate")
-      ->check(CLI::Range(0.0, 0.95));
+      ->check(finite_in(0.0, 0.95));
 }
 
 void add_model_options(CLI::App& app, Flags& f) {
@@ -88,7 +137,7 @@ void add_model_options(CLI::App& app, Flags& f) {
                  "hidden layer; 0 = none")
       ->delimiter(',')
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
-      ->check(CLI::Range(0.0, 0.95));
+      ->check(finite_in(0.0, 0.95));
   app.add_option("--activation", f.activation, "hidden activation (cnn: the conv blocks' too)")
       ->check(
           CLI::IsMember({"relu", "leaky_relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid"}));
@@ -96,23 +145,23 @@ void add_model_options(CLI::App& app, Flags& f) {
                "BatchNorm after each hidden Dense, before its activation");
   app.add_option("--l2", f.l2,
                  "L2 penalty on the weights and conv kernels (Keras kernel_regularizer)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(finite_in(0.0, unbounded));
   app.add_option("--max-norm", f.max_norm,
                  "max-norm constraint on each dense unit's weights; 0 = none (mlp only)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(finite_in(0.0, unbounded));
   add_conv_options(app, f);
 }
 
 void add_training_options(CLI::App& app, Flags& f) {
   app.add_option("--optimizer", f.optimizer, "optimizer (torch.optim's definitions and defaults)")
       ->check(CLI::IsMember({"sgd", "adam", "adamw", "rmsprop", "adagrad"}));
-  app.add_option("--lr", f.lr, "learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--lr", f.lr, "learning rate")->check(finite_in(0.0, unbounded, true));
   app.add_option("--weight-decay", f.weight_decay,
                  "optimizer weight decay: coupled L2 for sgd, adam, rmsprop, adagrad (default 0); "
                  "decoupled for adamw (default 0.01, as torch)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(finite_in(0.0, unbounded));
   app.add_option("--momentum", f.momentum, "momentum of sgd (default 0.9) and rmsprop (default 0)")
-      ->check(CLI::Range(0.0, 0.999));
+      ->check(finite_in(0.0, 0.999));
   app.add_option("--schedule", f.schedule,
                  "learning-rate schedule per epoch: step (x0.1 every third of the epochs), "
                  "exponential (x0.95), cosine (to 1% of lr), plateau (x0.5 after 2 flat epochs)")
@@ -131,7 +180,7 @@ void add_training_options(CLI::App& app, Flags& f) {
   app.add_flag("--augment-flip,!--no-augment-flip", f.augment_flip,
                "data augmentation: mirror half the training images left-right, anew each epoch");
   app.add_option("--label-smoothing", f.label_smoothing, "cross-entropy label smoothing")
-      ->check(CLI::Range(0.0, 0.5));
+      ->check(finite_in(0.0, 0.5));
 }
 
 void add_data_options(CLI::App& app, Flags& f, Options& o) {
@@ -147,13 +196,15 @@ void add_data_options(CLI::App& app, Flags& f, Options& o) {
       ->check(CLI::Range(std::ptrdiff_t{1}, std::ptrdiff_t{59999}))
       ->capture_default_str();
   app.add_option("--train-limit", o.data.train_limit, "train on the first N images only (0 = all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(std::ptrdiff_t{0}, std::ptrdiff_t{1} << 40));
   app.add_option("--test-limit", o.data.test_limit, "test on the first N images only (0 = all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(std::ptrdiff_t{0}, std::ptrdiff_t{1} << 40));
 }
 
 void add_run_options(CLI::App& app, Options& o) {
-  app.add_option("-s,--seed", o.seed, "seed of every random draw")->capture_default_str();
+  app.add_option("-s,--seed", o.seed, "seed of every random draw")
+      ->check(unsigned_64())
+      ->capture_default_str();
   app.add_option("-j,--threads", o.threads,
                  "threads for Eigen's matrix products; results are reproducible for a given "
                  "seed and thread count (more threads pay off only for wide layers)")
@@ -183,7 +234,7 @@ void add_run_options(CLI::App& app, Options& o) {
       ->check(CLI::Range(2, 10000));
   app.add_option("--min-accuracy", o.min_accuracy,
                  "exit with status 3 if the test accuracy is below this (for CI)")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(finite_in(0.0, 1.0));
 }
 
 bool given(const CLI::App& app, const char* name) { return app.count(name) > 0; }
@@ -286,6 +337,40 @@ void check_kind(const CLI::App& app, const Options& o) {
                                "--preset cnn (the default for this study)");
 }
 
+/// Throws unless `path` can be created or overwritten: its directory exists and takes a new file
+/// (a probe file, created and removed: root passes access(2) even on /proc), and `path` is no
+/// directory, nor a file this user may not write. Never creates or truncates `path` itself.
+void check_writable(const char* option, const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path file(path);
+  const std::string dir = file.has_parent_path() ? file.parent_path().string() : ".";
+  auto fail = [&](const std::string& why) {
+    throw CLI::ValidationError(option, "cannot write '" + path + "': " + why);
+  };
+  if (file.filename().empty() || fs::is_directory(file, ec)) fail("it is a directory");
+  if (!fs::is_directory(dir, ec)) fail("directory '" + dir + "' does not exist");
+  std::string probe = (fs::path(dir) / ".fashion_mnist_probe_XXXXXX").string();
+  const int fd = ::mkstemp(&probe[0]);
+  if (fd < 0) fail("cannot create files in directory '" + dir + "' (" + std::strerror(errno) + ")");
+  ::close(fd);
+  ::unlink(probe.c_str());
+  if (fs::exists(file, ec) && ::access(path.c_str(), W_OK) != 0) fail(std::strerror(errno));
+}
+
+/// Outputs are written after training and testing: a typo in their directory must not cost the
+/// run, so they are checked before any data is read.
+void check_outputs(const Options& o) {
+  std::string curves = o.history_path;  // where the history goes: --history, or next to --plot
+  if (curves.empty() && !o.plot_path.empty()) curves = with_extension(o.plot_path, ".csv");
+  const std::pair<const char*, std::string> outputs[] = {
+      {"--save", o.save_path},
+      {"--plot", o.plot_path},
+      {o.history_path.empty() ? "--plot" : "--history", curves}};
+  for (const auto& [option, path] : outputs)
+    if (!path.empty()) check_writable(option, path);
+}
+
 /// The preset, then every flag the user gave, then checks that span several flags.
 void resolve(const CLI::App& app, const Flags& f, Options& o) {
   const Preset& preset = find_preset(preset_name(app, f, o));
@@ -309,6 +394,7 @@ void resolve(const CLI::App& app, const Flags& f, Options& o) {
     throw CLI::ValidationError("--plot", "'" + o.plot_path + "' must end in .png or .svg");
   if (!o.study.empty() && (!o.load_path.empty() || !o.save_path.empty()))
     throw CLI::ValidationError("--study", "trains three models: --load and --save do not apply");
+  check_outputs(o);
 }
 
 }  // namespace

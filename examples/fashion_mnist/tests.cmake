@@ -40,6 +40,39 @@ fashion_mnist_test(NAME missing_data_dir EXPECT failure
                    REGEX "no train-images-idx3-ubyte.gz .nor train-images-idx3-ubyte. in '/nonexistent/fmnist'"
                    ARGS --data-dir /nonexistent/fmnist)
 
+# Non-finite, out-of-range and wrapping numbers, and outputs that cannot be written, are refused
+# before any data is read: the data directory given does not exist, so a refusal that came
+# later would name it instead. They used to slip through: "--dropout nan" trained without
+# dropout and exited 0, "--seed -1" wrapped to 2^64 - 1, and "--save" into a missing directory
+# failed after training and testing, losing the run. Each probe: name|regex|arguments...
+set(_outside ${CMAKE_CURRENT_BINARY_DIR}/no_such_dir)
+foreach(_probe
+    "dropout_nan|--dropout: Value nan not in range \\[0 - 0.95\\]|--dropout|nan"
+    "dropout_inf_in_list|--dropout: Value inf not in range|--dropout|0.25,inf,0.4"
+    "lr_inf|--lr: Value inf not in range \\(0 - inf\\)|--lr|inf"
+    "lr_nan|--lr: Value nan not in range|--lr|nan"
+    "weight_decay_nan|--weight-decay: Value nan not in range .0 - inf.|--weight-decay|nan"  # no lone [: it joins list items
+    "momentum_nan|--momentum: Value nan not in range \\[0 - 0.999\\]|--momentum|nan"
+    "l2_inf|--l2: Value inf not in range|--l2|inf"
+    "max_norm_nan|--max-norm: Value nan not in range|--max-norm|nan"
+    "label_smoothing_nan|--label-smoothing: Value nan not in range|--label-smoothing|nan"
+    "conv_rate_nan|--conv-rate: Value nan not in range|--preset|cnn|--conv-rate|nan"
+    "min_accuracy_nan|--min-accuracy: Value nan not in range \\[0 - 1\\]|--min-accuracy|nan"
+    "train_limit_nan|--train-limit: Value nan not in range|--train-limit|nan"
+    "seed_negative|--seed: Value -1 not in range \\[0 - 18446744073709551615\\]|--seed|-1"
+    "seed_over_64_bits|--seed: Value 18446744073709551616 not in range|--seed|18446744073709551616"
+    "save_missing_dir|--save: cannot write '${_outside}/model.weights': directory '${_outside}' does not exist|--save|${_outside}/model.weights"
+    "plot_missing_dir|--plot: cannot write '${_outside}/curves.png': directory '${_outside}' does not exist|--plot|${_outside}/curves.png"
+    "history_missing_dir|--history: cannot write '${_outside}/h.csv': directory '${_outside}' does not exist|--history|${_outside}/h.csv"
+    "save_to_directory|--save: cannot write '${CMAKE_CURRENT_BINARY_DIR}': it is a directory|--save|${CMAKE_CURRENT_BINARY_DIR}"
+    "plot_into_proc|--plot: cannot write '/proc/curves.png': cannot create files in directory '/proc'|--plot|/proc/curves.png")
+  string(REPLACE "|" ";" _probe "${_probe}")
+  list(POP_FRONT _probe _name _regex)
+  fashion_mnist_test(NAME cli_refuses_${_name} EXPECT failure REGEX "${_regex}"
+                     ARGS --data-dir /nonexistent/fmnist ${_probe})
+  set_tests_properties(fashion_mnist_cli_refuses_${_name} PROPERTIES TIMEOUT 30)
+endforeach()
+
 # End to end on real data: 2,000 training images, 2 epochs, must beat chance (0.1) widely.
 if(EXISTS "${FASHION_MNIST_TEST_DATA}/train-images-idx3-ubyte.gz")
   set(_small --data-dir ${FASHION_MNIST_TEST_DATA} --train-limit 2000 --progress lines)
