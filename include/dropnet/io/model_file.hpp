@@ -555,9 +555,7 @@ void load_record_into(const ModelRecord& m, Sequential<T>& model, Optimizer<T>* 
   const ModelState<T> state(model);
   require_tensors_match(m, state.tensors());
   if (optimizer) {
-    if (!state.is_optimized_by(*optimizer))
-      throw FormatError(concat(m.where, ": the optimizer ", optimizer->name(),
-                               " was not built from this model's parameters"));
+    state.require_optimizer(*optimizer, m.where);
     require_optimizer_matches(m, *optimizer);
   }
   copy_tensors(m, state.tensors());  // nothing below can throw: all sizes were checked above
