@@ -33,6 +33,7 @@
 #include "layers/layer.hpp"
 #include "layers/pooling.hpp"
 #include "layers/spatial_dropout.hpp"
+#include "layers/temperature_scaling.hpp"
 
 #include "losses/binary_cross_entropy.hpp"
 #include "losses/loss.hpp"
@@ -54,6 +55,7 @@
 #include "simd/philox.hpp"
 #include "simd/where_positive.hpp"
 
+#include "training/calibration.hpp"
 #include "training/callback.hpp"
 #include "training/early_stopping.hpp"
 #include "training/evaluate.hpp"
@@ -66,6 +68,7 @@
 #include "training/nonfinite_policy.hpp"
 #include "training/schedule_callback.hpp"
 #include "training/sequential.hpp"
+#include "training/temperature_scaling.hpp"
 #include "training/weights_snapshot.hpp"
 
 #include "io/model_file.hpp"
