@@ -58,6 +58,7 @@
 #include "training/calibration.hpp"
 #include "training/callback.hpp"
 #include "training/early_stopping.hpp"
+#include "training/ensemble.hpp"
 #include "training/evaluate.hpp"
 #include "training/fit.hpp"
 #include "training/gradient_check.hpp"
