@@ -67,6 +67,7 @@
 #include "training/model_checkpoint.hpp"
 #include "training/monitor.hpp"
 #include "training/nonfinite_policy.hpp"
+#include "training/perceptron.hpp"
 #include "training/schedule_callback.hpp"
 #include "training/sequential.hpp"
 #include "training/temperature_scaling.hpp"
