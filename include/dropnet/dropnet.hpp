@@ -20,6 +20,7 @@
 #include "layers/alpha_dropout.hpp"
 #include "layers/batch_norm.hpp"
 #include "layers/bernoulli_mask.hpp"
+#include "layers/concrete_dropout.hpp"
 #include "layers/conv2d.hpp"
 #include "layers/dense.hpp"
 #include "layers/drop_connect.hpp"
