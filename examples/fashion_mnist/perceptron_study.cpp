@@ -74,10 +74,14 @@ std::string plot_boundary(const std::string& csv, const std::string& image,
   const std::string s =
       "set datafile separator ','\nset title 'Perceptron on Fashion-MNIST test images: Trouser "
       "vs Bag, first two principal components'\nset xlabel 'PC 1'\nset ylabel 'PC 2'\n"
-      "set key top right\nset grid\nplot '" + csv + "' skip 1 using 1:($3==0?$2:1/0) with points "
-      "pt 7 ps 0.4 lc rgb '#1f77b4' title 'Trouser', '" + csv + "' skip 1 using "
-      "1:($3==1?$2:1/0) with points pt 7 ps 0.4 lc rgb '#d62728' title 'Bag', " + line +
-      " with lines lw 3 lc rgb 'black' title 'w^T x + b = 0'\n";
+      "set key top right\nset grid\nplot '" +
+      csv +
+      "' skip 1 using 1:($3==0?$2:1/0) with points "
+      "pt 7 ps 0.4 lc rgb '#1f77b4' title 'Trouser', '" +
+      csv +
+      "' skip 1 using "
+      "1:($3==1?$2:1/0) with points pt 7 ps 0.4 lc rgb '#d62728' title 'Bag', " +
+      line + " with lines lw 3 lc rgb 'black' title 'w^T x + b = 0'\n";
   return plot_commands(image, s);
 }
 
@@ -85,9 +89,10 @@ std::string plot_boundary(const std::string& csv, const std::string& image,
 
 int run_perceptron_study(const Options& options, Data& data, std::FILE* out) {
   const TwoClasses train = two_classes(data.train), test = two_classes(data.test);
-  std::fprintf(out, "Perceptron (Rosenblatt rule, learning rate 1, at most %d epochs): Trouser (0) "
-               "vs Bag (1), %td training and %td test images\n", options.train.epochs,
-               train.y.size(), test.y.size());
+  std::fprintf(out,
+               "Perceptron (Rosenblatt rule, learning rate 1, at most %d epochs): Trouser (0) "
+               "vs Bag (1), %td training and %td test images\n",
+               options.train.epochs, train.y.size(), test.y.size());
   dropnet::PerceptronOptions o;
   o.max_epochs = options.train.epochs;
   dropnet::Perceptron<float> pixels(train.x.rows());

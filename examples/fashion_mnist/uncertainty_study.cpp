@@ -65,8 +65,7 @@ double ood_auroc(const Prediction& in, const Prediction& out) {
 }
 
 void print_table(std::FILE* out, const std::vector<Method>& methods, const dropnet::Labels& y) {
-  std::fprintf(out,
-               "\n%-26s %8s %7s %7s %7s %9s | %8s %8s %8s | %9s %9s\n", "method", "accuracy",
+  std::fprintf(out, "\n%-26s %8s %7s %7s %7s %9s | %8s %8s %8s | %9s %9s\n", "method", "accuracy",
                "NLL", "Brier", "ECE", "AUROC err", "H test", "H rot", "H inv", "AUROC rot",
                "AUROC inv");
   for (const Method& m : methods) {
@@ -99,8 +98,10 @@ void write_reliability_csv(const std::string& path, const std::vector<Method>& m
     csv << b;
     for (const auto& cal : c) {
       const auto& bin = cal.bins[b];
-      if (bin.count == 0) csv << ",,";
-      else csv << ',' << bin.mean_confidence << ',' << bin.accuracy;
+      if (bin.count == 0)
+        csv << ",,";
+      else
+        csv << ',' << bin.mean_confidence << ',' << bin.accuracy;
     }
     csv << '\n';
   }
@@ -115,8 +116,7 @@ std::string plot_reliability(const std::string& csv, const std::string& image,
       "lc rgb '#888888' title 'perfect calibration'";
   for (std::size_t m = 0; m < methods.size(); ++m)
     s += ", '" + csv + "' skip 1 using " + std::to_string(2 + 2 * m) + ":" +
-         std::to_string(3 + 2 * m) + " with linespoints lw 2 pt 7 title '" + methods[m].label +
-         "'";
+         std::to_string(3 + 2 * m) + " with linespoints lw 2 pt 7 title '" + methods[m].label + "'";
   return plot_commands(image, s + "\n");
 }
 
@@ -140,9 +140,11 @@ Sequential<float> concrete_model(const ModelSpec& spec, double n, dropnet::Gener
 std::string learned_rates(Sequential<float>& model) {
   std::string rates;
   for (dropnet::Index i = 0; i < model.size(); ++i) {
-    const auto* layer = dynamic_cast<const dropnet::ConcreteDropoutDense<float, dropnet::ReLU>*>(&model.layer(i));
-    const double p = layer ? layer->p()
-                           : dynamic_cast<const dropnet::ConcreteDropoutDense<float>&>(model.layer(i)).p();
+    const auto* layer =
+        dynamic_cast<const dropnet::ConcreteDropoutDense<float, dropnet::ReLU>*>(&model.layer(i));
+    const double p =
+        layer ? layer->p()
+              : dynamic_cast<const dropnet::ConcreteDropoutDense<float>&>(model.layer(i)).p();
     char text[16];
     std::snprintf(text, sizeof text, "%s%.3f", rates.empty() ? "" : "/", p);
     rates += text;
@@ -192,18 +194,20 @@ int run_uncertainty_study(const Options& options, Data& data, std::FILE* out) {
                    return dropnet::ensemble_predict(one, x);
                  }));
   dropnet::Generator mc_gen(options.seed + 1000);
-  methods.push_back(predict_all("MC dropout (30)", sets, [&](const Matrix<float>& x) {
-    return mc(one[0], x, mc_gen);
-  }));
-  const auto fit = dropnet::fit_temperature(dropnet::predict(one[0], data.valid.images),
-                                            data.valid.labels);
+  methods.push_back(predict_all("MC dropout (30)", sets,
+                                [&](const Matrix<float>& x) { return mc(one[0], x, mc_gen); }));
+  const auto fit =
+      dropnet::fit_temperature(dropnet::predict(one[0], data.valid.images), data.valid.labels);
   one[0].add(dropnet::TemperatureScaling<float>(fit.temperature));
-  methods.insert(methods.begin() + 1,
-                 predict_all("temperature T=" + std::to_string(fit.temperature).substr(0, 4), sets,
-                             [&](const Matrix<float>& x) { return dropnet::ensemble_predict(one, x); }));
-  std::fprintf(out, "\nTemperature fitted on the validation set: T = %.4f (NLL %.4f -> %.4f, %d "
-               "evaluations%s)\n", fit.temperature, fit.nll_before, fit.nll_after,
-               fit.evaluations, fit.at_bound ? ", at the bracket's end" : "");
+  methods.insert(
+      methods.begin() + 1,
+      predict_all("temperature T=" + std::to_string(fit.temperature).substr(0, 4), sets,
+                  [&](const Matrix<float>& x) { return dropnet::ensemble_predict(one, x); }));
+  std::fprintf(out,
+               "\nTemperature fitted on the validation set: T = %.4f (NLL %.4f -> %.4f, %d "
+               "evaluations%s)\n",
+               fit.temperature, fit.nll_before, fit.nll_after, fit.evaluations,
+               fit.at_bound ? ", at the bracket's end" : "");
 
   if (spec.kind == "mlp") {
     dropnet::Generator gen(options.seed + 2000);
@@ -211,9 +215,8 @@ int run_uncertainty_study(const Options& options, Data& data, std::FILE* out) {
     train_member(concrete, gen);
     std::fprintf(out, "Concrete dropout: learned rates %s (input first)\n",
                  learned_rates(concrete).c_str());
-    methods.push_back(predict_all("Concrete dropout MC (30)", sets, [&](const Matrix<float>& x) {
-      return mc(concrete, x, gen);
-    }));
+    methods.push_back(predict_all("Concrete dropout MC (30)", sets,
+                                  [&](const Matrix<float>& x) { return mc(concrete, x, gen); }));
   }
 
   print_table(out, methods, data.test.labels);

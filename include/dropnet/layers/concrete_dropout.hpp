@@ -44,6 +44,8 @@ struct ConcreteDropoutOptions {
   double initial_p = 0.1;             ///< p before training, in (0, 1)
 };
 
+/// Dense(in -> out, Activation) on its input dropped out at a learned rate p (Concrete dropout;
+/// the formulas, shapes and errors are in this header's comment).
 template <class T, class Activation = Identity>
 class ConcreteDropoutDense : public Layer<T> {
  public:
@@ -102,6 +104,7 @@ class ConcreteDropoutDense : public Layer<T> {
   Index output_rows(Index input_rows) const override { return dense_.output_rows(input_rows); }
   bool is_stochastic() const override { return true; }
 
+  /// y = Dense(x * keep) with fresh relaxed masks in train and mc_sample modes, Dense(x) in eval.
   const Matrix<T>& forward(const Matrix<T>& x, Mode mode, Generator* gen) override {
     this->require_input_rows(x, dense_.in_features());
     this->require_generator(mode, gen);
@@ -113,6 +116,7 @@ class ConcreteDropoutDense : public Layer<T> {
     return dense_.forward(dropped_, mode, gen);
   }
 
+  /// The Dense's gradients, d loss / d p_logit (data and penalty terms), and dx when asked.
   const Matrix<T>& backward(const Matrix<T>& dy, bool need_dx) override {
     if (input_ == nullptr) throw InvalidArgument(name() + ": backward called before forward");
     const Matrix<T>& dxt = dense_.backward(dy, need_dx || sampled_);
@@ -138,6 +142,7 @@ class ConcreteDropoutDense : public Layer<T> {
     return dx_;
   }
 
+  /// The Dense's weight and bias, then "p_logit" (1 x 1).
   ParameterList<T> parameters() override {
     ParameterList<T> list = dense_.parameters();
     list.push_back(view_of<T>("p_logit", p_logit_, &p_logit_grad_, ParameterRole::scale));
@@ -156,6 +161,8 @@ class ConcreteDropoutDense : public Layer<T> {
     return static_cast<T>(w + entropy_term);
   }
 
+  /// in, out, activation, activation_parameter, init, weight_regularizer, dropout_regularizer,
+  /// temperature, initial_p.
   LayerConfig config() const override {
     return {"ConcreteDropoutDense",
             {{"in", double(dense_.in_features())},

@@ -19,6 +19,7 @@ namespace dropnet {
 template <class T>
 class TemperatureScaling : public Layer<T> {
  public:
+  /// A layer dividing by `temperature`; throws InvalidArgument unless it is finite and > 0.
   explicit TemperatureScaling(double temperature) : temperature_(temperature) {
     detail::require(std::isfinite(temperature) && temperature > 0, "TemperatureScaling",
                     "temperature must be finite and > 0, got ", temperature);
@@ -40,6 +41,7 @@ class TemperatureScaling : public Layer<T> {
   }
   Index output_rows(Index input_rows) const override { return input_rows; }
 
+  /// y = x / T, in every mode.
   const Matrix<T>& forward(const Matrix<T>& x, Mode, Generator*) override {
     this->require_nonempty(x);
     output_.noalias() = x * static_cast<T>(1.0 / temperature_);
@@ -54,6 +56,7 @@ class TemperatureScaling : public Layer<T> {
     return dx_;
   }
 
+  /// {"TemperatureScaling", {"temperature", T}}.
   LayerConfig config() const override {
     return {"TemperatureScaling", {{"temperature", temperature_}}, {}};
   }

@@ -44,8 +44,8 @@ enum class Binning {
 
 /// Binning of calibration(): 15 equal-width bins by default, as Guo et al. 2017.
 struct CalibrationOptions {
-  int bins = 15;  ///< B >= 1
-  Binning binning = Binning::equal_width;
+  int bins = 15;                           ///< B >= 1
+  Binning binning = Binning::equal_width;  ///< equal-width or equal-mass bins
 };
 
 /// One bar of a reliability diagram.
