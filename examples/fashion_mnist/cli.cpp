@@ -226,8 +226,11 @@ void add_run_options(CLI::App& app, Options& o) {
                  "default 0.5,0.5,0.5) for --epochs (default 50) at a constant learning rate "
                  "(unless --schedule) and compare them. spatial: train the cnn preset with no "
                  "dropout, standard dropout and SpatialDropout in its conv blocks (rate: "
-                 "--conv-rate, default the preset's) for --epochs (default 5) and compare them")
-      ->check(CLI::IsMember({"dropout", "spatial"}));
+                 "--conv-rate, default the preset's) for --epochs (default 5) and compare them. uncertainty: plain, temperature-scaled, MC dropout, an ensemble "
+                 "of 5 and Concrete dropout on calibration and shifted images (--plot: the "
+                 "reliability diagram). perceptron: Rosenblatt's rule on Trouser vs Bag (--plot: "
+                 "its boundary on 2 principal components; --epochs: its passes, default 100)")
+      ->check(CLI::IsMember({"dropout", "spatial", "uncertainty", "perceptron"}));
   app.add_option("--mc-samples", o.mc_samples,
                  "Monte-Carlo dropout at test time with T passes; reports accuracy on the most "
                  "and least certain test images")
@@ -311,6 +314,7 @@ void resolve_dropout(const CLI::App& app, const Flags& f, Options& o) {
   // Three cnn runs of 5 epochs: about 12 minutes of CPU, well under 45 on a shared machine; the
   // preset's cosine schedule stays, compressed into those epochs.
   if (o.study == "spatial" && !given(app, "--epochs")) t.epochs = 5;
+  if (o.study == "perceptron" && !given(app, "--epochs")) t.epochs = 100;
   if (m.dropout.size() != 0 && m.dropout.size() != layers + 1)
     throw CLI::ValidationError("--layers", "the preset's " + std::to_string(m.dropout.size()) +
                                                " dropout rates do not fit " +

@@ -109,6 +109,13 @@ constexpr const char* palette[] = {"#1f77b4", "#d62728", "#2ca02c",
 
 }  // namespace
 
+std::string plot_commands(const std::string& image_name, const std::string& body) {
+  std::string image = image_name;
+  const std::string terminal = terminal_for(image);
+  if (terminal.empty()) return {};
+  return run_gnuplot(terminal + "\nset output " + fmnist::quoted(image) + "\n" + body, image);
+}
+
 bool is_plot_name(const std::string& path) {
   const std::string ext = lower_extension(path);
   return ext == ".png" || ext == ".svg";

@@ -38,6 +38,10 @@ std::string plot_study(const std::string& csv, const std::string& image,
                        const std::vector<std::string>& labels, const std::string& title,
                        std::size_t epochs);
 
+/// Draws a figure from gnuplot commands `body` (plots of CSV files) into `image`, after the
+/// terminal and output lines; the picture is 1280x520. Returns the path written, or "".
+std::string plot_commands(const std::string& image, const std::string& body);
+
 /// True if `path` ends in .png or .svg (case-insensitive).
 bool is_plot_name(const std::string& path);
 

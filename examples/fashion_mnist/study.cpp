@@ -9,6 +9,7 @@
 #include "progress.hpp"
 #include "report.hpp"
 #include "training.hpp"
+#include "uncertainty_study.hpp"
 
 namespace fmnist {
 
@@ -131,6 +132,8 @@ int compare(const Options& options, const std::vector<ModelSpec>& specs, const s
 }  // namespace
 
 int run_study(const Options& options, Data& data, const dropnet::Generator& gen, std::FILE* out) {
+  if (options.study == "uncertainty") return run_uncertainty_study(options, data, out);
+  if (options.study == "perceptron") return run_perceptron_study(options, data, out);
   if (options.study == "spatial")
     return compare(options, spatial_models(options), "Spatial dropout study", data, gen, out);
   return compare(options, dropout_models(options), "Dropout study", data, gen, out);

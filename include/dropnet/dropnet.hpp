@@ -20,6 +20,7 @@
 #include "layers/alpha_dropout.hpp"
 #include "layers/batch_norm.hpp"
 #include "layers/bernoulli_mask.hpp"
+#include "layers/concrete_dropout.hpp"
 #include "layers/conv2d.hpp"
 #include "layers/dense.hpp"
 #include "layers/drop_connect.hpp"
@@ -34,6 +35,7 @@
 #include "layers/layer_config.hpp"
 #include "layers/pooling.hpp"
 #include "layers/spatial_dropout.hpp"
+#include "layers/temperature_scaling.hpp"
 
 #include "losses/binary_cross_entropy.hpp"
 #include "losses/loss.hpp"
@@ -58,8 +60,10 @@
 #include "simd/philox.hpp"
 #include "simd/where_positive.hpp"
 
+#include "training/calibration.hpp"
 #include "training/callback.hpp"
 #include "training/early_stopping.hpp"
+#include "training/ensemble.hpp"
 #include "training/evaluate.hpp"
 #include "training/fit.hpp"
 #include "training/gradient_check.hpp"
@@ -67,7 +71,10 @@
 #include "training/mc_dropout.hpp"
 #include "training/monitor.hpp"
 #include "training/nonfinite_policy.hpp"
+#include "training/perceptron.hpp"
 #include "training/schedule_callback.hpp"
+#include "training/temperature_scaling.hpp"
+#include "training/train_step.hpp"
 
 #include "io/model_file.hpp"
 #include "io/weights_file.hpp"
