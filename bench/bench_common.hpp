@@ -1,107 +1,81 @@
 #pragma once
-// What every benchmark binary shares: the workloads W1-W4 of the performance issue, the real
-// Fashion-MNIST data they train on, and the short mode CI runs.
+// What every benchmark binary shares: CI's short mode, the failure flag the process exits with,
+// seeded random data, the check that two implementations agree before they are timed, the timer
+// that runs implementations alternately (race, and paired for two with a ratio), and main.
 //
 // Environment:
-//   DROPNET_BENCH_SHORT=1        CI mode: a small real subset (2,000 train / 500 valid images),
-//                                one timed epoch, no repetitions; checks the programs, not timings.
-//   DROPNET_FASHION_MNIST_DIR    where the IDX files are (default: Debian's
-//                                /usr/share/datasets/fashion-mnist, package dataset-fashion-mnist).
-//
-// Data: the 60,000 official training images, pixels scaled to [-1, 1] as the seed notebook's
-// Normalize((0.5,), (0.5,)), split 50,000 / 10,000 by a seeded permutation (random_split).
+//   DROPNET_BENCH_SHORT=1   CI mode: each binary checks that its cases run and agree, not how fast
+//                           (smaller batches or data, fewer iterations, as each binary says).
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <ctime>
+#include <dropnet/dropnet.hpp>
+#include <functional>
+#include <random>
 #include <string>
+#include <utility>
 #include <vector>
-
-#include <dropnet/io/fashion_mnist.hpp>
 
 namespace bench {
 
 using dropnet::Index;
-using dropnet::Labels;
 using Mat = dropnet::Matrix<float>;
+using Vec = dropnet::Vector<float>;
+using clock_type = std::chrono::steady_clock;
 
 inline bool short_mode() {
   const char* value = std::getenv("DROPNET_BENCH_SHORT");
   return value != nullptr && *value != '\0' && std::string(value) != "0";
 }
 
-/// One end-to-end workload: an MLP on Fashion-MNIST, trained with Adam(lr 1e-3) and
-/// softmax cross-entropy, validated after each epoch.
-struct Workload {
-  const char* name;
-  std::vector<Index> sizes;     ///< layer widths, input first: {784, 120, 60, 10}
-  std::vector<double> dropout;  ///< dropout[i] applied to the input of Dense layer i (0: none)
-  bool batch_norm;              ///< Dense -> BatchNorm -> ReLU in hidden layers
-  Index batch;                  ///< training batch size
-};
+/// Set by fail(): the process then exits non-zero, which is what CI's short runs check.
+inline bool failed = false;
 
-/// W1: the seed model 784-120-60-10 ReLU, batch 64.
-inline const Workload w1{"W1", {784, 120, 60, 10}, {0.0, 0.0, 0.0}, false, 64};
-/// W2: W1 with the seed notebook's dropout: 0.25 on the input, 0.4 after each hidden ReLU.
-inline const Workload w2{"W2", {784, 120, 60, 10}, {0.25, 0.4, 0.4}, false, 64};
-/// W3: 784-512-256-10, hidden = Dense -> BatchNorm -> ReLU -> Dropout(0.3), batch 128.
-inline const Workload w3{"W3", {784, 512, 256, 10}, {0.0, 0.3, 0.3}, true, 128};
+inline void fail(benchmark::State& state, const std::string& message) {
+  failed = true;
+  state.SkipWithError(message.c_str());
+}
 
-/// Validation (and W4 inference) batch size, the same for every implementation.
-inline constexpr Index eval_batch = 1000;
-
-/// Floating-point operations of one epoch (GEMMs only: forward, both backward products except
-/// the first layer's input gradient, and the validation forward).
-inline double epoch_flops(const Workload& w, Index train, Index valid) {
-  double per_train = 0, per_valid = 0;
-  for (std::size_t l = 0; l + 1 < w.sizes.size(); ++l) {
-    const double macs = double(w.sizes[l]) * double(w.sizes[l + 1]);
-    per_train += 2 * macs * (l == 0 ? 2 : 3);
-    per_valid += 2 * macs;
+/// Fails the benchmark unless `got` has `expected`'s shape and agrees with it to `tolerance`
+/// relative to expected's largest magnitude (or absolute, below 1).
+template <class A, class B>
+bool same(benchmark::State& state, const Eigen::MatrixBase<A>& got,
+          const Eigen::MatrixBase<B>& expected, const std::string& what, double tolerance = 1e-4) {
+  using Scalar = typename B::Scalar;
+  if (got.rows() != expected.rows() || got.cols() != expected.cols()) {
+    fail(state, what + ": the results differ in shape");
+    return false;
   }
-  return per_train * double(train) + per_valid * double(valid);
-}
-
-struct Dataset {
-  Mat train_x, valid_x;  // 784 x N, pixels in [-1, 1]
-  Labels train_y, valid_y;
-  std::string error;  // non-empty when the data could not be loaded
-};
-
-inline Dataset load_dataset() {
-  Dataset data;
-  const char* dir_env = std::getenv("DROPNET_FASHION_MNIST_DIR");
-  const std::string dir = dir_env && *dir_env ? dir_env : dropnet::fashion_mnist::default_directory;
-  try {
-    auto all = dropnet::fashion_mnist::load<float>(dir, dropnet::fashion_mnist::Part::train);
-    dropnet::normalize(all.images, 0.5f, 0.5f);
-    dropnet::Generator gen(20240601);
-    auto parts = dropnet::fashion_mnist::split(all, 10000, gen);
-    if (short_mode()) {
-      parts.train = dropnet::fashion_mnist::take(parts.train, 2000);
-      parts.valid = dropnet::fashion_mnist::take(parts.valid, 500);
-    }
-    data.train_x = std::move(parts.train.images);
-    data.train_y = std::move(parts.train.labels);
-    data.valid_x = std::move(parts.valid.images);
-    data.valid_y = std::move(parts.valid.labels);
-  } catch (const std::exception& e) {
-    data.error = std::string("Fashion-MNIST not available (") + e.what() +
-                 "); install Debian's dataset-fashion-mnist or set DROPNET_FASHION_MNIST_DIR";
+  const Scalar scale = std::max(Scalar(1), expected.cwiseAbs().maxCoeff());
+  const Scalar diff = (got - expected).cwiseAbs().maxCoeff();
+  if (!(diff <= Scalar(tolerance) * scale)) {  // also fails on NaN
+    fail(state, what + ": the results differ by " + std::to_string(diff));
+    return false;
   }
-  return data;
+  return true;
 }
 
-/// Loaded once per process, on first use.
-inline const Dataset& dataset() {
-  static const Dataset data = load_dataset();
-  return data;
+/// Fails the benchmark if `value` (a loss, a sum of outputs) is NaN or infinite.
+inline void check_finite(benchmark::State& state, double value, const char* what) {
+  if (!std::isfinite(value)) fail(state, std::string("non-finite ") + what);
 }
 
-inline double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+/// rows x cols values drawn from normal(0, sd): the same for a given seed.
+template <class T = float>
+dropnet::Matrix<T> random_matrix(Index rows, Index cols, unsigned seed, T sd = T(1)) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<T> normal(T(0), sd);
+  return dropnet::Matrix<T>::NullaryExpr(rows, cols, [&] { return normal(rng); });
+}
+
+inline double seconds_since(clock_type::time_point start) {
+  return std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
 /// CPU time of the whole process (all threads). On a machine shared with other work, the CPU
@@ -113,22 +87,86 @@ inline double process_cpu_seconds() {
   return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
 
-/// Runs `infer()` (which handles `images` images) once per benchmark iteration and reports
-/// images_per_s (batches) or us_per_image (single images), from wall and from CPU time.
-template <class Infer>
-void run_inference(benchmark::State& state, double images, bool single, Infer&& infer) {
-  const auto start = std::chrono::steady_clock::now();
-  const double cpu_start = process_cpu_seconds();
-  for (auto _ : state) infer();
-  const double wall = seconds_since(start), cpu = process_cpu_seconds() - cpu_start;
-  const double n = images * static_cast<double>(state.iterations());
-  if (single) {
-    state.counters["us_per_image"] = wall / n * 1e6;
-    state.counters["cpu_us_per_image"] = cpu / n * 1e6;
-  } else {
-    state.counters["images_per_s"] = n / wall;
-    state.counters["cpu_images_per_s"] = n / cpu;
+// ---------------------------------------------------------------------------------------------
+// Timing implementations against each other
+
+/// One of the implementations a benchmark times against the others.
+struct Contender {
+  std::function<void(int)> run;  ///< calls the implementation n times
+  double seconds = 0;            ///< after race(): its mean time per call
+};
+
+/// `fn` as a contender: a block of calls is one loop the compiler sees, with no indirect call
+/// per call to weigh on small kernels.
+template <class F>
+Contender contender(F&& fn) {
+  return {[fn = std::forward<F>(fn)](int n) mutable {
+    for (int i = 0; i < n; ++i) fn();
+  }};
+}
+
+/// Times the contenders alternately, in blocks of calls of at least `block` seconds (long enough
+/// for the clock) and in rotating order, so that all see the same machine load. all[0]'s time
+/// is the benchmark's (manual) time. Leaves each contender's mean time per call in `seconds`.
+inline void race(benchmark::State& state, std::vector<Contender>& all, double block = 20e-6) {
+  for (auto& c : all) c.run(1);  // sizes every buffer
+  const auto t0 = clock_type::now();
+  all[0].run(1);
+  const double one = std::max(1e-9, seconds_since(t0));
+  const int reps = static_cast<int>(std::clamp(block / one, 1.0, 1000.0));
+  std::size_t first = 0;
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      Contender& c = all[(first + i) % all.size()];
+      const auto start = clock_type::now();
+      c.run(reps);
+      const double t = seconds_since(start) / reps;
+      c.seconds += t;
+      if (&c == &all[0]) state.SetIterationTime(t);
+      benchmark::ClobberMemory();
+    }
+    first = (first + 1) % all.size();
   }
+  for (auto& c : all) c.seconds /= static_cast<double>(state.iterations());
+}
+
+/// What one call of a timed implementation does, for its rate counters.
+struct Work {
+  double items_per_call = 0;  ///< Google Benchmark's items_per_second
+  double flops_per_call = 0;  ///< the GFLOPS counter
+  static Work items(double n) { return {n, 0}; }
+  static Work flops(double n) { return {0, n}; }
+};
+
+/// Races `ours` (the benchmark's time) against `theirs`. Counters: <theirs>_ns (their time per
+/// call), ratio = ours / theirs (< 1: ours is faster), and ours' rates from `work`.
+template <class Ours, class Theirs>
+void paired(benchmark::State& state, const std::string& theirs, Ours&& ours_fn, Theirs&& theirs_fn,
+            Work work = {}) {
+  std::vector<Contender> all;
+  all.push_back(contender(std::forward<Ours>(ours_fn)));
+  all.push_back(contender(std::forward<Theirs>(theirs_fn)));
+  race(state, all);
+  const double ours = all[0].seconds, calls = static_cast<double>(state.iterations());
+  state.counters[theirs + "_ns"] = all[1].seconds * 1e9;
+  state.counters["ratio"] = ours / all[1].seconds;
+  if (work.items_per_call > 0)
+    state.SetItemsProcessed(static_cast<std::int64_t>(calls * work.items_per_call));
+  if (work.flops_per_call > 0) state.counters["GFLOPS"] = work.flops_per_call / ours * 1e-9;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Every benchmark binary's main: `register_all()` registers its cases (Eigen single-threaded
+/// unless a case sets otherwise); exits non-zero if a case failed.
+inline int run(int argc, char** argv, void (*register_all)()) {
+  Eigen::setNbThreads(1);
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return failed ? 1 : 0;
 }
 
 }  // namespace bench

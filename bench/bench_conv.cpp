@@ -18,49 +18,42 @@
 // DROPNET_BENCH_SHORT=1). Threads: 1 (Eigen's) unless the name says otherwise; the direct loops
 // are single-threaded.
 
-#include "bench_conv.hpp"
-
-#include <benchmark/benchmark.h>
-
 #include <algorithm>
-#include <cstdlib>
 #include <numeric>
 #include <string>
+#include <utility>
+
+#include "bench_conv.hpp"
 
 namespace {
 
-using namespace bench_conv;
+using namespace bench;
 using dropnet::Generator;
 using dropnet::Mode;
-using Vec = dropnet::Vector<float>;
-
-bool g_failed = false;
-
-void fail(benchmark::State& state, const std::string& message) {
-  g_failed = true;
-  state.SkipWithError(message.c_str());
-}
-
-bool same(benchmark::State& state, const Mat& a, const Mat& b, const char* what) {
-  const bool shape = a.rows() == b.rows() && a.cols() == b.cols();
-  const float scale = shape ? std::max(1.f, b.cwiseAbs().maxCoeff()) : 0.f;
-  if (!shape || !((a - b).cwiseAbs().maxCoeff() <= 1e-4f * scale)) {
-    fail(state, std::string(what) + ": the two implementations disagree");
-    return false;
-  }
-  return true;
-}
 
 // ---------------------------------------------------------------------------------------------
 // The direct convolution
 
+using Range = std::pair<Index, Index>;  ///< [first, second)
+
 /// Outputs [first, last) of extent `out` whose tap `offset` lands in [0, in).
-std::pair<Index, Index> inside(const Shape& g, Index offset, Index in, Index out) {
+Range inside(const Shape& g, Index offset, Index in, Index out) {
   Index first = 0;
   while (first < out && first * g.s - g.p + offset < 0) ++first;
   Index last = first;
   while (last < out && last * g.s - g.p + offset < in) ++last;
   return {first, last};
+}
+
+/// Calls tap(c, ki, kj, rows, cols) for every tap of the kernel: input channel c, kernel row ki
+/// and column kj, with the output rows and columns [first, last) that read inside the image.
+template <class Tap>
+void for_each_tap(const Shape& g, Tap&& tap) {
+  for (Index c = 0; c < g.c; ++c)
+    for (Index ki = 0; ki < g.k; ++ki) {
+      const auto rows = inside(g, ki, g.h, g.out_h());
+      for (Index kj = 0; kj < g.k; ++kj) tap(c, ki, kj, rows, inside(g, kj, g.w, g.out_w()));
+    }
 }
 
 /// y[o, oh, ow] = b[o] + sum_{c, ki, kj} W[o, (c k + ki) k + kj] x[c, oh s - p + ki, ow s - p + kj]
@@ -71,19 +64,15 @@ void direct_forward(const Shape& g, const Mat& weight, const Vec& bias, const Ma
     for (Index o = 0; o < g.o; ++o) {
       float* out = y.col(n).data() + o * spatial;
       std::fill(out, out + spatial, bias(o));
-      for (Index c = 0; c < g.c; ++c)
-        for (Index ki = 0; ki < g.k; ++ki) {
-          const auto [oh0, oh1] = inside(g, ki, g.h, g.out_h());
-          for (Index kj = 0; kj < g.k; ++kj) {
-            const auto [ow0, ow1] = inside(g, kj, g.w, ow_count);
-            const float wv = weight(o, (c * g.k + ki) * g.k + kj);
-            for (Index oh = oh0; oh < oh1; ++oh) {
-              const float* row = x.col(n).data() + c * g.h * g.w + (oh * g.s - g.p + ki) * g.w;
-              float* dst = out + oh * ow_count;
-              for (Index ow = ow0; ow < ow1; ++ow) dst[ow] += wv * row[ow * g.s - g.p + kj];
-            }
-          }
+      for_each_tap(g, [&](Index c, Index ki, Index kj, Range rows, Range cols) {
+        const float wv = weight(o, (c * g.k + ki) * g.k + kj);
+        for (Index oh = rows.first; oh < rows.second; ++oh) {
+          const float* row = x.col(n).data() + c * g.h * g.w + (oh * g.s - g.p + ki) * g.w;
+          float* dst = out + oh * ow_count;
+          for (Index ow = cols.first; ow < cols.second; ++ow)
+            dst[ow] += wv * row[ow * g.s - g.p + kj];
         }
+      });
     }
 }
 
@@ -99,26 +88,21 @@ void direct_backward(const Shape& g, const Mat& weight, const Mat& x, const Mat&
     for (Index o = 0; o < g.o; ++o) {
       const float* grad = dy.col(n).data() + o * spatial;
       db(o) += std::accumulate(grad, grad + spatial, 0.f);
-      for (Index c = 0; c < g.c; ++c)
-        for (Index ki = 0; ki < g.k; ++ki) {
-          const auto [oh0, oh1] = inside(g, ki, g.h, g.out_h());
-          for (Index kj = 0; kj < g.k; ++kj) {
-            const auto [ow0, ow1] = inside(g, kj, g.w, ow_count);
-            const float wv = weight(o, (c * g.k + ki) * g.k + kj);
-            float acc = 0.f;
-            for (Index oh = oh0; oh < oh1; ++oh) {
-              const Index offset = c * g.h * g.w + (oh * g.s - g.p + ki) * g.w - g.p + kj;
-              const float* row = x.col(n).data() + offset;
-              float* drow = dx.col(n).data() + offset;
-              const float* src = grad + oh * ow_count;
-              for (Index ow = ow0; ow < ow1; ++ow) {
-                acc += src[ow] * row[ow * g.s];
-                drow[ow * g.s] += wv * src[ow];
-              }
-            }
-            dw(o, (c * g.k + ki) * g.k + kj) += acc;
+      for_each_tap(g, [&](Index c, Index ki, Index kj, Range rows, Range cols) {
+        const float wv = weight(o, (c * g.k + ki) * g.k + kj);
+        float acc = 0.f;
+        for (Index oh = rows.first; oh < rows.second; ++oh) {
+          const Index offset = c * g.h * g.w + (oh * g.s - g.p + ki) * g.w - g.p + kj;
+          const float* row = x.col(n).data() + offset;
+          float* drow = dx.col(n).data() + offset;
+          const float* src = grad + oh * ow_count;
+          for (Index ow = cols.first; ow < cols.second; ++ow) {
+            acc += src[ow] * row[ow * g.s];
+            drow[ow * g.s] += wv * src[ow];
           }
         }
+        dw(o, (c * g.k + ki) * g.k + kj) += acc;
+      });
     }
 }
 
@@ -147,7 +131,7 @@ void conv_pair(benchmark::State& state, const Shape& g, bool backward) {
           direct_forward(g, weight, bias, x, y);
           benchmark::DoNotOptimize(y.data());
         },
-        2 * g.macs());
+        Work::flops(2 * g.macs()));
     return;
   }
   direct_backward(g, weight, x, dy, dw, db, dx);
@@ -160,7 +144,7 @@ void conv_pair(benchmark::State& state, const Shape& g, bool backward) {
         direct_backward(g, weight, x, dy, dw, db, dx);
         benchmark::DoNotOptimize(dx.data());
       },
-      4 * g.macs());
+      Work::flops(4 * g.macs()));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -180,19 +164,14 @@ struct BatchedConv {
     // Zeroed once, like Conv2D's buffer: the padding taps are never written.
     if (cols.rows() != spatial * x.cols()) cols.setZero(spatial * x.cols(), g.c * g.k * g.k);
     for (Index n = 0; n < x.cols(); ++n)
-      for (Index c = 0; c < g.c; ++c)
-        for (Index ki = 0; ki < g.k; ++ki) {
-          const auto [oh0, oh1] = inside(g, ki, g.h, g.out_h());
-          for (Index kj = 0; kj < g.k; ++kj) {
-            const auto [ow0, ow1] = inside(g, kj, g.w, ow_count);
-            float* column = cols.col((c * g.k + ki) * g.k + kj).data() + n * spatial;
-            for (Index oh = oh0; oh < oh1; ++oh) {
-              const float* row = x.col(n).data() + c * g.h * g.w + (oh * g.s - g.p + ki) * g.w;
-              for (Index ow = ow0; ow < ow1; ++ow)
-                column[oh * ow_count + ow] = row[ow * g.s - g.p + kj];
-            }
-          }
+      for_each_tap(g, [&](Index c, Index ki, Index kj, Range rows, Range out_cols) {
+        float* column = cols.col((c * g.k + ki) * g.k + kj).data() + n * spatial;
+        for (Index oh = rows.first; oh < rows.second; ++oh) {
+          const float* row = x.col(n).data() + c * g.h * g.w + (oh * g.s - g.p + ki) * g.w;
+          for (Index ow = out_cols.first; ow < out_cols.second; ++ow)
+            column[oh * ow_count + ow] = row[ow * g.s - g.p + kj];
         }
+      });
     z.noalias() = cols * weight.transpose();
     y.resize(g.o * spatial, x.cols());
     for (Index n = 0; n < x.cols(); ++n) {
@@ -220,7 +199,7 @@ void formulation_pair(benchmark::State& state, const Shape& g) {
         batched.forward(x, y);
         benchmark::DoNotOptimize(y.data());
       },
-      2 * g.macs());
+      Work::flops(2 * g.macs()));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -251,15 +230,9 @@ void cnn_train_step(benchmark::State& state) {
 
 // ---------------------------------------------------------------------------------------------
 
-/// CI's short mode (DROPNET_BENCH_SHORT=1): batches of 4, enough to check the pairs agree.
-bool short_mode() {
-  const char* value = std::getenv("DROPNET_BENCH_SHORT");
-  return value != nullptr && *value != '\0' && std::string(value) != "0";
-}
-
 void register_all() {
   for (Shape g : shapes) {
-    if (short_mode()) g.batch = 4;
+    if (short_mode()) g.batch = 4;  // CI: enough to check the pairs agree
     const std::string suffix = g.label();
     benchmark::RegisterBenchmark(("conv/forward/" + suffix).c_str(), [g](benchmark::State& s) {
       conv_pair(s, g, false);
@@ -280,12 +253,4 @@ void register_all() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  Eigen::setNbThreads(1);
-  register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return g_failed ? 1 : 0;
-}
+int main(int argc, char** argv) { return bench::run(argc, argv, register_all); }

@@ -1,21 +1,14 @@
 #pragma once
-// What bench_conv.cpp and compare/torch_conv.cpp share: the convolution shapes, the Fashion-MNIST
-// cnn preset network, and the paired timer that runs two implementations alternately.
+// What bench_conv.cpp and compare/torch_conv.cpp share: the convolution shapes and the
+// Fashion-MNIST cnn preset network.
 
-#include <benchmark/benchmark.h>
-
-#include <algorithm>
-#include <chrono>
-#include <dropnet/dropnet.hpp>
-#include <random>
 #include <string>
 
-namespace bench_conv {
+#include "bench_common.hpp"
+
+namespace bench {
 
 using dropnet::ImageShape;
-using dropnet::Index;
-using Mat = dropnet::Matrix<float>;
-using clock_type = std::chrono::steady_clock;
 
 /// One convolution: C x H x W input, O output channels, k x k kernel, stride s, padding p.
 struct Shape {
@@ -36,12 +29,6 @@ inline const Shape shapes[] = {
     {"32x14x14->64,k3,p1", 32, 14, 14, 64, 3, 1, 1, 64},
     {"32x28x28->32,k3,s2,p1", 32, 28, 28, 32, 3, 2, 1, 64},
 };
-
-inline Mat random_matrix(Index rows, Index cols, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.f, 1.f);
-  return Mat::NullaryExpr(rows, cols, [&] { return normal(rng); });
-}
 
 /// The Fashion-MNIST cnn preset: two conv blocks (Conv2D 3x3 pad 1 -> BatchNorm -> ReLU ->
 /// SpatialDropout -> MaxPool 2) on 1x28x28, 32 then 64 channels, then Flatten ->
@@ -68,45 +55,4 @@ inline dropnet::Sequential<float> cnn_preset(dropnet::Generator& gen, double p_c
   return model;
 }
 
-inline double seconds(clock_type::time_point a, clock_type::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
-/// Times `ours` and `theirs` alternately in blocks of >= 20 us, so both see the same machine
-/// load. Reports ours as the (manual) time, and counters <name>_ns (theirs per call), ratio =
-/// ours / theirs (< 1: ours is faster) and GFLOPS (ours, from `flops` per call).
-template <class F, class G>
-void paired(benchmark::State& state, const std::string& name, F&& ours, G&& theirs, double flops) {
-  ours();  // sizes every buffer on both sides
-  theirs();
-  const auto t0 = clock_type::now();
-  ours();
-  const double one = std::max(1e-9, seconds(t0, clock_type::now()));
-  const int reps = static_cast<int>(std::clamp(20e-6 / one, 1.0, 1000.0));
-  double ours_total = 0, theirs_total = 0;
-  bool theirs_first = false;
-  for (auto _ : state) {
-    double ours_time = 0, theirs_time = 0;
-    for (int pass = 0; pass < 2; ++pass) {
-      const auto start = clock_type::now();
-      if ((pass == 0) == theirs_first) {
-        for (int r = 0; r < reps; ++r) theirs();
-        theirs_time = seconds(start, clock_type::now()) / reps;
-      } else {
-        for (int r = 0; r < reps; ++r) ours();
-        ours_time = seconds(start, clock_type::now()) / reps;
-      }
-      benchmark::ClobberMemory();
-    }
-    theirs_first = !theirs_first;
-    state.SetIterationTime(ours_time);
-    ours_total += ours_time;
-    theirs_total += theirs_time;
-  }
-  const double n = static_cast<double>(state.iterations());
-  state.counters[name + "_ns"] = theirs_total / n * 1e9;
-  state.counters["ratio"] = ours_total / theirs_total;
-  state.counters["GFLOPS"] = flops * n / ours_total * 1e-9;
-}
-
-}  // namespace bench_conv
+}  // namespace bench

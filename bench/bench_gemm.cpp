@@ -13,16 +13,11 @@
 // (--benchmark_min_time=0.01) checks. Thread counts: `threads` sets Eigen::setNbThreads for
 // Gemm and Eigen; OpenBLAS follows OPENBLAS_NUM_THREADS.
 
-#include <benchmark/benchmark.h>
-
-#include <algorithm>
-#include <chrono>
-#include <functional>
-#include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
-#include <dropnet/core/gemm.hpp>
+#include "bench_common.hpp"
 
 #if defined(DROPNET_USE_BLAS)
 #include <cblas.h>
@@ -30,21 +25,12 @@
 
 namespace {
 
+using bench::random_matrix;
 using dropnet::Index;
 using dropnet::Op;
-using clock_type = std::chrono::steady_clock;
-
-bool g_failed = false;
 
 template <class T>
 using Mat = dropnet::Matrix<T>;
-
-template <class T>
-Mat<T> random_matrix(Index rows, Index cols, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<T> normal(T(0), T(1));
-  return Mat<T>::NullaryExpr(rows, cols, [&] { return normal(rng); });
-}
 
 /// One product of a workload: C (m x n) = op(A) op(B), op(A) m x k.
 struct Shape {
@@ -78,59 +64,31 @@ void eigen_product(const Mat<T>& a, const Mat<T>& b, Mat<T>& c) {
     c.noalias() = a.transpose() * b.transpose();
 }
 
-/// A named way of computing C, and its accumulated time.
+/// A named way of computing C, raced against the others.
 template <class T>
 struct Contender {
   std::string counter;  ///< its GFLOP/s counter's name
   std::function<void()> run;
   Mat<T>* result;
-  double seconds = 0;
 };
 
-double seconds_between(clock_type::time_point a, clock_type::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
+/// Checks every contender's C against Eigen's (the second), then races them with Gemm (the
+/// first) as the reported time, in blocks of >= 50 us.
 template <class T>
-bool agrees(benchmark::State& state, const Mat<T>& got, const Mat<T>& expected,
-            const std::string& who) {
-  const T scale = std::max(T(1), expected.cwiseAbs().maxCoeff());
-  const T diff = (got - expected).cwiseAbs().maxCoeff();
-  if (got.rows() == expected.rows() && got.cols() == expected.cols() && diff <= T(1e-4) * scale)
-    return true;
-  g_failed = true;
-  state.SkipWithError((who + " differs from Eigen's product").c_str());
-  return false;
-}
-
-/// Times the contenders (the first is Gemm: the reported time) in rotating order.
-template <class T>
-void race(benchmark::State& state, std::vector<Contender<T>>& all, double flops) {
+void race(benchmark::State& state, const std::vector<Contender<T>>& all, double flops) {
   for (auto& c : all) c.run();  // sizes every buffer
   for (auto& c : all)
-    if (!agrees(state, *c.result, *all[1].result, c.counter)) return;
-  const auto t0 = clock_type::now();
-  all[0].run();
-  const double one = std::max(1e-9, seconds_between(t0, clock_type::now()));
-  const int reps = static_cast<int>(std::clamp(50e-6 / one, 1.0, 1000.0));  // blocks of >= 50 us
-  std::size_t first = 0;
-  for (auto _ : state) {
-    for (std::size_t i = 0; i < all.size(); ++i) {
-      Contender<T>& c = all[(first + i) % all.size()];
-      const auto start = clock_type::now();
-      for (int r = 0; r < reps; ++r) c.run();
-      const double t = seconds_between(start, clock_type::now()) / reps;
-      c.seconds += t;
-      if (&c == &all[0]) state.SetIterationTime(t);
-      benchmark::ClobberMemory();
-    }
-    first = (first + 1) % all.size();
+    if (!bench::same(state, *c.result, *all[1].result, c.counter + " against Eigen's product"))
+      return;
+  std::vector<bench::Contender> timed;
+  for (auto& c : all) timed.push_back(bench::contender(c.run));
+  bench::race(state, timed, 50e-6);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    state.counters[all[i].counter] = flops / timed[i].seconds * 1e-9;
+    if (all[i].counter == "blas_gflops")
+      state.counters["blas_ratio"] = timed[0].seconds / timed[i].seconds;
   }
-  const double n = static_cast<double>(state.iterations());
-  for (auto& c : all) state.counters[c.counter] = flops * n / c.seconds * 1e-9;
-  state.counters["ratio"] = all[0].seconds / all[1].seconds;
-  for (auto& c : all)
-    if (c.counter == "blas_gflops") state.counters["blas_ratio"] = all[0].seconds / c.seconds;
+  state.counters["ratio"] = timed[0].seconds / timed[1].seconds;
 }
 
 template <class T, Op OpA, Op OpB>
@@ -189,12 +147,8 @@ void register_type(const std::string& type) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Eigen::setNbThreads(1);
-  register_type<float>("float");
-  register_type<double>("double");
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return g_failed ? 1 : 0;
+  return bench::run(argc, argv, [] {
+    register_type<float>("float");
+    register_type<double>("double");
+  });
 }

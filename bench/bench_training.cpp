@@ -12,16 +12,10 @@
 // this binary and of bench/compare/bench_libtorch into the ratio table.
 // DROPNET_BENCH_SHORT=1 (CI): a 2,000 / 500 image subset and one iteration each.
 
-#include <benchmark/benchmark.h>
-
-#include <cmath>
-#include <cstdlib>
 #include <string>
+#include <vector>
 
-#include <dropnet/dropnet.hpp>
-#include <dropnet/layers/dropout.hpp>
-
-#include "bench_common.hpp"
+#include "bench_workloads.hpp"
 #include "plain_eigen_mlp.hpp"
 
 namespace {
@@ -33,44 +27,10 @@ using dropnet::Labels;
 using dropnet::Mode;
 using dropnet::Sequential;
 
-bool g_failed = false;  // a workload produced a non-finite loss: the process exits non-zero
-
-bool data_ready(benchmark::State& state) {
-  const bench::Dataset& data = bench::dataset();
-  if (!data.error.empty()) {
-    state.SkipWithError(data.error.c_str());
-    return false;
-  }
-  return true;
-}
-
-int set_threads(benchmark::State& state) {
-  const int threads = static_cast<int>(state.range(0));
-  Eigen::setNbThreads(threads);
-  return threads;
-}
-
-void check_finite(benchmark::State& state, double value, const char* what) {
-  if (!std::isfinite(value)) {
-    g_failed = true;
-    state.SkipWithError((std::string("non-finite ") + what).c_str());
-  }
-}
-
-/// The counters every training workload reports (times are seconds per epoch).
-void report_epochs(benchmark::State& state, const Workload& w, double total_seconds,
-                   double cpu_seconds, double train_loss, double valid_accuracy) {
-  const bench::Dataset& data = bench::dataset();
-  const double iterations = static_cast<double>(state.iterations());
-  const double per_epoch = total_seconds / iterations;
-  state.counters["s_per_epoch"] = per_epoch;
-  state.counters["cpu_s_per_epoch"] = cpu_seconds / iterations;
-  state.counters["GFLOPs"] =
-      bench::epoch_flops(w, data.train_x.cols(), data.valid_x.cols()) / per_epoch * 1e-9;
-  state.counters["train_loss"] = train_loss;
-  state.counters["val_acc"] = valid_accuracy;
+/// Eigen's threads for this case (its `threads` argument), recorded as the counter eigen_threads.
+void set_threads(benchmark::State& state) {
+  Eigen::setNbThreads(static_cast<int>(state.range(0)));
   state.counters["eigen_threads"] = Eigen::nbThreads();
-  check_finite(state, train_loss, "training loss");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -97,7 +57,7 @@ Sequential<float> build_dropnet(const Workload& w, Generator& gen) {
 }
 
 void train_dropnet(benchmark::State& state, const Workload* w) {
-  if (!data_ready(state)) return;
+  if (!bench::data_ready(state)) return;
   set_threads(state);
   const bench::Dataset& data = bench::dataset();
   Generator gen(7);
@@ -115,7 +75,7 @@ void train_dropnet(benchmark::State& state, const Workload* w) {
   dropnet::EpochLogs last;
   const double cpu_start = bench::process_cpu_seconds();
   for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
+    const auto start = bench::clock_type::now();
     const dropnet::History h =
         dropnet::fit(model, loss, adam, data.train_x, data.train_y, gen, options, valid);
     const double wall = bench::seconds_since(start);
@@ -126,14 +86,14 @@ void train_dropnet(benchmark::State& state, const Workload* w) {
   }
   const double cpu = bench::process_cpu_seconds() - cpu_start;
   // CPU time of whole fit calls; scaled to the epoch's share of their wall time.
-  report_epochs(state, *w, total, cpu * total / (total + outside_epoch), last.loss,
-                last.val_accuracy);
+  bench::report_epochs(state, *w, total, cpu * total / (total + outside_epoch), last.loss,
+                       last.val_accuracy);
   // fit's one-time checks (finite inputs, label range) per call, not counted in s_per_epoch.
   state.counters["fit_setup_ms"] = outside_epoch / double(state.iterations()) * 1e3;
 }
 
 void infer_dropnet(benchmark::State& state, bool single) {
-  if (!data_ready(state)) return;
+  if (!bench::data_ready(state)) return;
   set_threads(state);
   const bench::Dataset& data = bench::dataset();
   Generator gen(7);
@@ -141,9 +101,10 @@ void infer_dropnet(benchmark::State& state, bool single) {
   double sum = 0;
   if (single) {
     Index i = 0;
+    bench::Mat image;  // forward takes a matrix: the column goes into one reused buffer
     bench::run_inference(state, 1, true, [&] {
-      model.input_buffer() = data.valid_x.col(i);
-      sum += model.forward_input(Mode::eval, nullptr)(0, 0);
+      image = data.valid_x.col(i);
+      sum += model.forward(image, Mode::eval, gen)(0, 0);
       i = (i + 1) % data.valid_x.cols();
     });
   } else {
@@ -153,8 +114,7 @@ void infer_dropnet(benchmark::State& state, bool single) {
       sum += out(0, 0);
     });
   }
-  state.counters["eigen_threads"] = Eigen::nbThreads();
-  check_finite(state, sum, "output");
+  bench::check_finite(state, sum, "output");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -163,31 +123,18 @@ void infer_dropnet(benchmark::State& state, bool single) {
 std::vector<long> long_sizes(const Workload& w) { return {w.sizes.begin(), w.sizes.end()}; }
 
 void train_plain(benchmark::State& state, const Workload* w) {
-  if (!data_ready(state)) return;
+  if (!bench::data_ready(state)) return;
   set_threads(state);
   const bench::Dataset& data = bench::dataset();
   plain::MLP model(long_sizes(*w), w->dropout, w->batch_norm, 7);
-  auto epoch = [&] {
+  bench::time_epochs(state, *w, [&] {
     return model.epoch(data.train_x, data.train_y, data.valid_x, data.valid_y, w->batch,
                        bench::eval_batch, 1e-3f);
-  };
-  epoch();  // warm-up
-  double total = 0;
-  plain::MLP::EpochResult last;
-  const double cpu_start = bench::process_cpu_seconds();
-  for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
-    last = epoch();
-    const double seconds = bench::seconds_since(start);
-    state.SetIterationTime(seconds);
-    total += seconds;
-  }
-  report_epochs(state, *w, total, bench::process_cpu_seconds() - cpu_start, last.train_loss,
-                last.valid_accuracy);
+  });
 }
 
 void infer_plain(benchmark::State& state, bool single) {
-  if (!data_ready(state)) return;
+  if (!bench::data_ready(state)) return;
   set_threads(state);
   const bench::Dataset& data = bench::dataset();
   plain::MLP model(long_sizes(bench::w1), {}, false, 7);
@@ -206,48 +153,14 @@ void infer_plain(benchmark::State& state, bool single) {
                              false)(0, 0);
     });
   }
-  state.counters["eigen_threads"] = Eigen::nbThreads();
-  check_finite(state, sum, "output");
-}
-
-// ---------------------------------------------------------------------------------------------
-
-int epochs_per_run(int full) {
-  if (bench::short_mode()) return 1;
-  if (const char* env = std::getenv("DROPNET_BENCH_EPOCHS")) return std::max(1, std::atoi(env));
-  return full;
-}
-
-void register_all() {
-  const bool quick = bench::short_mode();
-  for (const Workload* w : {&bench::w1, &bench::w2, &bench::w3}) {
-    const int epochs = epochs_per_run(w == &bench::w3 ? 4 : 6);
-    const std::string name = w->name;
-    benchmark::RegisterBenchmark((name + "/dropnet").c_str(), train_dropnet, w)
-        ->ArgName("threads")->Arg(1)->Arg(2)->UseManualTime()->Iterations(epochs)
-        ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark((name + "/eigen").c_str(), train_plain, w)
-        ->ArgName("threads")->Arg(1)->Arg(2)->UseManualTime()->Iterations(epochs)
-        ->Unit(benchmark::kMillisecond);
-  }
-  auto w4 = [&](const char* name, void (*fn)(benchmark::State&, bool), bool single) {
-    auto* b = benchmark::RegisterBenchmark(name, fn, single)->ArgName("threads")->Arg(1)->Arg(2)
-                  ->Unit(single ? benchmark::kMicrosecond : benchmark::kMillisecond);
-    if (quick) b->Iterations(1);
-  };
-  w4("W4_batch1000/dropnet", infer_dropnet, false);
-  w4("W4_batch1000/eigen", infer_plain, false);
-  w4("W4_batch1/dropnet", infer_dropnet, true);
-  w4("W4_batch1/eigen", infer_plain, true);
+  bench::check_finite(state, sum, "output");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return g_failed ? 1 : 0;
+  return bench::run(argc, argv, [] {
+    bench::register_workloads(
+        {{"dropnet", train_dropnet, infer_dropnet}, {"eigen", train_plain, infer_plain}});
+  });
 }

@@ -14,25 +14,23 @@
 #include <dlfcn.h>
 #include <torch/torch.h>
 
-#include <cmath>
-#include <cstdlib>
 #include <string>
 
-#include "bench_common.hpp"
+#include "bench_workloads.hpp"
 
 namespace {
 
 using bench::Workload;
 using dropnet::Index;
 
-bool g_failed = false;
-
 /// torch::set_num_threads sizes libtorch's own pool but not OpenBLAS's (whose default is one
 /// thread per core): set both, so threads:1 is single-threaded throughout. Labels the run with
-/// the OpenBLAS kernel set in use (auto-detected unless OPENBLAS_CORETYPE forces one).
+/// the OpenBLAS kernel set in use (auto-detected unless OPENBLAS_CORETYPE forces one), and
+/// records the counter torch_threads.
 void set_threads(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
   torch::set_num_threads(threads);
+  state.counters["torch_threads"] = torch::get_num_threads();
   using SetThreads = void (*)(int);
   using CoreName = char* (*)();
   if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
@@ -67,21 +65,6 @@ const TorchData& torch_data() {
     return t;
   }();
   return data;
-}
-
-bool data_ready(benchmark::State& state) {
-  if (!bench::dataset().error.empty()) {
-    state.SkipWithError(bench::dataset().error.c_str());
-    return false;
-  }
-  return true;
-}
-
-void check_finite(benchmark::State& state, double value, const char* what) {
-  if (!std::isfinite(value)) {
-    g_failed = true;
-    state.SkipWithError((std::string("non-finite ") + what).c_str());
-  }
 }
 
 torch::nn::Sequential build(const Workload& w) {
@@ -141,37 +124,16 @@ EpochResult run_epoch(torch::nn::Sequential& model, torch::optim::Adam& adam, In
 }
 
 void train(benchmark::State& state, const Workload* w) {
-  if (!data_ready(state)) return;
+  if (!bench::data_ready(state)) return;
   set_threads(state);
   torch::manual_seed(7);
   torch::nn::Sequential model = build(*w);
   torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(1e-3));
-  run_epoch(model, adam, w->batch);  // warm-up
-  double total = 0;
-  EpochResult last;
-  const double cpu_start = bench::process_cpu_seconds();
-  for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
-    last = run_epoch(model, adam, w->batch);
-    const double seconds = bench::seconds_since(start);
-    state.SetIterationTime(seconds);
-    total += seconds;
-  }
-  const bench::Dataset& data = bench::dataset();
-  const double per_epoch = total / double(state.iterations());
-  state.counters["s_per_epoch"] = per_epoch;
-  state.counters["cpu_s_per_epoch"] =
-      (bench::process_cpu_seconds() - cpu_start) / double(state.iterations());
-  state.counters["GFLOPs"] =
-      bench::epoch_flops(*w, data.train_x.cols(), data.valid_x.cols()) / per_epoch * 1e-9;
-  state.counters["train_loss"] = last.train_loss;
-  state.counters["val_acc"] = last.valid_accuracy;
-  state.counters["torch_threads"] = torch::get_num_threads();
-  check_finite(state, last.train_loss, "training loss");
+  bench::time_epochs(state, *w, [&] { return run_epoch(model, adam, w->batch); });
 }
 
 void infer(benchmark::State& state, bool single) {
-  if (!data_ready(state)) return;
+  if (!bench::data_ready(state)) return;
   set_threads(state);
   torch::manual_seed(7);
   torch::nn::Sequential model = build(bench::w1);
@@ -196,39 +158,11 @@ void infer(benchmark::State& state, bool single) {
       }
     });
   }
-  state.counters["torch_threads"] = torch::get_num_threads();
-  check_finite(state, sum, "output");
-}
-
-int epochs_per_run(int full) {
-  if (bench::short_mode()) return 1;
-  if (const char* env = std::getenv("DROPNET_BENCH_EPOCHS")) return std::max(1, std::atoi(env));
-  return full;
-}
-
-void register_all() {
-  for (const Workload* w : {&bench::w1, &bench::w2, &bench::w3}) {
-    benchmark::RegisterBenchmark((std::string(w->name) + "/libtorch").c_str(), train, w)
-        ->ArgName("threads")->Arg(1)->Arg(2)->UseManualTime()
-        ->Iterations(epochs_per_run(w == &bench::w3 ? 4 : 6))->Unit(benchmark::kMillisecond);
-  }
-  auto* batch = benchmark::RegisterBenchmark("W4_batch1000/libtorch", infer, false)
-                    ->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
-  auto* single = benchmark::RegisterBenchmark("W4_batch1/libtorch", infer, true)
-                     ->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
-  if (bench::short_mode()) {
-    batch->Iterations(1);
-    single->Iterations(1);
-  }
+  bench::check_finite(state, sum, "output");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return g_failed ? 1 : 0;
+  return bench::run(argc, argv, [] { bench::register_workloads({{"libtorch", train, infer}}); });
 }

@@ -8,7 +8,7 @@
 //       one training step (forward, cross-entropy, backward, Adam) of the Fashion-MNIST cnn
 //       preset (bench_conv.hpp) in both libraries, same counters.
 //   cnn/epoch/<library>
-//       one epoch of that network on the real data (bench_common.hpp: 50,000 training images at
+//       one epoch of that network on the real data (bench_workloads.hpp: 50,000 training images at
 //       batch 64, then 10,000 validation images), seconds and CPU seconds per epoch.
 // Both libraries run single-threaded (torch::set_num_threads(1) and OpenBLAS's own threads, as in
 // bench_libtorch.cpp). Pairs alternate block by block, so both see the same machine load.
@@ -17,24 +17,18 @@
 #include <dlfcn.h>
 #include <torch/torch.h>
 
-#include <cmath>
 #include <string>
+#include <tuple>
+#include <vector>
 
-#include "bench_common.hpp"
 #include "bench_conv.hpp"
+#include "bench_workloads.hpp"
 
 namespace {
 
-using namespace bench_conv;
+using namespace bench;
 using dropnet::Generator;
 using dropnet::Mode;
-
-bool g_failed = false;
-
-void fail(benchmark::State& state, const std::string& message) {
-  g_failed = true;
-  state.SkipWithError(message.c_str());
-}
 
 /// Single-threaded libtorch and OpenBLAS; labels the run with libtorch's convolution backend.
 void set_single_thread(benchmark::State& state) {
@@ -56,16 +50,6 @@ torch::Tensor as_images(const Mat& x, const ImageShape& shape) {
 Mat as_matrix(const torch::Tensor& t) {
   const torch::Tensor c = t.contiguous();
   return Eigen::Map<const Mat>(c.data_ptr<float>(), c.numel() / c.size(0), c.size(0));
-}
-
-bool same(benchmark::State& state, const Mat& a, const Mat& b, const char* what) {
-  const bool shape = a.rows() == b.rows() && a.cols() == b.cols();
-  const float scale = shape ? std::max(1.f, b.cwiseAbs().maxCoeff()) : 0.f;
-  if (!shape || !((a - b).cwiseAbs().maxCoeff() <= 1e-4f * scale)) {
-    fail(state, std::string(what) + ": dropnet and libtorch disagree");
-    return false;
-  }
-  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -100,7 +84,7 @@ void conv_pair(benchmark::State& state, const Shape& g, bool backward) {
           torch_forward();
           benchmark::DoNotOptimize(ty.data_ptr());
         },
-        2 * g.macs());
+        Work::flops(2 * g.macs()));
     return;
   }
   std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> grads;
@@ -121,7 +105,7 @@ void conv_pair(benchmark::State& state, const Shape& g, bool backward) {
         torch_backward();
         benchmark::DoNotOptimize(std::get<0>(grads).data_ptr());
       },
-      4 * g.macs());
+      Work::flops(4 * g.macs()));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -173,9 +157,7 @@ void train_step_pair(benchmark::State& state) {
         torch_adam.zero_grad();
         torch::nn::functional::cross_entropy(net->forward(tx), ty).backward();
         torch_adam.step();
-      },
-      0.0);
-  state.counters.erase("GFLOPS");
+      });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,7 +226,7 @@ void torch_epoch(benchmark::State& state) {
       const torch::Tensor out = net->forward(valid_x.narrow(0, first, count));
       correct += out.argmax(1).eq(valid_y.narrow(0, first, count)).sum().item<std::int64_t>();
     }
-    const double seconds = bench_conv::seconds(start, clock_type::now());
+    const double seconds = seconds_since(start);
     state.SetIterationTime(seconds);
     report_epoch(state, seconds, bench::process_cpu_seconds() - cpu,
                  double(correct) / double(valid_x.size(0)));
@@ -253,7 +235,7 @@ void torch_epoch(benchmark::State& state) {
 
 void register_all() {
   for (Shape g : shapes) {
-    if (bench::short_mode()) g.batch = 4;  // CI: checks that the two libraries agree
+    if (short_mode()) g.batch = 4;  // CI: checks that the two libraries agree
     benchmark::RegisterBenchmark(("conv/forward/" + g.label()).c_str(), [g](benchmark::State& s) {
       conv_pair(s, g, false);
     })->UseManualTime();
@@ -276,11 +258,4 @@ void register_all() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return g_failed ? 1 : 0;
-}
+int main(int argc, char** argv) { return bench::run(argc, argv, register_all); }
