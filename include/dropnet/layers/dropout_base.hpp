@@ -27,6 +27,7 @@ class DropoutBase : public Layer<T> {
 
   std::string name() const override { return detail::concat(kind_, "(p=", p_, ")"); }
   LayerConfig config() const override { return {kind_, {{"p", p_}}, {}}; }
+  std::string kind() const override { return kind_; }
 
   Index output_rows(Index input_rows) const override {
     check_rows(input_rows);
@@ -60,7 +61,6 @@ class DropoutBase : public Layer<T> {
   DropoutBase(std::string kind, double p)
       : kind_(std::move(kind)), p_(detail::require_drop_rate(kind_, p)) {}
 
-  std::string kind() const override { return kind_; }
 
   /// y = the noisy x; keeps whatever sample_backward needs. Sizes `y` (no-op when unchanged).
   virtual void sample_forward(const Matrix<T>& x, Generator& gen, Matrix<T>& y) = 0;
