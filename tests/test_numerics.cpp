@@ -315,7 +315,8 @@ Sequential<double> small_model(Generator& gen, std::set<int> bad_gradients = {})
 
 std::vector<double> everything(Sequential<double>& model) {
   std::vector<double> values;
-  for (const auto& v : ModelState<double>(model).tensors())
+  const ModelState<double> state(model);
+  for (const auto& v : state.tensors())
     values.insert(values.end(), v.value, v.value + v.size());
   return values;
 }
