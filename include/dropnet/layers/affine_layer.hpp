@@ -119,6 +119,15 @@ class AffineLayer : public Layer<T> {
         bias_(Vector<T>::Zero(out)),
         bias_grad_(Vector<T>::Zero(out)) {}
 
+  /// out, for a dense-like layer (its input is W's columns); throws InvalidArgument naming the
+  /// layer unless input_rows = fan_in.
+  Index dense_output_rows(Index input_rows) const {
+    if (input_rows != weight_.cols())
+      throw InvalidArgument(detail::concat(this->name(), ": input has ", input_rows,
+                                           " features, expected ", weight_.cols()));
+    return weight_.rows();
+  }
+
   /// dW += the penalty's gradient.
   void add_penalty_gradient() { penalty_.add_gradient(weight_, weight_grad_); }
 

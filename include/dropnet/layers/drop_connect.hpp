@@ -115,10 +115,7 @@ class DropConnectDense : public AffineLayer<T, Activation, DropConnectDense<T, A
 
   Index expected_input_rows() const override { return in_features(); }
   Index output_rows(Index input_rows) const override {
-    if (input_rows != in_features())
-      throw InvalidArgument(detail::concat(name(), ": input has ", input_rows,
-                                           " features, expected ", in_features()));
-    return out_features();
+    return this->dense_output_rows(input_rows);
   }
 
   const Matrix<T>& forward(const Matrix<T>& x, Mode mode, Generator* gen) override {
