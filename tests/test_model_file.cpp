@@ -105,7 +105,8 @@ bool bit_identical(const Matrix<T>& a, const Matrix<T>& b) {
 template <class T>
 std::vector<T> state_values(Sequential<T>& model) {
   std::vector<T> values;
-  for (const auto& v : ModelState<T>(model).tensors())
+  const ModelState<T> state(model);
+  for (const auto& v : state.tensors())
     values.insert(values.end(), v.value, v.value + v.size());
   return values;
 }
