@@ -61,10 +61,12 @@ const std::vector<ConvCase> conv_cases = {
     {2, 3, 4, 2, 3, 1, 2}, {1, 4, 4, 2, 4, 1, 0}, {2, 8, 7, 3, 3, 3, 1}, {1, 2, 2, 1, 4, 2, 1},
 };
 
-/// Cross-correlation straight from the definition, on the documented weight layout.
+/// Cross-correlation straight from the definition, on the documented weight layout. (T comes
+/// from x alone, so a layer's weight() and bias() windows convert.)
 template <class T>
-Matrix<T> direct_convolution(const Matrix<T>& x, const ConvCase& g, const Matrix<T>& weight,
-                             const Vector<T>& bias) {
+Matrix<T> direct_convolution(const Matrix<T>& x, const ConvCase& g,
+                             const typename Matrix<T>::PlainObject& weight,
+                             const typename Vector<T>::PlainObject& bias) {
   const Index oh_count = (g.h + 2 * g.p - g.k) / g.s + 1,
               ow_count = (g.w + 2 * g.p - g.k) / g.s + 1;
   Matrix<T> y(g.o * oh_count * ow_count, x.cols());

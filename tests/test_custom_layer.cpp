@@ -26,9 +26,17 @@ template <class T>
 class PReLU : public dropnet::Layer<T> {
  public:
   explicit PReLU(dropnet::Index features, T initial_slope = T(0.25))
-      : slope_(dropnet::Vector<T>::Constant(features, initial_slope)),
-        slope_grad_(dropnet::Vector<T>::Zero(features)) {
-    dropnet::detail::require(features > 0, "PReLU", "features must be > 0, got ", features);
+      : slope_(dropnet::Vector<T>::Constant(positive(features), initial_slope)),
+        slope_grad_(dropnet::Vector<T>::Zero(features)) {}
+
+  // Rebuilds the layer from what config() wrote, for load(). The config comes from a file, so
+  // read it with the checked readers, and charge what the constructor allocates to the budget
+  // (it bounds what a corrupt file can make load allocate). Both throw FormatError.
+  static dropnet::LayerPtr<T> from_config(const dropnet::LayerConfig& config,
+                                          dropnet::ElementBudget& budget) {
+    const dropnet::Index features = config.integer("features", 1, 1 << 24);
+    budget.take(2 * static_cast<std::uint64_t>(features), "PReLU");  // slope and its gradient
+    return std::make_unique<PReLU>(features);
   }
 
   std::string name() const override { return "PReLU(" + std::to_string(slope_.size()) + ")"; }
@@ -78,6 +86,13 @@ class PReLU : public dropnet::Layer<T> {
   const dropnet::Vector<T>& slope() const { return slope_; }
 
  private:
+  static dropnet::Index positive(dropnet::Index features) {
+    if (features <= 0)
+      throw dropnet::InvalidArgument("PReLU: features must be > 0, got " +
+                                     std::to_string(features));
+    return features;
+  }
+
   dropnet::Vector<T> slope_, slope_grad_;
   const dropnet::Matrix<T>* input_ = nullptr;
   dropnet::Matrix<T> output_, dx_;
@@ -154,11 +169,7 @@ TEST_CASE("custom layer: a model with PReLU is saved and loaded through a regist
                                                 ".dnm")).string();
   // guide:begin registry
   LayerRegistry<double> registry = LayerRegistry<double>::builtin();  // dropnet's layers
-  registry.add("PReLU", [](const LayerConfig& config, ElementBudget& budget) -> LayerPtr<double> {
-    const Index features = detail::config_integer(config, "features", 1, 1 << 24);
-    budget.take(2 * static_cast<std::uint64_t>(features), "PReLU");  // slope and its gradient
-    return std::make_unique<PReLU<double>>(features);
-  });
+  registry.add("PReLU", PReLU<double>::from_config);
   save(model, path);                                          // config() + parameters()
   Sequential<double> loaded = load<double>(path, registry);  // rebuilt, then the slopes loaded
   // guide:end registry

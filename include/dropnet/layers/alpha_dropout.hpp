@@ -11,6 +11,8 @@
 // Use after Dense<T, SELU> layers initialized with Init::lecun_normal (their default).
 // Shapes: any features x batch. Throws InvalidArgument naming the layer unless 0 <= p < 1.
 
+#include <memory>
+
 #include "dropout_base.hpp"
 
 namespace dropnet {
@@ -25,6 +27,11 @@ class AlphaDropout : public DropoutBase<T> {
         keep_("AlphaDropout", p),
         a_(1.0 / std::sqrt((1.0 - p) * (1.0 + p * alpha_prime * alpha_prime))),
         b_(-a_ * alpha_prime * p) {}
+
+  /// The layer `c` describes (field p); allocates nothing at construction. Throws FormatError.
+  static LayerPtr<T> from_config(const LayerConfig& c, ElementBudget&) {
+    return std::make_unique<AlphaDropout>(c.number("p"));
+  }
 
   double a() const { return a_; }
   double b() const { return b_; }

@@ -27,11 +27,15 @@
 // finite and > 0, an input whose rows are not channels*spatial, and a train-mode batch with
 // fewer than 2 values per channel (the batch variance is undefined).
 
+#include <array>
 #include <cmath>
-#include <initializer_list>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
 
 #include "layer.hpp"
+#include "parameter_ref.hpp"
 
 namespace dropnet {
 
@@ -45,14 +49,32 @@ class BatchNorm : public Layer<T> {
   BatchNorm(Index channels, Index spatial) : channels_(channels), spatial_(spatial) {
     detail::require(channels > 0 && spatial > 0, "BatchNorm",
                     "sizes must be positive, got channels=", channels, " spatial=", spatial);
-    gamma_ = Vector<T>::Ones(channels);
-    beta_ = Vector<T>::Zero(channels);
-    gamma_grad_ = Vector<T>::Zero(channels);
-    beta_grad_ = Vector<T>::Zero(channels);
-    running_mean_ = Vector<T>::Zero(channels);
-    running_var_ = Vector<T>::Ones(channels);
-    for (Vector<T>* v : {&channel_a_, &channel_b_, &batch_var_, &inv_std_}) v->resize(channels);
-    for (Vector<T>* v : {&row_a_, &row_b_, &row_c_, &row_d_}) v->resize(features());
+    for (Vector<T>* v : per_channel_vectors()) v->setZero(channels);
+    for (Vector<T>* v : per_row_vectors()) v->resize(features());
+    gamma_.setOnes();
+    running_var_.setOnes();
+  }
+
+  /// Elements the constructor allocates: the per-channel and the per-row vectors.
+  static std::uint64_t construction_elements(Index channels, Index spatial) {
+    return per_channel_count * static_cast<std::uint64_t>(channels) +
+           per_row_count * static_cast<std::uint64_t>(channels) * static_cast<std::uint64_t>(spatial);
+  }
+
+  /// The layer `c` describes (fields: see config()); charges construction_elements to `budget`.
+  /// Throws FormatError.
+  static LayerPtr<T> from_config(const LayerConfig& c, ElementBudget& budget) {
+    const Index channels = c.integer("channels", 1, detail::max_layer_size);
+    const Index spatial = c.integer("spatial", 1, detail::max_layer_size);
+    const Index features = c.integer("features", 1, detail::max_layer_size);
+    if (detail::checked_product(c, {channels, spatial}) != static_cast<std::uint64_t>(features))
+      throw FormatError(detail::concat(detail::config_where(c), ": features=", features,
+                                       " is not channels=", channels, " x spatial=", spatial));
+    detail::take(budget, construction_elements(channels, spatial), c);
+    auto layer = std::make_unique<BatchNorm<T>>(channels, spatial);
+    layer->with_momentum(static_cast<T>(c.finite("momentum")));
+    layer->with_eps(static_cast<T>(c.finite("eps")));
+    return layer;
   }
 
   /// PyTorch momentum: weight of the new batch statistic in the running average.
@@ -171,18 +193,41 @@ class BatchNorm : public Layer<T> {
             {}};
   }
 
-  Vector<T>& gamma() { return gamma_; }
-  Vector<T>& beta() { return beta_; }
-  Vector<T>& running_mean() { return running_mean_; }
-  Vector<T>& running_var() { return running_var_; }
+  /// gamma, one per channel: read and written in place (assigning copies; parameter_ref.hpp).
+  ParameterRef<T, Vector<T>> gamma() { return {gamma_, *this, "gamma"}; }
+  /// beta, one per channel: read and written in place.
+  ParameterRef<T, Vector<T>> beta() { return {beta_, *this, "beta"}; }
+  /// The running mean, one per channel: read and written in place.
+  ParameterRef<T, Vector<T>> running_mean() { return {running_mean_, *this, "running_mean"}; }
+  /// The running (unbiased) variance, one per channel: read and written in place.
+  ParameterRef<T, Vector<T>> running_var() { return {running_var_, *this, "running_var"}; }
+  /// gamma, read-only.
   const Vector<T>& gamma() const { return gamma_; }
+  /// beta, read-only.
   const Vector<T>& beta() const { return beta_; }
+  /// The running mean, read-only.
   const Vector<T>& running_mean() const { return running_mean_; }
+  /// The running variance, read-only.
   const Vector<T>& running_var() const { return running_var_; }
+  /// dgamma from the last backward.
   const Vector<T>& gamma_grad() const { return gamma_grad_; }
+  /// dbeta from the last backward.
   const Vector<T>& beta_grad() const { return beta_grad_; }
 
  private:
+  static constexpr std::size_t per_channel_count = 10;
+  static constexpr std::size_t per_row_count = 4;
+
+  /// Every vector with one entry per channel (sized at construction).
+  std::array<Vector<T>*, per_channel_count> per_channel_vectors() {
+    return {&gamma_,        &beta_,      &gamma_grad_, &beta_grad_, &running_mean_,
+            &running_var_,  &channel_a_, &channel_b_,  &batch_var_, &inv_std_};
+  }
+  /// Every vector with one entry per row, channels x spatial (sized at construction).
+  std::array<Vector<T>*, per_row_count> per_row_vectors() {
+    return {&row_a_, &row_b_, &row_c_, &row_d_};
+  }
+
   static Vector<T>* no_grad() { return nullptr; }
 
   /// channel_a_ = batch mean, channel_b_ = 1 / sqrt(biased var + eps); two passes over x (the

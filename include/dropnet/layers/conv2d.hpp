@@ -35,13 +35,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
 
 #include "../activations/activation.hpp"
 #include "../core/gemm.hpp"
-#include "../regularizers/weight_penalty.hpp"
+#include "affine_layer.hpp"
 #include "dense.hpp"
 #include "image_shape.hpp"
 #include "initializers.hpp"
@@ -82,37 +84,50 @@ class ConvOptions {
 
 /// 2-D convolution with fused bias and activation; see the file comment for the formulas.
 template <class T, class Activation = Identity>
-class Conv2D : public Layer<T> {
+class Conv2D : public AffineLayer<T, Activation, Conv2D<T, Activation>, false> {
+  using Base = AffineLayer<T, Activation, Conv2D<T, Activation>, false>;
+  using Base::activation_, Base::bias_, Base::bias_grad_, Base::weight_, Base::weight_grad_;
+
  public:
   /// `out_channels` filters of `kernel` x `kernel` over `input`, weights drawn from `gen` (He
   /// normal for the ReLU family unless options.init() says otherwise), bias zero. Throws
   /// InvalidArgument naming Conv2D for a bad size, kernel, stride or padding.
   Conv2D(const ImageShape& input, Index out_channels, Index kernel, Generator& gen,
          const ConvOptions& options = {}, Activation activation = {})
-      : window_("Conv2D", input, kernel, options.stride(), options.padding()),
-        activation_(activation),
-        init_(options.init().value_or(default_init<Activation>())) {
-    detail::require(out_channels > 0, "Conv2D", "out_channels must be > 0, got ", out_channels);
-    weight_.resize(out_channels, patch_size());
-    initialize_weight(gen);
-    bias_ = Vector<T>::Zero(out_channels);
-    weight_grad_ = Matrix<T>::Zero(out_channels, patch_size());
-    bias_grad_ = Vector<T>::Zero(out_channels);
-    if (!pointwise()) {
-      cols_ = Matrix<T>::Zero(window_.out_spatial(), patch_size());
-      dcols_.resize(window_.out_spatial(), patch_size());
-    }
+      : Conv2D(SlidingWindow("Conv2D", input, kernel, options.stride(), options.padding()),
+               out_channels, gen, options.init().value_or(default_init<Activation>()),
+               activation) {}
+
+  /// The layer `c` describes (fields: see config()), for the activation it names; charges what
+  /// the constructor allocates (construction_elements) to `budget`. Throws FormatError.
+  static LayerPtr<T> from_config(const LayerConfig& c, ElementBudget& budget) {
+    const ImageShape input = detail::config_image(c);
+    const Index out = c.integer("out_channels", 1, detail::max_layer_size);
+    const Index kernel = c.integer("kernel", 1, detail::max_layer_size);
+    const Index stride = c.integer("stride", 1, detail::max_layer_size);
+    const Index padding = c.integer("padding", 0, detail::max_layer_size);
+    const SlidingWindow window("Conv2D", input, kernel, stride, padding);  // validates, no alloc
+    // Every term of construction_elements, checked for overflow before it is computed.
+    const auto patch = static_cast<Index>(detail::checked_product(c, {input.channels, kernel, kernel}));
+    detail::checked_product(c, {2, out, patch + 1});
+    detail::checked_product(c, {2, window.out_height(), window.out_width(), patch});
+    return detail::rebuild_affine<T>(
+        c, budget, construction_elements(window, out),
+        [&](auto activation, Init init, Generator& gen) {
+          return std::make_unique<Conv2D<T, decltype(activation)>>(
+              input, out, kernel, gen, ConvOptions().stride(stride).padding(padding).init(init),
+              activation);
+        });
   }
 
-  /// Adds l1 * sum|W| + l2 * sum W^2 to the loss (Keras kernel_regularizer); the bias is exempt.
-  Conv2D& with_penalty(WeightPenalty<T> penalty) {
-    penalty_ = penalty;
-    return *this;
+  /// Elements the constructor allocates: W, dW, b, db, and the patch matrix cols and its
+  /// gradient (OH*OW x C*k*k each) unless the convolution is pointwise.
+  static std::uint64_t construction_elements(const SlidingWindow& window, Index out_channels) {
+    const Index patch = patch_size(window);
+    const std::uint64_t patches =
+        is_pointwise(window) ? 0 : 2 * static_cast<std::uint64_t>(window.out_spatial()) * patch;
+    return affine_elements(out_channels, patch) + patches;
   }
-  /// Sets the L1 strength, keeping L2.
-  Conv2D& with_l1(T l1) { return with_penalty({l1, penalty_.l2}); }
-  /// Sets the L2 strength, keeping L1.
-  Conv2D& with_l2(T l2) { return with_penalty({penalty_.l1, l2}); }
 
   /// e.g. "Conv2D(1x28x28->32x28x28, k=3, s=1, p=1, ReLU)".
   std::string name() const override {
@@ -187,68 +202,55 @@ class Conv2D : public Layer<T> {
       bias_grad_.noalias() += dz_n.colwise().sum().transpose();
       if (need_dx) input_gradient(dz_n, dx_.col(n).data());
     }
-    penalty_.add_gradient(weight_, weight_grad_);
+    this->add_penalty_gradient();
     return dx_;
   }
 
-  /// "weight" (O x C*k*k) and "bias" (O), with their gradients.
-  ParameterList<T> parameters() override {
-    return {view_of<T>("weight", weight_, &weight_grad_, ParameterRole::weight),
-            view_of<T>("bias", bias_, &bias_grad_, ParameterRole::bias)};
-  }
-
-  /// l1 * sum|W| + l2 * sum W^2.
-  T penalty() const override { return penalty_.active() ? penalty_.value(weight_) : T(0); }
-
-  /// Kind "Conv2D": channels, height, width, out_channels, kernel, stride, padding,
-  /// activation_parameter, l1, l2; strings activation, init.
+  /// Kind "Conv2D": channels, height, width, out_channels, kernel, stride, padding, then
+  /// AffineLayer's fields (without max_norm). W is O x C*k*k; column (c*k + ki)*k + kj holds tap
+  /// (ki, kj) of input channel c (PyTorch's [O, C, k, k] weight is this matrix stored row-major).
   LayerConfig config() const override {
-    return {"Conv2D",
-            {{"channels", double(in_channels())},
-             {"height", double(input_shape().height)},
-             {"width", double(input_shape().width)},
-             {"out_channels", double(out_channels())},
-             {"kernel", double(kernel())},
-             {"stride", double(stride())},
-             {"padding", double(padding())},
-             {"activation_parameter", activation_.parameter()},
-             {"l1", double(penalty_.l1)},
-             {"l2", double(penalty_.l2)}},
-            {{"activation", Activation::kind}, {"init", to_string(init_)}}};
+    return this->affine_config("Conv2D", {{"channels", double(in_channels())},
+                                          {"height", double(input_shape().height)},
+                                          {"width", double(input_shape().width)},
+                                          {"out_channels", double(out_channels())},
+                                          {"kernel", double(kernel())},
+                                          {"stride", double(stride())},
+                                          {"padding", double(padding())}});
   }
-
-  /// W, O x C*k*k; column (c*k + ki)*k + kj holds tap (ki, kj) of input channel c (PyTorch's
-  /// [O, C, k, k] weight is this matrix stored row-major).
-  Matrix<T>& weight() { return weight_; }
-  /// W, read-only.
-  const Matrix<T>& weight() const { return weight_; }
-  /// b, one per output channel.
-  Vector<T>& bias() { return bias_; }
-  /// b, read-only.
-  const Vector<T>& bias() const { return bias_; }
-  /// dW from the last backward.
-  const Matrix<T>& weight_grad() const { return weight_grad_; }
-  /// db from the last backward.
-  const Vector<T>& bias_grad() const { return bias_grad_; }
-  /// The fused activation f.
-  const Activation& activation() const { return activation_; }
-  /// The L1/L2 strengths.
-  const WeightPenalty<T>& weight_penalty() const { return penalty_; }
 
  private:
-  Index patch_size() const { return in_channels() * kernel() * kernel(); }
+  Conv2D(const SlidingWindow& window, Index out_channels, Generator& gen, Init init,
+         Activation activation)
+      : Base(detail::require_out_channels(out_channels), patch_size(window), init, activation),
+        window_(window) {
+    initialize_weight(gen);
+    if (!pointwise()) {
+      cols_ = Matrix<T>::Zero(window_.out_spatial(), patch_size());
+      dcols_.resize(window_.out_spatial(), patch_size());
+    }
+  }
+
+  static Index patch_size(const SlidingWindow& window) {
+    return window.input().channels * window.kernel() * window.kernel();
+  }
+  Index patch_size() const { return patch_size(window_); }
 
   /// A 1x1, stride-1, unpadded convolution: a sample's column, seen as H*W x C, is its own cols.
-  bool pointwise() const { return kernel() == 1 && stride() == 1 && padding() == 0; }
+  static bool is_pointwise(const SlidingWindow& window) {
+    return window.kernel() == 1 && window.stride() == 1 && window.padding() == 0;
+  }
+  bool pointwise() const { return is_pointwise(window_); }
 
   // initialize() takes the fans from the matrix (fan_out = O); a convolution's fan_out is O*k*k
   // (PyTorch, Keras). Every initializer draws a fixed distribution scaled by sqrt(variance), so
   // rescaling by the ratio gives exactly the convolution's variance.
   void initialize_weight(Generator& gen) {
-    initialize(weight_, init_, gen);
-    const double drawn = init_variance(init_, weight_.cols(), weight_.rows());
+    const Init init = this->init_;
+    initialize(weight_, init, gen);
+    const double drawn = init_variance(init, weight_.cols(), weight_.rows());
     const double wanted =
-        init_variance(init_, weight_.cols(), weight_.rows() * kernel() * kernel());
+        init_variance(init, weight_.cols(), weight_.rows() * kernel() * kernel());
     if (drawn > 0) weight_ *= static_cast<T>(std::sqrt(wanted / drawn));
   }
 
@@ -311,11 +313,6 @@ class Conv2D : public Layer<T> {
   }
 
   SlidingWindow window_;
-  Activation activation_;
-  Init init_;
-  Matrix<T> weight_, weight_grad_;
-  Vector<T> bias_, bias_grad_;
-  WeightPenalty<T> penalty_;
 
   const Matrix<T>* input_ = nullptr;             // owned by the previous layer or by Sequential
   Matrix<T> cols_, dcols_;                       // one sample's patches and their gradient

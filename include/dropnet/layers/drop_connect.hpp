@@ -27,8 +27,9 @@
 // Under mc_predict, per-batch masks make the samples of a batch share each pass's mask; each
 // sample's mean and variance are still those of the paper's model.
 //
-// Reuse: initialization (default_init, initialize), activations, WeightPenalty and max-norm are
-// Dense's; only forward and backward differ, since the mask sits inside the product.
+// Reuse: initialization (default_init, initialize) is Dense's; the parameters, penalty, max-norm
+// and options are AffineLayer's; only forward and backward differ, since the mask sits inside
+// the product.
 //
 // Gaussian inference draws noise in eval mode, so it needs a Generator there: an eval forward
 // without one throws InvalidArgument (predict() passes none; call model.forward(x, Mode::eval,
@@ -36,13 +37,11 @@
 // Throws InvalidArgument naming the layer unless 0 <= p < 1 and the sizes are positive, on a
 // wrong input shape, and when a train/mc_sample forward gets no Generator.
 
-#include <cmath>
-#include <optional>
+#include <memory>
 #include <string>
 
 #include "../activations/activation.hpp"
-#include "../regularizers/max_norm.hpp"
-#include "../regularizers/weight_penalty.hpp"
+#include "affine_layer.hpp"
 #include "bernoulli_mask.hpp"
 #include "dense.hpp"
 #include "gaussian_noise.hpp"
@@ -51,20 +50,39 @@
 
 namespace dropnet {
 
+/// A dense layer whose weights are dropped; see the file comment for the formulas.
 template <class T, class Activation = Identity>
-class DropConnectDense : public Layer<T> {
+class DropConnectDense : public AffineLayer<T, Activation, DropConnectDense<T, Activation>> {
+  using Base = AffineLayer<T, Activation, DropConnectDense<T, Activation>>;
+  using Base::activation_, Base::bias_, Base::bias_grad_, Base::weight_, Base::weight_grad_;
+
  public:
   /// Weights drawn from `gen` with `init` (Dense's defaults); bias zero.
   DropConnectDense(Index in_features, Index out_features, double p, Generator& gen,
                    Init init = default_init<Activation>(), Activation activation = {})
-      : keep_("DropConnectDense", p), p_(p), activation_(activation), init_(init) {
-    detail::require(in_features > 0 && out_features > 0, "DropConnectDense",
-                    "sizes must be positive, got in=", in_features, " out=", out_features);
-    weight_.resize(out_features, in_features);
+      : Base(detail::require_affine_sizes("DropConnectDense", in_features, out_features),
+             in_features, init, activation),
+        keep_("DropConnectDense", p),
+        p_(p) {
     initialize(weight_, init, gen);
-    bias_ = Vector<T>::Zero(out_features);
-    weight_grad_ = Matrix<T>::Zero(out_features, in_features);
-    bias_grad_ = Vector<T>::Zero(out_features);
+  }
+
+  /// The layer `c` describes (fields: see config()), for the activation it names; charges what
+  /// the constructor allocates (the masks are sized at the first forward). Throws FormatError.
+  static LayerPtr<T> from_config(const LayerConfig& c, ElementBudget& budget) {
+    const Index in = c.integer("in", 1, detail::max_layer_size);
+    const Index out = c.integer("out", 1, detail::max_layer_size);
+    const double p = c.number("p");
+    const bool per_sample = c.flag("per_sample");
+    const auto samples = static_cast<int>(c.integer("gaussian_samples", 0, 1 << 20));
+    return detail::rebuild_affine<T>(
+        c, budget, affine_elements(out, in), [&](auto activation, Init init, Generator& gen) {
+          auto layer = std::make_unique<DropConnectDense<T, decltype(activation)>>(
+              in, out, p, gen, init, activation);
+          layer->with_per_sample_masks(per_sample);
+          if (samples > 0) layer->with_gaussian_inference(samples);
+          return layer;
+        });
   }
 
   /// One mask per sample (the paper's definition) instead of one per mini-batch.
@@ -78,20 +96,9 @@ class DropConnectDense : public Layer<T> {
     gaussian_samples_ = samples;
     return *this;
   }
+  /// Eval-mode inference by the mean-field estimate (the default).
   DropConnectDense& with_mean_field_inference() {
     gaussian_samples_ = 0;
-    return *this;
-  }
-  DropConnectDense& with_penalty(WeightPenalty<T> penalty) {
-    penalty_ = penalty;
-    return *this;
-  }
-  DropConnectDense& with_l1(T l1) { return with_penalty({l1, penalty_.l2}); }
-  DropConnectDense& with_l2(T l2) { return with_penalty({penalty_.l1, l2}); }
-  DropConnectDense& with_max_norm(T c) {
-    detail::require(std::isfinite(static_cast<double>(c)) && c > T(0), name(),
-                    "max-norm must be finite and > 0, got ", c);
-    max_norm_ = c;
     return *this;
   }
 
@@ -108,10 +115,7 @@ class DropConnectDense : public Layer<T> {
 
   Index expected_input_rows() const override { return in_features(); }
   Index output_rows(Index input_rows) const override {
-    if (input_rows != in_features())
-      throw InvalidArgument(detail::concat(name(), ": input has ", input_rows,
-                                           " features, expected ", in_features()));
-    return out_features();
+    return this->dense_output_rows(input_rows);
   }
 
   const Matrix<T>& forward(const Matrix<T>& x, Mode mode, Generator* gen) override {
@@ -153,40 +157,22 @@ class DropConnectDense : public Layer<T> {
     } else {
       backward_shared_weight(need_dx);
     }
-    penalty_.add_gradient(weight_, weight_grad_);
+    this->add_penalty_gradient();
     bias_grad_.noalias() = dz_.rowwise().sum();
     return need_dx ? dx_ : no_gradient_;
   }
 
-  ParameterList<T> parameters() override {
-    return {view_of<T>("weight", weight_, &weight_grad_, ParameterRole::weight),
-            view_of<T>("bias", bias_, &bias_grad_, ParameterRole::bias)};
-  }
-  T penalty() const override { return penalty_.active() ? penalty_.value(weight_) : T(0); }
-  void apply_constraints() override {
-    if (max_norm_) apply_max_norm(weight_, *max_norm_);
-  }
-
+  /// Kind "DropConnectDense": in, out, p, per_sample (0/1), gaussian_samples (0 = mean-field),
+  /// then AffineLayer's fields (with max_norm).
   LayerConfig config() const override {
-    return {"DropConnectDense",
-            {{"in", double(in_features())},
-             {"out", double(out_features())},
-             {"p", p_},
-             {"per_sample", per_sample_ ? 1.0 : 0.0},
-             {"gaussian_samples", double(gaussian_samples_)},
-             {"activation_parameter", activation_.parameter()},
-             {"l1", double(penalty_.l1)},
-             {"l2", double(penalty_.l2)},
-             {"max_norm", max_norm_ ? double(*max_norm_) : 0.0}},
-            {{"activation", Activation::kind}, {"init", to_string(init_)}}};
+    return this->affine_config("DropConnectDense",
+                               {{"in", double(in_features())},
+                                {"out", double(out_features())},
+                                {"p", p_},
+                                {"per_sample", per_sample_ ? 1.0 : 0.0},
+                                {"gaussian_samples", double(gaussian_samples_)}});
   }
 
-  Matrix<T>& weight() { return weight_; }
-  const Matrix<T>& weight() const { return weight_; }
-  Vector<T>& bias() { return bias_; }
-  const Vector<T>& bias() const { return bias_; }
-  const Matrix<T>& weight_grad() const { return weight_grad_; }
-  const Vector<T>& bias_grad() const { return bias_grad_; }
   /// The last mask (0/1, out x in): the batch's, or the last sample's with per-sample masks.
   const Matrix<T>& mask() const { return mask_; }
 
@@ -292,14 +278,8 @@ class DropConnectDense : public Layer<T> {
 
   KeepThreshold keep_;
   double p_;
-  Activation activation_;
-  Init init_;
   bool per_sample_ = false;
   int gaussian_samples_ = 0;
-  Matrix<T> weight_, weight_grad_;
-  Vector<T> bias_, bias_grad_;
-  WeightPenalty<T> penalty_;
-  std::optional<T> max_norm_;
 
   Pass pass_ = Pass::none;
   const Matrix<T>* input_ = nullptr;  // owned by the previous layer or by Sequential

@@ -8,6 +8,8 @@
 // Throws InvalidArgument naming the layer unless 0 <= p < 1. p is quantized to 2^-32 (see
 // bernoulli_mask.hpp); the scale is exactly 1/(1 - p).
 
+#include <memory>
+
 #include "dropout_base.hpp"
 
 namespace dropnet {
@@ -16,6 +18,11 @@ template <class T>
 class Dropout : public DropoutBase<T> {
  public:
   explicit Dropout(double p) : DropoutBase<T>("Dropout", p), keep_("Dropout", p) {}
+
+  /// The layer `c` describes (field p); allocates nothing at construction. Throws FormatError.
+  static LayerPtr<T> from_config(const LayerConfig& c, ElementBudget&) {
+    return std::make_unique<Dropout>(c.number("p"));
+  }
 
   /// The last mask, already scaled: entries are 0 or 1/(1 - p).
   const Matrix<T>& mask() const { return mask_; }

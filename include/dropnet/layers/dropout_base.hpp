@@ -61,7 +61,6 @@ class DropoutBase : public Layer<T> {
   DropoutBase(std::string kind, double p)
       : kind_(std::move(kind)), p_(detail::require_drop_rate(kind_, p)) {}
 
-
   /// y = the noisy x; keeps whatever sample_backward needs. Sizes `y` (no-op when unchanged).
   virtual void sample_forward(const Matrix<T>& x, Generator& gen, Matrix<T>& y) = 0;
   /// dx from dy with the noise of the last sample_forward.

@@ -10,6 +10,7 @@
 // whose rows are not C*H*W or an empty batch; backward before forward or a gradient whose shape
 // differs from the last input's.
 
+#include <memory>
 #include <string>
 
 #include "image_shape.hpp"
@@ -25,6 +26,12 @@ class Flatten : public Layer<T> {
   /// extent.
   explicit Flatten(const ImageShape& input) : input_(input) {
     detail::require_image_shape("Flatten", input);
+  }
+
+  /// The layer `c` describes (channels, height, width); allocates nothing at construction.
+  /// Throws FormatError.
+  static LayerPtr<T> from_config(const LayerConfig& c, ElementBudget&) {
+    return std::make_unique<Flatten>(detail::config_image(c));
   }
 
   /// e.g. "Flatten(64x7x7->3136)".

@@ -8,6 +8,7 @@
 // the same as in Dropout(p). Shapes: any features x batch. Throws InvalidArgument naming the
 // layer unless 0 <= p < 1.
 
+#include <memory>
 #include <cmath>
 
 #include "dropout_base.hpp"
@@ -20,6 +21,11 @@ class GaussianDropout : public DropoutBase<T> {
  public:
   explicit GaussianDropout(double p)
       : DropoutBase<T>("GaussianDropout", p), stddev_(std::sqrt(p / (1.0 - p))) {}
+
+  /// The layer `c` describes (field p); allocates nothing at construction. Throws FormatError.
+  static LayerPtr<T> from_config(const LayerConfig& c, ElementBudget&) {
+    return std::make_unique<GaussianDropout>(c.number("p"));
+  }
 
   /// Standard deviation of the noise, sqrt(p / (1 - p)).
   double stddev() const { return stddev_; }

@@ -23,20 +23,44 @@
 namespace dropnet {
 
 /// A layer's type name and hyperparameters, enough to rebuild it (see io/model_file.hpp).
+/// The readers (number, string, integer, flag, finite) throw FormatError("layer config <kind>:
+/// ...") for a missing field or a value outside what they accept: a config usually comes from a
+/// file, so a layer's from_config reads it only through them.
 struct LayerConfig {
   std::string kind;                                           ///< e.g. "Dense", "Dropout"
   std::vector<std::pair<std::string, double>> numbers;        ///< e.g. {"in", 784}, {"p", 0.4}
   std::vector<std::pair<std::string, std::string>> strings;   ///< e.g. {"activation", "ReLU"}
 
+  /// The number field `key`, as stored.
   double number(const std::string& key) const {
     for (const auto& [name, value] : numbers)
       if (name == key) return value;
     throw FormatError("layer config " + kind + ": missing field '" + key + "'");
   }
+  /// The string field `key`.
   std::string string(const std::string& key) const {
     for (const auto& [name, value] : strings)
       if (name == key) return value;
     throw FormatError("layer config " + kind + ": missing field '" + key + "'");
+  }
+  /// The number field `key`, which must be an integer in [low, high]; checked as a double before
+  /// the cast, so a NaN or 1e300 is an error, not undefined behaviour.
+  Index integer(const std::string& key, double low, double high) const {
+    const double v = number(key);
+    if (!(v >= low && v <= high) || std::floor(v) != v)
+      throw FormatError(detail::concat("layer config ", kind, ": field '", key,
+                                       "' must be an integer in [", low, ", ", high, "], got ", v));
+    return static_cast<Index>(v);
+  }
+  /// The number field `key`, which must be 0 or 1.
+  bool flag(const std::string& key) const { return integer(key, 0, 1) == 1; }
+  /// The number field `key`, which must be finite.
+  double finite(const std::string& key) const {
+    const double v = number(key);
+    if (!std::isfinite(v))
+      throw FormatError(
+          detail::concat("layer config ", kind, ": field '", key, "' must be finite, got ", v));
+    return v;
   }
 };
 
@@ -44,8 +68,10 @@ struct LayerConfig {
 /// before constructing anything; it throws FormatError when the request does not fit.
 class ElementBudget {
  public:
+  /// A budget of `limit` elements.
   explicit ElementBudget(std::uint64_t limit) : left_(limit) {}
 
+  /// Charges `elements`; throws FormatError naming `what` when fewer are left.
   void take(std::uint64_t elements, const std::string& what) {
     if (elements > left_)
       throw FormatError(detail::concat(what, " would allocate ", elements,
@@ -53,6 +79,7 @@ class ElementBudget {
                                        " more (corrupt size?)"));
     left_ -= elements;
   }
+  /// Elements still available.
   std::uint64_t left() const { return left_; }
 
  private:
@@ -62,26 +89,6 @@ class ElementBudget {
 namespace detail {
 
 inline std::string config_where(const LayerConfig& c) { return "layer config " + c.kind; }
-
-/// A config number that must be an integer in [low, high]; checked as a double first.
-inline Index config_integer(const LayerConfig& c, const std::string& key, double low, double high) {
-  const double v = c.number(key);
-  if (!(v >= low && v <= high) || std::floor(v) != v)
-    throw FormatError(concat(config_where(c), ": field '", key, "' must be an integer in [", low,
-                             ", ", high, "], got ", v));
-  return static_cast<Index>(v);
-}
-
-inline bool config_flag(const LayerConfig& c, const std::string& key) {
-  return config_integer(c, key, 0, 1) == 1;
-}
-
-inline double config_finite(const LayerConfig& c, const std::string& key) {
-  const double v = c.number(key);
-  if (!std::isfinite(v))
-    throw FormatError(concat(config_where(c), ": field '", key, "' must be finite, got ", v));
-  return v;
-}
 
 /// Largest size a layer dimension may have (rows of a batch); far above any real model, and
 /// small enough that products of two sizes stay exact in a double and an int64.
@@ -98,7 +105,7 @@ inline void take_matrix(ElementBudget& budget, Index rows, Index cols, const std
 /// comes back as -0.0 and load stays bit-exact.
 template <class T>
 WeightPenalty<T> config_penalty(const LayerConfig& c) {
-  return {static_cast<T>(config_finite(c, "l1")), static_cast<T>(config_finite(c, "l2"))};
+  return {static_cast<T>(c.finite("l1")), static_cast<T>(c.finite("l2"))};
 }
 
 /// The product of sizes read from a file, or FormatError when it passes 2^62: checked in double
@@ -115,9 +122,8 @@ inline std::uint64_t checked_product(const LayerConfig& c, std::initializer_list
 
 /// channels, height, width; C*H*W < 2^31 (pooling indexes rows with 32 bits).
 inline ImageShape config_image(const LayerConfig& c) {
-  const ImageShape s{config_integer(c, "channels", 1, max_layer_size),
-                     config_integer(c, "height", 1, max_layer_size),
-                     config_integer(c, "width", 1, max_layer_size)};
+  const ImageShape s{c.integer("channels", 1, max_layer_size),
+                     c.integer("height", 1, max_layer_size), c.integer("width", 1, max_layer_size)};
   if (checked_product(c, {s.channels, s.height, s.width}) >= (std::uint64_t{1} << 31))
     throw FormatError(concat(config_where(c), ": image ", to_string(s), " has 2^31 or more values"));
   return s;

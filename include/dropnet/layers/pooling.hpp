@@ -25,6 +25,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -97,6 +98,23 @@ class Pool2D : public Layer<T> {
   }
 
  protected:
+  /// Rebuilds Pool (MaxPool2D or AvgPool2D) from `c`'s fields (see config()), after charging
+  /// Pool::construction_elements(window) to `budget`. Throws FormatError.
+  template <class Pool>
+  static LayerPtr<T> rebuild(const LayerConfig& c, ElementBudget& budget) {
+    const ImageShape input = detail::config_image(c);
+    const Index kernel = c.integer("kernel", 1, detail::max_layer_size);
+    const PoolOptions options = PoolOptions()
+                                    .stride(c.integer("stride", 1, detail::max_layer_size))
+                                    .padding(c.integer("padding", 0, detail::max_layer_size));
+    const SlidingWindow window(c.kind, input, kernel, *options.stride(), options.padding());
+    // C*OH*OW checked before construction_elements computes it (a large padding is refused by
+    // the constructor, after the charge).
+    detail::checked_product(c, {input.channels, window.out_height(), window.out_width()});
+    detail::take(budget, Pool::construction_elements(window), c);
+    return std::make_unique<Pool>(input, kernel, options);
+  }
+
   /// `kind` ("MaxPool2D") names the layer in errors; the stride defaults to the kernel.
   Pool2D(const char* kind, const ImageShape& input, Index kernel, const PoolOptions& options)
       : kind_(kind),
@@ -141,6 +159,16 @@ class MaxPool2D : public Pool2D<T> {
   MaxPool2D(const ImageShape& input, Index kernel, const PoolOptions& options = {})
       : Pool2D<T>("MaxPool2D", input, kernel, options) {
     first_pixels();
+  }
+
+  /// The layer `c` describes (fields: see config()); charges construction_elements. Throws
+  /// FormatError.
+  static LayerPtr<T> from_config(const LayerConfig& c, ElementBudget& budget) {
+    return Pool2D<T>::template rebuild<MaxPool2D>(c, budget);
+  }
+  /// Elements the constructor allocates: the first pixel of each output's window.
+  static std::uint64_t construction_elements(const SlidingWindow& window) {
+    return static_cast<std::uint64_t>(window.output(window.input().channels).size());
   }
 
   /// y = the window maxima, C*OH*OW x batch; records where each came from.
@@ -227,6 +255,13 @@ class AvgPool2D : public Pool2D<T> {
   AvgPool2D(const ImageShape& input, Index kernel, const PoolOptions& options = {})
       : Pool2D<T>("AvgPool2D", input, kernel, options) {}
 
+  /// The layer `c` describes (fields: see config()). Throws FormatError.
+  static LayerPtr<T> from_config(const LayerConfig& c, ElementBudget& budget) {
+    return Pool2D<T>::template rebuild<AvgPool2D>(c, budget);
+  }
+  /// Elements the constructor allocates: none (the buffers are sized at the first forward).
+  static std::uint64_t construction_elements(const SlidingWindow&) { return 0; }
+
   /// y = the window sums / k^2, C*OH*OW x batch.
   const Matrix<T>& forward(const Matrix<T>& x, Mode, Generator*) override {
     this->require_input(x);
@@ -277,6 +312,12 @@ class GlobalAvgPool : public Layer<T> {
   /// non-positive extent.
   explicit GlobalAvgPool(const ImageShape& input) : input_(input) {
     detail::require_image_shape("GlobalAvgPool", input);
+  }
+
+  /// The layer `c` describes (channels, height, width); allocates nothing at construction.
+  /// Throws FormatError.
+  static LayerPtr<T> from_config(const LayerConfig& c, ElementBudget&) {
+    return std::make_unique<GlobalAvgPool>(detail::config_image(c));
   }
 
   /// e.g. "GlobalAvgPool(64x7x7->64)".

@@ -11,6 +11,8 @@
 // Throws InvalidArgument naming the layer unless 0 <= p < 1 and channels > 0, and when the input's
 // rows are not a multiple of channels (the message names both).
 
+#include <memory>
+
 #include "dropout_base.hpp"
 
 namespace dropnet {
@@ -21,6 +23,13 @@ class SpatialDropout : public DropoutBase<T> {
   SpatialDropout(double p, Index channels)
       : DropoutBase<T>("SpatialDropout", p), keep_("SpatialDropout", p), channels_(channels) {
     detail::require(channels > 0, "SpatialDropout", "channels must be > 0, got ", channels);
+  }
+
+  /// The layer `c` describes (p, channels); allocates nothing at construction. Throws
+  /// FormatError.
+  static LayerPtr<T> from_config(const LayerConfig& c, ElementBudget&) {
+    return std::make_unique<SpatialDropout>(c.number("p"),
+                                            c.integer("channels", 1, detail::max_layer_size));
   }
 
   Index channels() const { return channels_; }
