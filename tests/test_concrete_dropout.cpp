@@ -13,11 +13,6 @@ using namespace dropnet;
 namespace {
 
 /// Stands in for the loader's ElementBudget: counts what the factory charges.
-struct CountingBudget {
-  std::uint64_t taken = 0;
-  void take(std::uint64_t elements, const std::string&) { taken += elements; }
-};
-
 Matrix<double> normal_matrix(Index rows, Index cols, std::uint64_t seed) {
   Generator gen(seed);
   Matrix<double> m(rows, cols);
@@ -109,12 +104,17 @@ TEST_CASE("ConcreteDropoutDense: config round trip through from_config") {
   const LayerConfig config = layer.config();
   CHECK(config.kind == "ConcreteDropoutDense");
   CHECK(config.number("initial_p") == 0.15);
-  CountingBudget budget;
+  ElementBudget budget(1000);
   const LayerPtr<float> rebuilt = ConcreteDropoutDense<float, ReLU>::from_config(config, budget);
-  CHECK(budget.taken >= 2 * 3 * 8);
+  CHECK(1000 - budget.left() == 2 * 3 * 8 + 2);  // W, b, dW, db, p_logit and its gradient
   CHECK(rebuilt->config().numbers == config.numbers);
   CHECK(rebuilt->config().strings == config.strings);
-  CHECK_THROWS_AS((ConcreteDropoutDense<float, Tanh>::from_config(config, budget)), FormatError);
+  // Any instantiation rebuilds the activation the config names.
+  CHECK(ConcreteDropoutDense<float, Tanh>::from_config(config, budget)->config().strings ==
+        config.strings);
+  LayerConfig unknown = config;
+  unknown.strings[0].second = "Cubic";
+  CHECK_THROWS_AS((ConcreteDropoutDense<float, ReLU>::from_config(unknown, budget)), FormatError);
   LayerConfig bad = config;
   bad.numbers[0].second = 2.5;
   CHECK_THROWS_AS((ConcreteDropoutDense<float, ReLU>::from_config(bad, budget)), FormatError);

@@ -33,6 +33,7 @@
 #include "../core/generator.hpp"
 #include "../layers/alpha_dropout.hpp"
 #include "../layers/batch_norm.hpp"
+#include "../layers/concrete_dropout.hpp"
 #include "../layers/conv2d.hpp"
 #include "../layers/dense.hpp"
 #include "../layers/drop_connect.hpp"
@@ -44,6 +45,7 @@
 #include "../layers/layer_config.hpp"
 #include "../layers/pooling.hpp"
 #include "../layers/spatial_dropout.hpp"
+#include "../layers/temperature_scaling.hpp"
 
 namespace dropnet {
 
@@ -178,6 +180,15 @@ class LayerRegistry {
         {"GlobalAvgPool", GlobalAvgPool<T>::from_config,
          {3 * 2 * 2,
           [](Generator&) -> LayerPtr<T> { return make_unique<GlobalAvgPool<T>>(Image{3, 2, 2}); }}},
+        {"ConcreteDropoutDense", ConcreteDropoutDense<T>::from_config,
+         {4, [](Generator& g) -> LayerPtr<T> {
+            ConcreteDropoutOptions options;
+            options.initial_p = 0.2;
+            options.weight_regularizer = 1e-4;
+            return make_unique<ConcreteDropoutDense<T, ReLU>>(4, 3, g, options, Init::he_uniform);
+          }}},
+        {"TemperatureScaling", TemperatureScaling<T>::from_config,
+         {3, [](Generator&) -> LayerPtr<T> { return make_unique<TemperatureScaling<T>>(1.5); }}},
         {"Flatten", Flatten<T>::from_config,
          {2 * 3 * 3,
           [](Generator&) -> LayerPtr<T> { return make_unique<Flatten<T>>(Image{2, 3, 3}); }}},

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "activation_config.hpp"
 #include "dense.hpp"
 
 namespace dropnet {
@@ -66,26 +67,25 @@ class ConcreteDropoutDense : public Layer<T> {
     p_logit_grad_ = Vector<T>::Zero(1);
   }
 
-  /// The layer config() describes; `budget` (the loader's ElementBudget, or anything with
-  /// take(std::uint64_t, const std::string&)) is charged for the weights first. Throws
-  /// FormatError for a missing or bad field or an activation other than Activation.
-  template <class Budget>
-  static LayerPtr<T> from_config(const LayerConfig& c, Budget& budget) {
-    const Index in = config_size(c, "in"), out = config_size(c, "out");
-    if (c.string("activation") != Activation::kind)
-      throw FormatError("layer config " + c.kind + ": activation '" + c.string("activation") +
-                        "', this type is built for " + Activation::kind);
-    budget.take(2 * static_cast<std::uint64_t>(out) * static_cast<std::uint64_t>(in + 1) + 2,
-                "ConcreteDropoutDense(" + std::to_string(in) + "->" + std::to_string(out) + ")");
+  /// The layer config() describes, built with the activation its config names (so any
+  /// instantiation's from_config serves as the registry's factory); charges the Dense's tensors
+  /// and p_logit to `budget` first. Throws FormatError for a missing or bad field.
+  static LayerPtr<T> from_config(const LayerConfig& c, ElementBudget& budget) {
+    const Index in = c.integer("in", 1, detail::max_layer_size);
+    const Index out = c.integer("out", 1, detail::max_layer_size);
+    budget.take(affine_elements(out, in) + 2, "ConcreteDropoutDense(" + std::to_string(in) +
+                                                  "->" + std::to_string(out) + ")");
     ConcreteDropoutOptions options;
-    options.weight_regularizer = c.number("weight_regularizer");
-    options.dropout_regularizer = c.number("dropout_regularizer");
-    options.temperature = c.number("temperature");
-    options.initial_p = c.number("initial_p");
-    Activation activation = make_activation(c.number("activation_parameter"));
-    Generator unused(0);
-    return std::make_unique<ConcreteDropoutDense>(in, out, unused, options,
-                                                  init_from_string(c.string("init")), activation);
+    options.weight_regularizer = c.finite("weight_regularizer");
+    options.dropout_regularizer = c.finite("dropout_regularizer");
+    options.temperature = c.finite("temperature");
+    options.initial_p = c.finite("initial_p");
+    const Init init = init_from_string(c.string("init"));
+    return with_activation(c, [&](auto activation) -> LayerPtr<T> {
+      Generator unused(0);
+      return std::make_unique<ConcreteDropoutDense<T, decltype(activation)>>(in, out, unused,
+                                                                             options, init, activation);
+    });
   }
 
   /// The current (learned) dropout rate p = sigmoid(p_logit).
@@ -193,25 +193,6 @@ class ConcreteDropoutDense : public Layer<T> {
       keep_.data()[i] = static_cast<T>((1.0 - z) * scale);
     }
     dropped_.array() = x.array() * keep_.array();
-  }
-
-  static Index config_size(const LayerConfig& c, const std::string& key) {
-    const double v = c.number(key);
-    if (!(v >= 1 && v <= 0x1p30) || std::floor(v) != v)
-      throw FormatError(detail::concat("layer config ", c.kind, ": field '", key,
-                                       "' must be an integer in [1, 2^30], got ", v));
-    return static_cast<Index>(v);
-  }
-
-  static Activation make_activation(double parameter) {
-    if constexpr (Activation::has_parameter) {
-      return Activation(parameter);
-    } else {
-      if (parameter != 0.0)
-        throw FormatError(detail::concat("layer config ConcreteDropoutDense: activation ",
-                                         Activation::kind, " takes no parameter, got ", parameter));
-      return Activation{};
-    }
   }
 
   ConcreteDropoutOptions options_;

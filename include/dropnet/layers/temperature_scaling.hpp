@@ -25,11 +25,10 @@ class TemperatureScaling : public Layer<T> {
                     "temperature must be finite and > 0, got ", temperature);
   }
 
-  /// The layer a config() describes; `Budget` (the loader's ElementBudget) is not charged, as
-  /// the layer allocates nothing at construction. Throws FormatError for a missing field and
-  /// InvalidArgument for a bad temperature.
-  template <class Budget>
-  static LayerPtr<T> from_config(const LayerConfig& config, Budget& /*budget*/) {
+  /// The layer a config() describes; the budget is not charged, as the layer allocates nothing
+  /// at construction. Throws FormatError for a missing field and InvalidArgument for a bad
+  /// temperature.
+  static LayerPtr<T> from_config(const LayerConfig& config, ElementBudget& /*budget*/) {
     return std::make_unique<TemperatureScaling>(config.number("temperature"));
   }
 
