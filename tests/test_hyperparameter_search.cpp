@@ -194,10 +194,11 @@ TEST_CASE("pruning: a threshold from epoch k on; never before k") {
 
 TEST_CASE("pruning: below the median of the earlier trials at the same epoch") {
   // Trials 0 and 1 set the median at epoch 2: (0.6 + 0.8) / 2 = 0.7, so trial 2 (0.65) is pruned
-  // there; trial 3 (0.75) passes median(0.6, 0.8, 0.65) = 0.65 (pruned trial 2 counts); trial 4
-  // sees 0.6, 0.8, 0.65, 0.75 at epoch 2: median 0.7, and 0.69 is pruned.
+  // there; trial 3 (0.9) passes median(0.6, 0.8, 0.65) = 0.65. Trial 4 sees 0.6, 0.8, 0.65, 0.9
+  // at epoch 2, pruned trials 2 and 3 included: median 0.725, and 0.71 is pruned (without the
+  // pruned trials the median would be 0.7 and it would pass).
   const SearchResult r = scripted(
-      {{0.5, 0.6, 0.7}, {0.5, 0.8, 0.9}, {0.9, 0.65, 0.99}, {0.5, 0.75, 0.5}, {0.1, 0.69, 0.9}},
+      {{0.5, 0.6, 0.7}, {0.5, 0.8, 0.9}, {0.9, 0.65, 0.99}, {0.5, 0.9, 0.5}, {0.1, 0.71, 0.9}},
       SearchOptions().prune_from_epoch(2).prune_below_median(2));
   CHECK_FALSE(r.trials[0].pruned);
   CHECK_FALSE(r.trials[1].pruned);
