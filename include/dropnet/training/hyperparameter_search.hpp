@@ -212,6 +212,7 @@ class SearchSpace {
       total *= static_cast<std::size_t>(points[d]);
     }
     std::vector<Configuration> configs;
+    configs.reserve(total);
     std::vector<int> index(points.size(), 0);  // an odometer, the last digit turning fastest
     for (std::size_t n = 0; n < total; ++n) {
       configs.push_back(make([&](std::size_t d) { return (index[d] + 0.5) / points[d]; }));
@@ -225,6 +226,7 @@ class SearchSpace {
     detail::require(trials >= 1, "SearchSpace::random", "trials must be >= 1, got ", trials);
     Generator gen(seed);
     std::vector<Configuration> configs;
+    configs.reserve(static_cast<std::size_t>(trials));
     for (int i = 0; i < trials; ++i)
       configs.push_back(make([&](std::size_t) { return gen.uniform(); }));
     return configs;
