@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -99,7 +100,9 @@ std::string footer() {
          "  fashion_mnist --preset cnn                     # >= 0.92, about 10 minutes\n"
          "  fashion_mnist --study spatial                  # conv dropout: none, per unit, per "
          "map\n"
-         "  fashion_mnist --preset seed-dropout --mc-samples 30\n";
+         "  fashion_mnist --preset seed-dropout --mc-samples 30\n"
+         "  fashion_mnist --study l2 --plot l2.png         # L2 0, 1e-5, 1e-4, 1e-3\n"
+         "  fashion_mnist --search compare --trials 16 --epochs 3 --train-limit 10000\n";
 }
 
 std::vector<std::string> preset_list() {
@@ -226,17 +229,41 @@ void add_run_options(CLI::App& app, Options& o) {
                  "default 0.5,0.5,0.5) for --epochs (default 50) at a constant learning rate "
                  "(unless --schedule) and compare them. spatial: train the cnn preset with no "
                  "dropout, standard dropout and SpatialDropout in its conv blocks (rate: "
-                 "--conv-rate, default the preset's) for --epochs (default 5) and compare them. uncertainty: plain, temperature-scaled, MC dropout, an ensemble "
+                 "--conv-rate, default the preset's) for --epochs (default 5) and compare them. "
+                 "uncertainty: plain, temperature-scaled, MC dropout, an ensemble "
                  "of 5 and Concrete dropout on calibration and shifted images (--plot: the "
                  "reliability diagram). perceptron: Rosenblatt's rule on Trouser vs Bag (--plot: "
-                 "its boundary on 2 principal components; --epochs: its passes, default 100)")
-      ->check(CLI::IsMember({"dropout", "spatial", "uncertainty", "perceptron"}));
+                 "its boundary on 2 principal components; --epochs: its passes, default 100). l2: "
+                 "the notebook's MLP with L2 0, 1e-5, 1e-4, 1e-3 (and --l2 if given), as the "
+                 "dropout study")
+      ->check(CLI::IsMember({"dropout", "spatial", "uncertainty", "perceptron", "l2"}));
   app.add_option("--mc-samples", o.mc_samples,
                  "Monte-Carlo dropout at test time with T passes; reports accuracy on the most "
                  "and least certain test images")
       ->check(CLI::Range(2, 10000));
   app.add_option("--min-accuracy", o.min_accuracy,
                  "exit with status 3 if the test accuracy is below this (for CI)")
+      ->check(finite_in(0.0, 1.0));
+}
+
+void add_search_options(CLI::App& app, Options& o) {
+  app.add_option("--search", o.search,
+                 "hyperparameter search over lr, dropout, l2, width and batch size, scored by "
+                 "validation accuracy: grid, random, or compare (both, same budget and seeds); "
+                 "--epochs per trial (default 5), --history: the trials' CSV, --plot: a figure")
+      ->check(CLI::IsMember({"grid", "random", "compare"}));
+  app.add_option("--trials", o.trials,
+                 "--search: trials per search (grid: the most even grid that fits)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_option("--prune-after", o.prune_after,
+                 "--search: from this epoch on, stop a trial whose validation accuracy is below "
+                 "the median of the earlier trials at that epoch (once 3 reached it); 0 = never")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  app.add_option("--prune-below", o.prune_below,
+                 "--search with --prune-after: also stop a trial whose validation accuracy is "
+                 "below this")
       ->check(finite_in(0.0, 1.0));
 }
 
@@ -305,16 +332,19 @@ void resolve_dropout(const CLI::App& app, const Flags& f, Options& o) {
   if (o.study == "dropout") {
     m.dropout.clear();
     o.study_dropout = given(app, "--dropout") ? rates : std::vector<double>(layers + 1, 0.5);
+  } else if (given(app, "--dropout")) {
+    m.dropout = any_dropout ? rates : std::vector<double>{};
+  }
+  if (o.study == "dropout" || o.study == "l2") {
     // The notebook's setting: 50 epochs at a constant rate, where overfitting shows.
     if (!given(app, "--epochs")) t.epochs = 50;
     if (!given(app, "--schedule")) t.schedule = "none";
-  } else if (given(app, "--dropout")) {
-    m.dropout = any_dropout ? rates : std::vector<double>{};
   }
   // Three cnn runs of 5 epochs: about 12 minutes of CPU, well under 45 on a shared machine; the
   // preset's cosine schedule stays, compressed into those epochs.
   if (o.study == "spatial" && !given(app, "--epochs")) t.epochs = 5;
   if (o.study == "perceptron" && !given(app, "--epochs")) t.epochs = 100;
+  if (!o.search.empty() && !given(app, "--epochs")) t.epochs = 5;  // a few epochs per trial
   if (m.dropout.size() != 0 && m.dropout.size() != layers + 1)
     throw CLI::ValidationError("--layers", "the preset's " + std::to_string(m.dropout.size()) +
                                                " dropout rates do not fit " +
@@ -327,10 +357,12 @@ void check_kind(const CLI::App& app, const Options& o) {
   if (o.model.kind == "cnn") {
     if (o.model.max_norm > 0)
       throw CLI::ValidationError("--max-norm", "applies to the mlp presets' dense layers only");
-    if (o.study == "dropout")
-      throw CLI::ValidationError("--study",
-                                 "dropout compares the notebook's MLPs; with "
-                                 "--preset cnn use --study spatial");
+    if (o.study == "dropout" || o.study == "l2")
+      throw CLI::ValidationError("--study", o.study +
+                                                " compares the notebook's MLPs; with "
+                                                "--preset cnn use --study spatial");
+    if (!o.search.empty())
+      throw CLI::ValidationError("--search", "searches the MLP's hyperparameters, not the cnn's");
     return;
   }
   for (const char* flag : {"--conv-channels", "--conv-dropout", "--conv-rate"})
@@ -339,6 +371,22 @@ void check_kind(const CLI::App& app, const Options& o) {
     throw CLI::ValidationError("--study",
                                "spatial compares the conv blocks' dropout: it needs "
                                "--preset cnn (the default for this study)");
+}
+
+/// --search trains many models from their own configurations; its flags go with it only.
+void check_search(const CLI::App& app, const Options& o) {
+  if (o.search.empty()) {
+    for (const char* flag : {"--trials", "--prune-after", "--prune-below"})
+      if (given(app, flag)) throw CLI::ValidationError(flag, "only applies with --search");
+    return;
+  }
+  if (!o.study.empty()) throw CLI::ValidationError("--search", "runs alone: drop --study");
+  if (!o.load_path.empty() || !o.save_path.empty() || o.mc_samples > 0)
+    throw CLI::ValidationError("--search",
+                               "trains many models: --load, --save and --mc-samples "
+                               "do not apply");
+  if (given(app, "--prune-below") && o.prune_after == 0)
+    throw CLI::ValidationError("--prune-below", "needs --prune-after K (the first epoch checked)");
 }
 
 /// Throws unless `path` can be created or overwritten: its directory exists and takes a new file
@@ -398,6 +446,13 @@ void resolve(const CLI::App& app, const Flags& f, Options& o) {
     throw CLI::ValidationError("--plot", "'" + o.plot_path + "' must end in .png or .svg");
   if (!o.study.empty() && (!o.load_path.empty() || !o.save_path.empty()))
     throw CLI::ValidationError("--study", "trains three models: --load and --save do not apply");
+  check_search(app, o);
+  if (o.study == "l2") {  // the chapter's range (1e-5 to 1e-3) and none; the user's value too
+    o.study_l2 = {0.0, 1e-5, 1e-4, 1e-3};
+    const double yours = o.model.l2;
+    if (std::find(o.study_l2.begin(), o.study_l2.end(), yours) == o.study_l2.end())
+      o.study_l2.push_back(yours);
+  }
   check_outputs(o);
 }
 
@@ -418,6 +473,7 @@ ParsedCommandLine parse_command_line(int argc, char** argv) {
   add_training_options(app, flags);
   add_data_options(app, flags, o);
   add_run_options(app, o);
+  add_search_options(app, o);
   try {
     app.parse(argc, argv);
     resolve(app, flags, o);

@@ -16,6 +16,7 @@
 #include "plot.hpp"
 #include "progress.hpp"
 #include "report.hpp"
+#include "search_study.hpp"
 #include "study.hpp"
 #include "training.hpp"
 #include "uncertainty.hpp"
@@ -115,6 +116,7 @@ int run(const Options& o) {
   dropnet::Generator gen(o.seed);
   Data data = load_data(o.data, gen);
   print_setup(out, o, data);
+  if (!o.search.empty()) return run_search_study(o, data, out);
   if (!o.study.empty()) return run_study(o, data, gen, out);
   return run_single(o, data, gen, out, start, cpu_start);
 }

@@ -68,8 +68,13 @@ struct Options {
   std::string progress = "auto";  ///< auto, bar, lines
   std::string save_path, load_path;
   std::string history_path, plot_path;
-  std::string study;                  ///< "", "dropout" (mlp) or "spatial" (cnn)
+  std::string study;  ///< "", "dropout", "l2", "uncertainty", "perceptron" (mlp) or "spatial" (cnn)
   std::vector<double> study_dropout;  ///< the third model of the study ("yours")
+  std::vector<double> study_l2;       ///< --study l2: one model per L2 strength
+  std::string search;                 ///< "", "grid", "random" or "compare" (both)
+  int trials = 16;                    ///< --search: trials per search (the budget)
+  int prune_after = 0;       ///< --search: prune bad trials from this epoch on (1-based); 0 = never
+  double prune_below = 0.0;  ///< --search: with prune_after, also prune below this valid accuracy
   int mc_samples = 0;
   double min_accuracy = 0.0;  ///< exit status 3 below this test accuracy
 };

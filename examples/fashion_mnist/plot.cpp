@@ -22,13 +22,6 @@ std::string lower_extension(const std::string& path) {
   return ext;
 }
 
-/// A gnuplot single-quoted string: only the quote itself needs escaping, by doubling it.
-std::string quoted(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
-
 std::ofstream open_csv(const std::string& path) {
   std::ofstream out(path);
   if (!out) throw std::runtime_error("cannot write '" + path + "'");
@@ -108,6 +101,12 @@ constexpr const char* palette[] = {"#1f77b4", "#d62728", "#2ca02c",
                                    "#ff7f0e", "#9467bd", "#8c564b"};
 
 }  // namespace
+
+std::string quoted(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
 
 std::string plot_commands(const std::string& image_name, const std::string& body) {
   std::string image = image_name;

@@ -42,6 +42,9 @@ std::string plot_study(const std::string& csv, const std::string& image,
 /// terminal and output lines; the picture is 1280x520. Returns the path written, or "".
 std::string plot_commands(const std::string& image, const std::string& body);
 
+/// `text` as a gnuplot single-quoted string (a quote inside is doubled).
+std::string quoted(const std::string& text);
+
 /// True if `path` ends in .png or .svg (case-insensitive).
 bool is_plot_name(const std::string& path);
 

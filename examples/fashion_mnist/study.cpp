@@ -31,6 +31,21 @@ std::vector<ModelSpec> dropout_models(const Options& options) {
   return specs;
 }
 
+/// The notebook's MLP (and its dropout, if --dropout gave one) with each L2 strength
+/// (course chapter 004, exercise 4).
+std::vector<ModelSpec> l2_models(const Options& options) {
+  std::vector<ModelSpec> specs;
+  for (double l2 : options.study_l2) {
+    ModelSpec spec = options.model;
+    spec.l2 = l2;
+    char label[32];
+    std::snprintf(label, sizeof label, l2 > 0 ? "L2 %g" : "no L2", l2);
+    spec.label = label;
+    specs.push_back(spec);
+  }
+  return specs;
+}
+
 /// The cnn with no dropout, standard dropout and SpatialDropout in its conv blocks.
 std::vector<ModelSpec> spatial_models(const Options& options) {
   std::vector<ModelSpec> specs;
@@ -134,6 +149,8 @@ int compare(const Options& options, const std::vector<ModelSpec>& specs, const s
 int run_study(const Options& options, Data& data, const dropnet::Generator& gen, std::FILE* out) {
   if (options.study == "uncertainty") return run_uncertainty_study(options, data, out);
   if (options.study == "perceptron") return run_perceptron_study(options, data, out);
+  if (options.study == "l2")
+    return compare(options, l2_models(options), "L2 study", data, gen, out);
   if (options.study == "spatial")
     return compare(options, spatial_models(options), "Spatial dropout study", data, gen, out);
   return compare(options, dropout_models(options), "Dropout study", data, gen, out);

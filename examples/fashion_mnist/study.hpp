@@ -4,6 +4,8 @@
 //
 // --study dropout is the notebook's comparison cell: its MLP without dropout, with the notebook's
 // 0.25 (input) / 0.4 (hidden) rates, and with the user's rates.
+// --study l2 is the course chapter's exercise 4 next to it: the same MLP without L2 and with
+// L2 1e-5, 1e-4 and 1e-3 (the chapter's range; --l2 adds a fifth), 50 epochs at a constant rate.
 // --study spatial is the cnn preset with no dropout in its conv blocks, standard (element-wise)
 // dropout there, and SpatialDropout (whole feature maps), at the same rate; the dense layers keep
 // their dropout in all three.

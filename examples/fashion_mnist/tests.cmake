@@ -59,6 +59,10 @@ foreach(_probe
     "conv_rate_nan|--conv-rate: Value nan not in range|--preset|cnn|--conv-rate|nan"
     "min_accuracy_nan|--min-accuracy: Value nan not in range \\[0 - 1\\]|--min-accuracy|nan"
     "train_limit_nan|--train-limit: Value nan not in range|--train-limit|nan"
+    "trials_zero|--trials: Value 0 not in range|--search|grid|--trials|0"
+    "trials_without_search|--trials: only applies with --search|--trials|4"
+    "prune_below_nan|--prune-below: Value nan not in range \\[0 - 1\\]|--search|random|--prune-after|1|--prune-below|nan"
+    "search_with_study|--search: runs alone: drop --study|--search|grid|--study|l2"
     "seed_negative|--seed: Value -1 not in range \\[0 - 18446744073709551615\\]|--seed|-1"
     "seed_over_64_bits|--seed: Value 18446744073709551616 not in range|--seed|18446744073709551616"
     "save_missing_dir|--save: cannot write '${_outside}/model.weights': directory '${_outside}' does not exist|--save|${_outside}/model.weights"
@@ -127,6 +131,19 @@ if(EXISTS "${FASHION_MNIST_TEST_DATA}/train-images-idx3-ubyte.gz")
                      ARGS --data-dir ${FASHION_MNIST_TEST_DATA} --train-limit 1000 --valid-size 1000
                           --test-limit 1000 --epochs 1 --progress lines --study spatial
                           --history ${_out}/spatial_study.csv)
+
+  # Hyperparameter search: grid and random, 2 trials of one epoch on 1,000 images each.
+  fashion_mnist_test(NAME e2e_search EXPECT success
+                     REGEX "Grid search: 2 trials.*Random search: 2 trials.*search +trials +pruned +best valid.*grid +2 .*random +2 .*Trials: [^\n]*search_random[.]csv"
+                     ARGS --data-dir ${FASHION_MNIST_TEST_DATA} --train-limit 1000 --valid-size 1000
+                          --test-limit 1000 --epochs 1 --progress lines --search compare --trials 2
+                          --history ${_out}/search.csv)
+  # The L2 study (exercise 4 of the course chapter): one epoch of 1,000 images per strength.
+  fashion_mnist_test(NAME e2e_study_l2 EXPECT success
+                     REGEX "L2 study.*no L2 .*L2 1e-05 .*L2 0.0001 .*L2 0.001 .*Curves: "
+                     ARGS --data-dir ${FASHION_MNIST_TEST_DATA} --train-limit 1000 --valid-size 1000
+                          --test-limit 1000 --epochs 1 --progress lines --study l2
+                          --history ${_out}/l2_study.csv)
 
   find_program(GNUPLOT_EXECUTABLE gnuplot)
   if(GNUPLOT_EXECUTABLE)

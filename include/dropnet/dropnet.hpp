@@ -67,6 +67,7 @@
 #include "training/evaluate.hpp"
 #include "training/fit.hpp"
 #include "training/gradient_check.hpp"
+#include "training/hyperparameter_search.hpp"
 #include "training/history.hpp"
 #include "training/mc_dropout.hpp"
 #include "training/monitor.hpp"

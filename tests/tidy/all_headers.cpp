@@ -25,6 +25,7 @@ namespace dropnet {
   template class ModelCheckpoint<T>;                            \
   template class WeightsSnapshot<T>;                            \
   template class ModelState<T>;                                 \
+  template class TrialCallback<T>;                              \
   template History fit<T, Labels>(Sequential<T>&, const Loss<T>&, Optimizer<T>&, \
                                   const Matrix<T>&, const Labels&, Generator&,   \
                                   const FitOptions<T>&);                         \
@@ -42,5 +43,10 @@ namespace dropnet {
 
 DROPNET_TIDY_LAYERS(float)
 DROPNET_TIDY_LAYERS(double)
+
+/// The hyperparameter search with a plain function as its objective.
+using SearchObjective = void (*)(const Configuration&, Generator&, TrialMonitor&);
+template SearchResult run_search<SearchObjective>(const std::vector<Configuration>&,
+                                                  SearchObjective, const SearchOptions&);
 
 }  // namespace dropnet
