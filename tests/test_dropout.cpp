@@ -12,24 +12,19 @@
 #include <cmath>
 #include <cstdlib>
 #include <dropnet/dropnet.hpp>
+
+#include "test_data.hpp"
 #include <limits>
 #include <new>
 #include <string>
 #include <vector>
 
 using namespace dropnet;
+using test::normal_matrix;
 
 namespace {
 
 constexpr double kSigmas = 5.0;
-
-template <class T>
-Matrix<T> normal_matrix(Index rows, Index cols, Generator& gen, double mean = 0.0,
-                        double stddev = 1.0) {
-  Matrix<T> m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = gen.normal<T>(T(mean), T(stddev));
-  return m;
-}
 
 template <class T>
 Matrix<T> uniform_matrix(Index rows, Index cols, Generator& gen, double low, double high) {

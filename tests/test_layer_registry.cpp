@@ -17,18 +17,14 @@
 #include <vector>
 
 #include <dropnet/dropnet.hpp>
+
+#include "test_data.hpp"
 #include <dropnet/io/layer_registry.hpp>
 
 using namespace dropnet;
+using test::normal_matrix;
 
 namespace {
-
-template <class T>
-Matrix<T> normal_matrix(Index rows, Index cols, Generator& gen) {
-  Matrix<T> m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = gen.normal<T>();
-  return m;
-}
 
 /// Bit for bit, so that -0.0 differs from 0.0 and NaN equals itself.
 bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }

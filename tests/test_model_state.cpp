@@ -6,20 +6,16 @@
 #include <cmath>
 #include <cstring>
 #include <dropnet/dropnet.hpp>
+
+#include "test_data.hpp"
 #include <limits>
 #include <string>
 #include <vector>
 
 using namespace dropnet;
+using test::normal_matrix;
 
 namespace {
-
-template <class T>
-Matrix<T> normal_matrix(Index rows, Index cols, Generator& gen) {
-  Matrix<T> m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = gen.normal<T>();
-  return m;
-}
 
 Labels cyclic_labels(Index n, int classes) {
   Labels y(n);
