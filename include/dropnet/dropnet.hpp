@@ -70,6 +70,7 @@
 #include "training/schedule_callback.hpp"
 
 #include "io/model_file.hpp"
+#include "io/model_load.hpp"
 #include "io/weights_file.hpp"
 
 #include "callbacks/model_checkpoint.hpp"
