@@ -112,9 +112,11 @@ void seeds_of_type(std::vector<Seed>& seeds, const std::string& type) {
   auto conv = conv_net<T>(gen);
   seeds.emplace_back("conv_" + type + ".dnm", saved(conv));
   Adam<T> adam(dense.parameters(), AdamOptions(1e-3).amsgrad(true));
-  seeds.emplace_back("dense_" + type + "_adam.dnm", saved(dense, static_cast<Optimizer<T>*>(&adam)));
+  seeds.emplace_back("dense_" + type + "_adam.dnm",
+                     saved(dense, static_cast<Optimizer<T>*>(&adam)));
   SGD<T> sgd(all.parameters(), SGDOptions(0.1).momentum(0.9));
-  seeds.emplace_back("every_kind_" + type + "_sgd.dnm", saved(all, static_cast<Optimizer<T>*>(&sgd)));
+  seeds.emplace_back("every_kind_" + type + "_sgd.dnm",
+                     saved(all, static_cast<Optimizer<T>*>(&sgd)));
   RMSprop<T> rmsprop(conv.parameters(), RMSpropOptions(1e-2).momentum(0.5).centered(true));
   seeds.emplace_back("conv_" + type + "_rmsprop.dnm",
                      saved(conv, static_cast<Optimizer<T>*>(&rmsprop)));

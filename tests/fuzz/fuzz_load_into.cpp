@@ -28,7 +28,8 @@ using T = float;
 std::string state_bits(Sequential<T>& model, Optimizer<T>& optimizer) {
   Vector<T> values;
   ModelState<T>(model).pack_values(values);
-  std::string bits(reinterpret_cast<const char*>(values.data()), sizeof(T) * std::size_t(values.size()));
+  std::string bits(reinterpret_cast<const char*>(values.data()),
+                   sizeof(T) * std::size_t(values.size()));
   for (const Vector<T>* s : optimizer.state())
     bits.append(reinterpret_cast<const char*>(s->data()), sizeof(T) * std::size_t(s->size()));
   const T rate = optimizer.learning_rate();
@@ -37,7 +38,6 @@ std::string state_bits(Sequential<T>& model, Optimizer<T>& optimizer) {
   bits.append(reinterpret_cast<const char*>(&steps), sizeof steps);
   return bits;
 }
-
 
 }  // namespace
 

@@ -97,13 +97,15 @@ inline std::filesystem::path temporary_name(const std::filesystem::path& target,
 
 /// What a symbolic link at `path` points to, followed to the end (at most 40 links, as the
 /// kernel's ELOOP); `path` itself when it is not a link. A dangling link yields its target.
-inline std::filesystem::path resolve_links(const std::filesystem::path& path, const std::string& who) {
+inline std::filesystem::path resolve_links(const std::filesystem::path& path,
+                                           const std::string& who) {
   std::filesystem::path p = path;
   for (int hops = 0;; ++hops) {
     std::error_code ec;
     if (!std::filesystem::is_symlink(p, ec)) return p;
     if (hops == 40)
-      throw FormatError(concat(who, ": cannot write '", path.string(), "': too many symbolic links"));
+      throw FormatError(
+          concat(who, ": cannot write '", path.string(), "': too many symbolic links"));
     const std::filesystem::path link = std::filesystem::read_symlink(p, ec);
     if (ec) return p;
     p = link.is_absolute() ? link : p.parent_path() / link;
@@ -143,7 +145,8 @@ inline long temporary_pid(const std::string& name, const std::string& prefix) {
   if (name.size() <= prefix.size() + suffix.size() || name.compare(0, prefix.size(), prefix) != 0 ||
       name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
     return 0;
-  const std::string middle = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  const std::string middle =
+      name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
   const std::size_t dot = middle.find('.');
   const auto digits = [](const std::string& s) {
     return !s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos;
@@ -182,7 +185,8 @@ inline void remove_stale_temporaries(const std::filesystem::path& target) {
 /// gets 0666 less the umask, as open(2) gives any new file).
 inline int previous_mode(const std::filesystem::path& target) {
   struct stat st {};
-  if (::stat(target.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return static_cast<int>(st.st_mode & 0777);
+  if (::stat(target.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+    return static_cast<int>(st.st_mode & 0777);
   return -1;
 }
 
@@ -200,8 +204,9 @@ inline int create_temporary(const std::filesystem::path& target, std::filesystem
       return fd;
     }
     if (errno != EEXIST || attempt == 99)
-      throw_write_error(who, path, concat("cannot create a temporary file next to it (",
-                                          std::strerror(errno), ")"));
+      throw_write_error(
+          who, path,
+          concat("cannot create a temporary file next to it (", std::strerror(errno), ")"));
   }
 }
 

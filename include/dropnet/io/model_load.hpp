@@ -43,8 +43,8 @@ Sequential<T> build_model(const ModelRecord& m, const LayerRegistry<T>& registry
       LayerPtr<T> layer = registry.build(config, budget);
       // Bit for bit, so that whatever load accepts saves back to the same bytes.
       if (!same_config(layer->config(), config, identical_numbers))
-        throw FormatError(concat("rebuilt as ", describe(layer->config()), " from ",
-                                 describe(config)));
+        throw FormatError(
+            concat("rebuilt as ", describe(layer->config()), " from ", describe(config)));
       model.add(std::move(layer));
     } catch (const std::exception& e) {  // FormatError, or InvalidArgument from add
       throw FormatError(concat(m.where, ": layer ", i, ": ", e.what()));
@@ -64,7 +64,8 @@ Sequential<T> build_model(const ModelRecord& m, const LayerRegistry<T>& registry
 
 /// The model stored in `in`, rebuilt with `registry`. Throws FormatError.
 template <class T>
-Sequential<T> load(std::istream& in, const LayerRegistry<T>& registry = LayerRegistry<T>::builtin()) {
+Sequential<T> load(std::istream& in,
+                   const LayerRegistry<T>& registry = LayerRegistry<T>::builtin()) {
   return detail::build_model<T>(detail::read_model(in, "load(stream)"), registry);
 }
 
