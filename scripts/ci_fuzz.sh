@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Fuzzes the model loader and the IDX reader with libFuzzer, bounded in time.
+# Fuzzes the model loader, load_into with an optimizer, and the IDX reader with libFuzzer,
+# bounded in time.
 #
 #   scripts/ci_fuzz.sh                 FUZZ_SECONDS per target (default 60)
 #   FUZZ_TARGETS="idx" scripts/ci_fuzz.sh   only the named targets (default: all)
 #
 # Builds each target in build-fuzz/ with clang++ -fsanitize=fuzzer,address,undefined, replays the
 # committed crash reproducers in tests/fuzz/regressions/<target>/, then fuzzes from the seed
-# corpus tests/fuzz/corpus/<target>/ (read only: new inputs go to build-fuzz/corpus/<target>/).
+# corpus (read only: new inputs go to build-fuzz/corpus/<target>/): for the model targets the
+# seeds are generated into build-fuzz/seeds/model by tests/fuzz/make_corpus.cpp (models saved by
+# the code under test, nothing committed); for the others tests/fuzz/corpus/<target>/.
 # Any crash, sanitizer report, leak, timeout (> 10 s per input) or allocation above 2 GB fails
 # the script and leaves the input in build-fuzz/artifacts/: fix the bug, then commit the input to
 # tests/fuzz/regressions/<target>/ (test_model_file also replays the model ones). Prints each
@@ -24,9 +27,15 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 mkdir -p "$build/artifacts"
 
+echo "== generating the model seeds in $build/seeds/model"
+"$cxx" -std=c++17 -O1 -Iinclude -I/usr/include/eigen3 tests/fuzz/make_corpus.cpp -o "$build/make_corpus"
+rm -rf "$build/seeds/model" && "$build/make_corpus" "$build/seeds/model"
+seeds_of() { [[ $1 == model* ]] && echo "$build/seeds/model" || echo "tests/fuzz/corpus/$1"; }
+
 # name:source:extra link flags
 targets=(
   "model:tests/fuzz/fuzz_model_loader.cpp:"
+  "model_into:tests/fuzz/fuzz_load_into.cpp:"
   "idx:tests/fuzz/fuzz_idx_reader.cpp:-lz"
 )
 
@@ -56,7 +65,7 @@ for entry in "${targets[@]}"; do
   timeout --signal=KILL $((seconds + 120)) "$binary" -max_total_time="$seconds" \
     -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$build/artifacts/$name-" \
-    "$build/corpus/$name" "tests/fuzz/corpus/$name" >"$log" 2>&1 || {
+    "$build/corpus/$name" "$(seeds_of "$name")" >"$log" 2>&1 || {
     tail -n 60 "$log"
     echo "ci_fuzz: $name FAILED; reproducer in $build/artifacts/" >&2
     exit 1

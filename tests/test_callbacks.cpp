@@ -1,5 +1,7 @@
 // EarlyStopping (Keras 3 rule, scripted and in a real fit), ModelCheckpoint, WeightsSnapshot and
-// the weights file: round trip, byte layout, validation on load, atomic writes under failure.
+// the weights files (save_weights / load_weights, model files since DNWT went): round trip, byte
+// layout, validation on load (checksum, bounded reads, the old format refused), atomic writes
+// under failure.
 
 #include <doctest/doctest.h>
 
@@ -23,7 +25,10 @@
 #define TEST_HAVE_RLIMIT 1
 #endif
 
+#include "fuzz/corpus_models.hpp"  // fuzz::reseal
+
 using namespace dropnet;
+using fuzz::reseal;
 namespace fs = std::filesystem;
 
 namespace {
@@ -378,7 +383,7 @@ TEST_CASE(
 
 TEST_CASE("ModelCheckpoint save_best_only keeps the best epoch's weights in memory and on disk") {
   TempDir dir;
-  const fs::path path = dir.path / "best.dnwt";
+  const fs::path path = dir.path / "best.dnm";
   FakeTraining run;
   ModelCheckpoint<double> checkpoint(ModelCheckpointOptions().save_best_only().path(path.string()));
   // Improvements at epochs 0, 1 and 3.
@@ -394,7 +399,7 @@ TEST_CASE("ModelCheckpoint save_best_only keeps the best epoch's weights in memo
   Sequential<double> fresh = small_model<double>(99);
   load_weights(fresh, path.string());
   CHECK(has_stamp(fresh, 4.0));
-  CHECK(dir.entries() == std::set<std::string>{"best.dnwt"});  // no temporary left behind
+  CHECK(dir.entries() == std::set<std::string>{"best.dnm"});  // no temporary left behind
 }
 
 TEST_CASE("ModelCheckpoint: every epoch without save_best_only, max for accuracy, thresholds") {
@@ -443,7 +448,7 @@ TEST_CASE("ModelCheckpoint: every epoch without save_best_only, max for accuracy
 TEST_CASE_TEMPLATE("weights files round-trip parameters and buffers bit for bit", T, float,
                    double) {
   TempDir dir;
-  const std::string path = (dir.path / "w.dnwt").string();
+  const std::string path = (dir.path / "w.dnm").string();
   Sequential<T> model = small_model<T>(5);
   Generator gen(6);
   for (int i = 0; i < 3; ++i) {  // moves the BatchNorm statistics away from (0, 1)
@@ -466,9 +471,9 @@ TEST_CASE_TEMPLATE("weights files round-trip parameters and buffers bit for bit"
   CHECK(has_stamp(other, 3.0));
 }
 
-TEST_CASE("the weights file layout is the documented one") {
+TEST_CASE("the weights file layout is the documented one (a model file)") {
   TempDir dir;
-  const fs::path path = dir.path / "w.dnwt";
+  const fs::path path = dir.path / "w.dnm";
   Generator gen(1);
   Sequential<double> model(2);
   auto& dense = model.add(Dense<double>(2, 1, gen));
@@ -476,25 +481,30 @@ TEST_CASE("the weights file layout is the documented one") {
   dense.bias() << 0.5;
   save_weights(model, path.string());
   const std::string bytes = read_bytes(path);
-  // header 4+4+4+8; "0.Dense.weight": 4+14+8+8+2*8; "0.Dense.bias": 4+12+8+8+8.
-  REQUIRE(bytes.size() == 20 + 50 + 40);
-  CHECK(bytes.substr(0, 4) == "DNWT");
-  CHECK(le_at(bytes, 4, 4) == 1);   // version
-  CHECK(le_at(bytes, 8, 4) == 8);   // double
-  CHECK(le_at(bytes, 12, 8) == 2);  // tensors
-  CHECK(le_at(bytes, 20, 4) == 14);
-  CHECK(bytes.substr(24, 14) == "0.Dense.weight");
-  CHECK(le_at(bytes, 38, 8) == 1);                      // rows
-  CHECK(le_at(bytes, 46, 8) == 2);                      // cols
-  CHECK(le_at(bytes, 54, 8) == 0x3FF0000000000000ull);  // 1.0
-  CHECK(le_at(bytes, 62, 8) == 0xC000000000000000ull);  // -2.0
-  CHECK(bytes.substr(74, 12) == "0.Dense.bias");
-  CHECK(le_at(bytes, 102, 8) == 0x3FE0000000000000ull);  // 0.5
+  // docs/model_file.md: header 8+4+4+4+8, body, CRC-32; the tensors end the body:
+  // u32 count; "0.Dense.weight": 4+14+8+8+2*8; "0.Dense.bias": 4+12+8+8+8.
+  REQUIRE(bytes.size() > 28 + 4 + 50 + 40 + 4);
+  CHECK(bytes.substr(0, 8) == "\x89" "DNM\r\n\x1a\n");
+  CHECK(le_at(bytes, 8, 4) == 1);                         // version
+  CHECK(le_at(bytes, 12, 4) == 2);                        // double
+  CHECK(le_at(bytes, 16, 4) == 0);                        // no optimizer
+  CHECK(le_at(bytes, 20, 8) == bytes.size() - 28 - 4);    // body length
+  const std::size_t t = bytes.size() - 4 - 90 - 4;        // the tensor count
+  CHECK(le_at(bytes, t, 4) == 2);                         // tensors
+  CHECK(le_at(bytes, t + 4, 4) == 14);
+  CHECK(bytes.substr(t + 8, 14) == "0.Dense.weight");
+  CHECK(le_at(bytes, t + 22, 8) == 1);                      // rows
+  CHECK(le_at(bytes, t + 30, 8) == 2);                      // cols
+  CHECK(le_at(bytes, t + 38, 8) == 0x3FF0000000000000ull);  // 1.0
+  CHECK(le_at(bytes, t + 46, 8) == 0xC000000000000000ull);  // -2.0
+  CHECK(bytes.substr(t + 58, 12) == "0.Dense.bias");
+  CHECK(le_at(bytes, t + 86, 8) == 0x3FE0000000000000ull);  // 0.5
+  CHECK(le_at(bytes, bytes.size() - 4, 4) == crc32(bytes.data(), bytes.size() - 4));
 }
 
 TEST_CASE("load_weights validates the whole file and leaves the model unchanged on failure") {
   TempDir dir;
-  const fs::path good = dir.path / "good.dnwt", bad = dir.path / "bad.dnwt";
+  const fs::path good = dir.path / "good.dnm", bad = dir.path / "bad.dnm";
   Sequential<double> source = small_model<double>(1);
   stamp(source, 7.0);
   save_weights(source, good.string());
@@ -512,19 +522,22 @@ TEST_CASE("load_weights validates the whole file and leaves the model unchanged 
   wrong[0] = 'X';
   rejects(wrong, "magic");
   wrong = bytes;
-  wrong[4] = 2;
+  wrong[8] = 2;
   rejects(wrong, "version");
   rejects(bytes.substr(0, bytes.size() - 1), "truncated");
   rejects(bytes.substr(0, 10), "truncated");
   rejects(bytes + '\0', "unexpected bytes");
+  const std::size_t first_name = bytes.find("0.Dense.weight");
+  REQUIRE(first_name != std::string::npos);
   wrong = bytes;
-  wrong[12] = 100;  // 100 tensors announced
-  rejects(wrong, "truncated");
+  wrong[first_name - 8] = 100;  // 100 tensors announced
+  rejects(reseal(wrong), "truncated");
   wrong = bytes;
-  wrong[28] = 'X';  // "0.DeXse.weight"
-  rejects(wrong, "does not fit the model");
+  wrong[first_name + 4] = 'X';  // "0.DeXse.weight"
+  rejects(reseal(wrong), "does not fit the model");
+  rejects(wrong, "checksum");  // the same edit without resealing: the CRC catches it
 
-  CHECK_THROWS_AS(load_weights(target, (dir.path / "missing.dnwt").string()), FormatError);
+  CHECK_THROWS_AS(load_weights(target, (dir.path / "missing.dnm").string()), FormatError);
 
   // A float model cannot read a double file.
   Sequential<float> float_model = small_model<float>(2);
@@ -542,8 +555,97 @@ TEST_CASE("load_weights validates the whole file and leaves the model unchanged 
                        FormatError);
   CHECK(has_stamp(wider, 1.0));
 
+  // Every single-bit flip is caught (issue 18: DNWT had no checksum, and 3,168 of 5,664 flips
+  // loaded silently).
+  int flips = 0, accepted = 0;
+  for (std::size_t i = 0; i < bytes.size(); ++i)
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string flipped = bytes;
+      flipped[i] = static_cast<char>(flipped[i] ^ (1 << bit));
+      write_bytes(bad, flipped);
+      try {
+        load_weights(target, bad.string());
+        ++accepted;
+      } catch (const FormatError&) {
+      }
+      ++flips;
+    }
+  MESSAGE(flips, " single-bit flips, ", accepted, " accepted");
+  CHECK(accepted == 0);
+  CHECK(has_stamp(target, 1.0));
+
   load_weights(target, good.string());
   CHECK(has_stamp(target, 7.0));
+}
+
+TEST_CASE("load_weights reads a bounded amount: /dev/zero and an endless stream fail at once") {
+  // DNWT read the whole file first: load_weights("/dev/zero") ran out of memory.
+  Sequential<double> target = small_model<double>(2);
+  stamp(target, 1.0);
+  if (fs::exists("/dev/zero"))
+    CHECK_THROWS_WITH_AS(load_weights(target, "/dev/zero"), doctest::Contains("magic"),
+                         FormatError);
+  // A valid header announcing 2^61 bytes over an endless source fails as "corrupt", at once.
+  TempDir dir;
+  const fs::path path = dir.path / "huge.dnm";
+  save_weights(target, path.string());
+  std::string header = read_bytes(path).substr(0, 28);
+  detail::BinaryWriter(header).patch_u64(20, std::uint64_t{1} << 61);
+  write_bytes(path, header + std::string(1000, '\0'));
+  CHECK_THROWS_WITH_AS(load_weights(target, path.string()), doctest::Contains("truncated"),
+                       FormatError);
+  CHECK(has_stamp(target, 1.0));
+}
+
+TEST_CASE("an old DNWT weights file is refused with a message that says what to do") {
+  TempDir dir;
+  const fs::path path = dir.path / "old.dnwt";
+  // The 0.x layout: "DNWT", u32 version 1, u32 scalar bytes, u64 count, tensors.
+  std::string old("DNWT");
+  detail::BinaryWriter w(old);
+  w.u32(1);
+  w.u32(8);
+  w.u64(0);
+  write_bytes(path, old);
+  Sequential<double> model = small_model<double>(2);
+  stamp(model, 1.0);
+  CHECK_THROWS_WITH_AS(load_weights(model, path.string()),
+                       doctest::Contains("weights file of dropnet 0.x"), FormatError);
+  CHECK_THROWS_WITH_AS(load_weights(model, path.string()), doctest::Contains("save_weights it again"),
+                       FormatError);
+  CHECK_THROWS_WITH_AS(load_into(model, path.string()), doctest::Contains("DNWT"), FormatError);
+  CHECK(has_stamp(model, 1.0));
+}
+
+TEST_CASE("weights files are model files: load, load_into and ModelCheckpoint's file agree") {
+  TempDir dir;
+  const fs::path path = dir.path / "w.dnm";
+  Sequential<double> model = small_model<double>(3);
+  stamp(model, 4.0);
+  save_weights(model, path.string());
+  Sequential<double> loaded = load<double>(path.string());
+  CHECK(has_stamp(loaded, 4.0));
+  Sequential<double> into = small_model<double>(4);
+  load_into(into, path.string());
+  CHECK(has_stamp(into, 4.0));
+
+  // load_weights needs the same tensors, not the same hyperparameters (unlike load_into).
+  Generator gen(1);
+  Sequential<double> penalized(2);
+  penalized.add(Dense<double, Tanh>(2, 3, gen)).with_l2(0.5);
+  penalized.add(BatchNorm<double>(3)).with_momentum(0.3);
+  penalized.add(Dense<double>(3, 2, gen));
+  load_weights(penalized, path.string());
+  CHECK(has_stamp(penalized, 4.0));
+  CHECK_THROWS_WITH_AS(load_into(penalized, path.string()), doctest::Contains("architecture mismatch"),
+                       FormatError);
+
+  // A checkpoint's file loads as a whole model.
+  FakeTraining run;
+  ModelCheckpoint<double> checkpoint(ModelCheckpointOptions().path(path.string()));
+  play(checkpoint, run, {1.0});
+  Sequential<double> from_checkpoint = load<double>(path.string());
+  CHECK(has_stamp(from_checkpoint, 1.0));
 }
 
 TEST_CASE(
@@ -552,7 +654,7 @@ TEST_CASE(
   Sequential<double> model = small_model<double>(1);
 
   SUBCASE("a directory that does not exist") {
-    const fs::path path = dir.path / "no_such_dir" / "w.dnwt";
+    const fs::path path = dir.path / "no_such_dir" / "w.dnm";
     CHECK_THROWS_WITH_AS(save_weights(model, path.string()), doctest::Contains("cannot create"),
                          FormatError);
     CHECK(dir.entries().empty());
@@ -565,17 +667,17 @@ TEST_CASE(
     CHECK(dir.entries().empty());
   }
   SUBCASE("the target is a directory: the rename fails") {
-    const fs::path path = dir.path / "w.dnwt";
+    const fs::path path = dir.path / "w.dnm";
     fs::create_directory(path);
     write_bytes(path / "keep", "x");
     CHECK_THROWS_WITH_AS(save_weights(model, path.string()), doctest::Contains("cannot write"),
                          FormatError);
-    CHECK(dir.entries() == std::set<std::string>{"w.dnwt"});
+    CHECK(dir.entries() == std::set<std::string>{"w.dnm"});
     CHECK(read_bytes(path / "keep") == "x");
   }
 #ifdef TEST_HAVE_RLIMIT
   SUBCASE("the disk fills up while writing (file size limit)") {
-    const fs::path path = dir.path / "w.dnwt";
+    const fs::path path = dir.path / "w.dnm";
     stamp(model, 2.0);
     save_weights(model, path.string());
     const std::string previous = read_bytes(path);
@@ -599,7 +701,7 @@ TEST_CASE(
 
     CHECK(threw);
     CHECK(read_bytes(path) == previous);
-    CHECK(dir.entries() == std::set<std::string>{"w.dnwt"});
+    CHECK(dir.entries() == std::set<std::string>{"w.dnm"});
   }
 #endif
 }

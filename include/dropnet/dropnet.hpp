@@ -78,6 +78,7 @@
 #include "training/train_step.hpp"
 
 #include "io/model_file.hpp"
+#include "io/model_load.hpp"
 #include "io/weights_file.hpp"
 
 #include "callbacks/model_checkpoint.hpp"

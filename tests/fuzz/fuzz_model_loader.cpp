@@ -13,21 +13,15 @@
 
 #include <cstdint>
 #include <cstdlib>
-#include <dropnet/dropnet.hpp>
 #include <sstream>
 #include <string>
+
+#include "corpus_models.hpp"
 
 using namespace dropnet;
 
 namespace {
 
-std::string reseal(std::string bytes) {
-  if (bytes.size() < detail::model_header_bytes + 4) return bytes;
-  detail::BinaryWriter w(bytes);
-  w.patch_u64(20, bytes.size() - detail::model_header_bytes - 4);
-  w.patch_u32(bytes.size() - 4, crc32(bytes.data(), bytes.size() - 4));
-  return bytes;
-}
 
 /// Rows after every layer stay small enough for a quick forward pass.
 template <class T>
@@ -94,7 +88,7 @@ void try_load_into(const std::string& bytes) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string raw(reinterpret_cast<const char*>(data), size);
-  const std::string sealed = reseal(raw);
+  const std::string sealed = fuzz::reseal(raw);
   for (const std::string* bytes : {&raw, &sealed}) {
     try_load<float>(*bytes);
     try_load<double>(*bytes);

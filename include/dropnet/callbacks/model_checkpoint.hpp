@@ -2,7 +2,7 @@
 // ModelCheckpoint<T>: keeps a model's weights from the end of an epoch, Keras style.
 //
 //   ModelCheckpoint<float> best(ModelCheckpointOptions().monitor("val_accuracy")
-//                                   .save_best_only().path("best.dnwt"));
+//                                   .save_best_only().path("best.dnm"));
 //   ... fit(..., options with &best in callbacks) ...;  best.restore(model);
 //
 // At the end of epoch e with monitored value v (mode auto: max for "acc" names, see monitor.hpp):
@@ -10,9 +10,10 @@
 //                    initial_value_threshold at first); skip epochs where v is unavailable (NaN)
 //   otherwise:       save every epoch (the latest weights); best() and best_epoch() are tracked
 // A save copies parameters and buffers into memory (weights()) and, when a path is set, writes
-// them with save_weights (io/weights_file.hpp): atomically, so an interrupted or failed write
-// leaves the previous file intact. A failed write throws FormatError out of fit; the in-memory
-// copy then already holds the new weights.
+// the model with save_weights (io/weights_file.hpp): a model file, loadable with load, load_into
+// or load_weights, written atomically, so an interrupted or failed write leaves the previous
+// file intact. A failed write throws FormatError out of fit; the in-memory copy then already
+// holds the new weights.
 // As in Keras, `best` is not reset between fit calls: a second fit saves only what beats the
 // first one's best.
 //
@@ -108,7 +109,7 @@ class ModelCheckpoint : public Callback<T> {
     weights_.capture(model);
     saved_epoch_ = epoch;
     ++saves_;
-    if (!options_.path().empty()) save_weights(weights_, options_.path());
+    if (!options_.path().empty()) save_weights(model, options_.path());  // == weights_
   }
 
   const ModelCheckpointOptions

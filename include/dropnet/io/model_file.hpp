@@ -3,13 +3,17 @@
 // the optimizer's state, in one checksummed binary file.
 //
 //   save(model, "net.dnm");                        save(model, "ckpt.dnm", &optimizer);
-//   Sequential<float> model = load<float>("net.dnm");       rebuilds the layers from the file
 //   load_into(model, "ckpt.dnm", &optimizer);      into an existing model of the same
 //                                                  architecture (and its optimizer), e.g. resume
-//   save(model, std::ostream&) / load<T>(std::istream&) / load_into(model, std::istream&)
+//   save(model, std::ostream&) / load_into(model, std::istream&)
 //                                                  a stream load reads one model and leaves
 //                                                  the stream just after its checksum
 //   read_model_info("net.dnm")                     scalar type and layers, without a model
+//   load<T>("net.dnm")                             rebuilds the layers from the file: in
+//                                                  io/model_load.hpp, the only part of the
+//                                                  format that needs the layer registry (and so
+//                                                  instantiates every layer kind); this header
+//                                                  compiles only the layers a program uses
 //
 // ---------------------------------------------------------------------------------------------
 // Format, version 1. Integers are unsigned little-endian unless marked i64 (two's complement);
@@ -48,17 +52,18 @@
 // name over 256 bytes, a non-finite hyperparameter, an optimizer not built from this model) and
 // FormatError if writing fails.
 //
-// load and load_into check everything before they touch a model: magic, version, scalar type
-// (a float file loads only as load<float>), flags, truncation, checksum, every length against
-// the bytes present (so a corrupt size cannot trigger a huge allocation), every layer config
-// (registry) and every tensor's name and shape. load rebuilds into a fresh Sequential that is
-// returned only on success; the memory the rebuilt layers may allocate is bounded by
-// 4 x the scalars in the file + 2^22 elements (see ElementBudget). load_into compares the file's
-// input_features, layer configs (kind and every field), tensors and optimizer (kind, state
-// shapes) with the destination's and writes only when all match. Every failure throws
-// FormatError naming the source and the first problem; the destination is then unchanged
-// (strong guarantee). load_into with an optimizer also restores its learning rate and step
-// count; other optimizer hyperparameters are the caller's (build it with the same options).
+// load_into checks everything before it touches a model: magic, version, scalar type (a float
+// file loads only into a float model), flags, truncation, checksum, every length against the
+// bytes present (so a corrupt size cannot trigger a huge allocation), the optimizer's learning
+// rate (finite and representable in the file's scalar type) and step count (>= 0), then compares
+// the file's input_features, layer configs (kind and every field), tensors (name and shape) and
+// optimizer (kind, state shapes) with the destination's, and writes only when all match. Every
+// failure throws FormatError naming the source and the first problem (InvalidArgument for an
+// optimizer not built from the destination's parameters); the destination model and optimizer
+// are then unchanged (strong guarantee). load_into with an optimizer also restores its
+// learning rate and step count; other optimizer hyperparameters are the caller's (build it with
+// the same options). A weights file of dropnet 0.x ("DNWT" magic) is refused with a FormatError
+// that says so (see docs/model_file.md).
 
 #include <cmath>
 #include <cstdint>
@@ -66,31 +71,34 @@
 #include <filesystem>
 #include <fstream>
 #include <istream>
+#include <limits>
 #include <ostream>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "../optimizers/optimizer.hpp"
+#include "../layers/layer_config.hpp"
 #include "../model/model_state.hpp"
+#include "../optimizers/optimizer.hpp"
 #include "atomic_file.hpp"
 #include "byte_codec.hpp"
 #include "crc32.hpp"
-#include "layer_registry.hpp"
 
 namespace dropnet {
 
+/// The model file format version this dropnet writes and reads.
 inline constexpr std::uint32_t model_file_version = 1;
 
 /// What a model file holds, read without building a model.
 struct ModelFileInfo {
-  std::uint32_t version = 0;
-  std::string scalar_type;  ///< "float" or "double"
-  Index input_features = 0;
-  std::vector<LayerConfig> layers;
+  std::uint32_t version = 0;          ///< format version (model_file_version)
+  std::string scalar_type;            ///< "float" or "double"
+  Index input_features = 0;           ///< Sequential::input_features() of the saved model
+  std::vector<LayerConfig> layers;    ///< every layer's config, in order
   std::uint64_t tensor_elements = 0;  ///< scalars over every tensor
-  bool has_optimizer = false;
-  std::string optimizer_name;
+  bool has_optimizer = false;         ///< the file holds an optimizer's state
+  std::string optimizer_name;         ///< Optimizer::name() of that optimizer, or ""
 };
 
 namespace detail {
@@ -235,6 +243,11 @@ inline std::string read_model_bytes(std::istream& in, const std::string& where) 
   std::string bytes(model_header_bytes, '\0');
   in.read(&bytes[0], static_cast<std::streamsize>(model_header_bytes));
   const auto got = static_cast<std::size_t>(in.gcount());
+  if (got >= 4 && bytes.compare(0, 4, "DNWT") == 0)
+    throw FormatError(where + ": this is a weights file of dropnet 0.x (\"DNWT\"), a format "
+                              "dropnet no longer reads (it had no checksum); load it with the "
+                              "release that wrote it and save_weights it again, which writes a "
+                              "model file");
   if (bytes.compare(0, std::min(got, sizeof model_magic), model_magic,
                     std::min(got, sizeof model_magic)) != 0 || got == 0)
     throw FormatError(concat(where, ": not a dropnet model file (",
@@ -307,9 +320,12 @@ inline LayerConfig read_config(BinaryReader& r) {
 inline std::uint32_t read_count(BinaryReader& r, const char* what, std::uint32_t limit,
                                 std::size_t min_bytes) {
   const std::uint32_t count = r.u32(what);
-  if (count > limit || count > r.remaining() / min_bytes)
+  if (count > limit)
     throw FormatError(concat(r.where(), ": ", what, " ", count, " is impossible (limit ", limit,
                              ", ", r.remaining(), " bytes left)"));
+  if (count > r.remaining() / min_bytes)
+    throw FormatError(concat(r.where(), ": truncated: ", what, " ", count, " needs at least ",
+                             std::uint64_t{count} * min_bytes, " bytes, ", r.remaining(), " left"));
   return count;
 }
 
@@ -339,9 +355,14 @@ inline void read_optimizer(BinaryReader& r, ModelRecord& m, std::size_t scalar_b
   o.name = r.str("optimizer name", model_max_optimizer_name);
   o.learning_rate = r.f64("learning rate");
   o.steps = r.i64("step count");
-  if (!std::isfinite(o.learning_rate) || o.learning_rate < 0.0 || o.steps < 0)
+  // The learning rate is stored as f64 but set as the model's scalar: 1e39 is finite here and
+  // infinite as a float, which the optimizer would refuse only after the state was copied.
+  const double largest = scalar_bytes == 4 ? double{std::numeric_limits<float>::max()}
+                                           : std::numeric_limits<double>::max();
+  if (!(o.learning_rate >= 0.0 && o.learning_rate <= largest) || o.steps < 0)
     throw FormatError(concat(r.where(), ": optimizer ", o.name, " has learning rate ",
-                             o.learning_rate, " and step count ", o.steps));
+                             o.learning_rate, " (must be finite, >= 0 and at most ", largest,
+                             ") and step count ", o.steps, " (must be >= 0)"));
   const std::uint32_t count = read_count(r, "optimizer state count", model_max_tensors, 8);
   o.state.resize(count);
   for (auto& [length, offset] : o.state) {
@@ -405,7 +426,9 @@ template <class T>
 void require_scalar_type(const ModelRecord& m) {
   if (m.scalar_type != scalar_type_code<T>())
     throw FormatError(concat(m.where, ": the file holds a ", scalar_type_name(m.scalar_type),
-                             " model; load it as load<", scalar_type_name(m.scalar_type), ">"));
+                             " model (", m.scalar_type == 1 ? 4 : 8, "-byte scalars), this one is ",
+                             scalar_type_name(scalar_type_code<T>()), "; load it as load<",
+                             scalar_type_name(m.scalar_type), ">"));
 }
 
 inline bool equal_numbers(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
@@ -456,7 +479,8 @@ void require_tensors_match(const ModelRecord& m, const ParameterList<T>& views) 
     const TensorRecord& t = m.tensors[i];
     if (t.name != views[i].name || t.rows != static_cast<std::uint64_t>(views[i].rows) ||
         t.cols != static_cast<std::uint64_t>(views[i].cols))
-      throw FormatError(concat(m.where, ": tensor ", i, " is '", t.name, "' ", t.rows, "x", t.cols,
+      throw FormatError(concat(m.where, ": the file does not fit the model: tensor ", i, " is '",
+                               t.name, "' ", t.rows, "x", t.cols,
                                " in the file but '", views[i].name, "' ", views[i].rows, "x",
                                views[i].cols, " in the model"));
   }
@@ -496,42 +520,28 @@ void require_optimizer_matches(const ModelRecord& m, Optimizer<T>& optimizer) {
                                state[i]->size(), " in ", optimizer.name()));
 }
 
+/// Sets the learning rate and step count, the only optimizer writes that can refuse a value
+/// (parse_model checked both, so they should not); on a refusal both are put back. Called before
+/// any tensor is written, so a refusal leaves model and optimizer as they were.
 template <class T>
-void copy_optimizer(const ModelRecord& m, Optimizer<T>& optimizer) {
+void set_optimizer_scalars(const ModelRecord& m, Optimizer<T>& optimizer) {
+  const T old_rate = optimizer.learning_rate();
+  const std::int64_t old_steps = optimizer.step_count();
+  try {
+    optimizer.set_learning_rate(static_cast<T>(m.optimizer.learning_rate));
+    optimizer.set_step_count(m.optimizer.steps);
+  } catch (const InvalidArgument& e) {
+    optimizer.set_learning_rate(old_rate);
+    optimizer.set_step_count(old_steps);
+    throw FormatError(concat(m.where, ": ", e.what()));
+  }
+}
+
+template <class T>
+void copy_optimizer_state(const ModelRecord& m, Optimizer<T>& optimizer) {
   const std::vector<Vector<T>*> state = optimizer.state();
   for (std::size_t i = 0; i < state.size(); ++i)
     copy_scalars(m, m.optimizer.state[i].second, state[i]->data(), state[i]->size());
-  optimizer.set_step_count(m.optimizer.steps);
-  optimizer.set_learning_rate(static_cast<T>(m.optimizer.learning_rate));
-}
-
-/// Builds the model a checked record describes, with its tensors.
-template <class T>
-Sequential<T> build_model(const ModelRecord& m, const LayerRegistry<T>& registry) {
-  require_scalar_type<T>(m);
-  Sequential<T> model(m.info.input_features);
-  ElementBudget budget(4 * m.info.tensor_elements + (std::uint64_t{1} << 22));
-  for (std::size_t i = 0; i < m.info.layers.size(); ++i) {
-    const LayerConfig& config = m.info.layers[i];
-    try {
-      LayerPtr<T> layer = registry.build(config, budget);
-      // Bit for bit, so that whatever load accepts saves back to the same bytes.
-      if (!same_config(layer->config(), config, identical_numbers))
-        throw FormatError(concat("rebuilt as ", describe(layer->config()), " from ",
-                                 describe(config)));
-      model.add(std::move(layer));
-    } catch (const std::exception& e) {  // FormatError, or InvalidArgument from add
-      throw FormatError(concat(m.where, ": layer ", i, ": ", e.what()));
-    }
-  }
-  // Sequential(0) takes its width from the first layer; save would then write that width.
-  if (model.input_features() != m.info.input_features)
-    throw FormatError(concat(m.where, ": input_features is ", m.info.input_features,
-                             " but the first layer takes ", model.input_features()));
-  const ModelState<T> state(model);
-  require_tensors_match(m, state.tensors());
-  copy_tensors(m, state.tensors());
-  return model;
 }
 
 /// Checks that a record describes `model` exactly (and `optimizer`, if given), then writes.
@@ -555,11 +565,22 @@ void load_record_into(const ModelRecord& m, Sequential<T>& model, Optimizer<T>* 
   const ModelState<T> state(model);
   require_tensors_match(m, state.tensors());
   if (optimizer) {
-    state.require_optimizer(*optimizer, m.where);
+    state.require_optimizer(*optimizer, m.where);  // InvalidArgument: the caller's mistake
     require_optimizer_matches(m, *optimizer);
+    set_optimizer_scalars(m, *optimizer);  // the last step that may throw
+    copy_optimizer_state(m, *optimizer);
   }
-  copy_tensors(m, state.tensors());  // nothing below can throw: all sizes were checked above
-  if (optimizer) copy_optimizer(m, *optimizer);
+  copy_tensors(m, state.tensors());  // cannot throw: every size was checked above
+}
+
+/// Writes the record's tensors into `model` if their names and shapes are the model's, in order,
+/// whatever the layers' hyperparameters (save_weights / load_weights).
+template <class T>
+void load_tensors_into(const ModelRecord& m, Sequential<T>& model) {
+  require_scalar_type<T>(m);
+  const ModelState<T> state(model);
+  require_tensors_match(m, state.tensors());
+  copy_tensors(m, state.tensors());
 }
 
 }  // namespace detail
@@ -580,33 +601,23 @@ void save(Sequential<T>& model, std::ostream& out, Optimizer<T>* optimizer = nul
                                      "-byte model to the stream failed"));
 }
 
-/// Writes `model` (and `optimizer`'s state, if given) to `path` atomically.
+/// Writes `model` (and `optimizer`'s state, if given) to `path` atomically (io/atomic_file.hpp:
+/// through a symbolic link, keeping a previous file's permission bits). Throws InvalidArgument
+/// if the model cannot be stored, FormatError if writing fails (the previous file is then intact).
 template <class T>
 void save(Sequential<T>& model, const std::string& path, Optimizer<T>* optimizer = nullptr) {
   detail::replace_file_atomically(path, detail::encode_model(model, optimizer), "save");
 }
 
-/// The model stored in `in`, rebuilt with `registry`. Throws FormatError.
-template <class T>
-Sequential<T> load(std::istream& in, const LayerRegistry<T>& registry = LayerRegistry<T>::builtin()) {
-  return detail::build_model<T>(detail::read_model(in, "load(stream)"), registry);
-}
-
-template <class T>
-Sequential<T> load(const std::string& path,
-                   const LayerRegistry<T>& registry = LayerRegistry<T>::builtin()) {
-  const std::string where = "load('" + path + "')";
-  return detail::build_model<T>(detail::read_model_file(path, where), registry);
-}
-
 /// Loads the weights (and the optimizer's state, if `optimizer` is given) into an existing
-/// model whose architecture must equal the file's. Throws FormatError; `model` and `optimizer`
-/// are then unchanged.
+/// model whose architecture must equal the file's. Throws FormatError (InvalidArgument for an
+/// optimizer not built from `model`); `model` and `optimizer` are then unchanged, bit for bit.
 template <class T>
 void load_into(Sequential<T>& model, std::istream& in, Optimizer<T>* optimizer = nullptr) {
   detail::load_record_into(detail::read_model(in, "load_into(stream)"), model, optimizer);
 }
 
+/// load_into from the file at `path`, which must end at the checksum.
 template <class T>
 void load_into(Sequential<T>& model, const std::string& path, Optimizer<T>* optimizer = nullptr) {
   const std::string where = "load_into('" + path + "')";
@@ -617,6 +628,7 @@ void load_into(Sequential<T>& model, const std::string& path, Optimizer<T>* opti
 inline ModelFileInfo read_model_info(const std::string& path) {
   return detail::read_model_file(path, "read_model_info('" + path + "')").info;
 }
+/// What the model at `in` holds; leaves the stream just after its checksum.
 inline ModelFileInfo read_model_info(std::istream& in) {
   return detail::read_model(in, "read_model_info(stream)").info;
 }
