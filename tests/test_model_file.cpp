@@ -360,7 +360,12 @@ TEST_CASE_TEMPLATE("every activation round-trips in Dense, Activation and DropCo
   round_trip_activation<T>(GELU{});
   round_trip_activation<T>(GELUTanh{});
   round_trip_activation<T>(Softmax{});
-  CHECK(LayerRegistry<T>::builtin().kinds().size() == 13);
+  // The kinds of the first release stay loadable (newer kinds are walked by test_layer_registry).
+  const LayerRegistry<T> registry = LayerRegistry<T>::builtin();
+  for (const char* kind : {"Dense", "DropConnectDense", "Activation", "BatchNorm", "Dropout",
+                           "AlphaDropout", "GaussianDropout", "SpatialDropout", "Conv2D",
+                           "MaxPool2D", "AvgPool2D", "GlobalAvgPool", "Flatten"})
+    CHECK(registry.contains(kind));
 }
 
 TEST_CASE_TEMPLATE("convolution, pooling and flatten layers round-trip bit for bit", T, float,

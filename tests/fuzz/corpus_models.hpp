@@ -5,10 +5,8 @@
 // before fuzzing); test_model_file replays them in memory with the fuzzer's properties.
 //
 // A format change or a new layer needs no committed binary: the seeds are saved by the code
-// under test. When the layer registry carries an example instance per row, append one
-// single-layer model per row in `registry_seeds` below (the one place to plug the walk), and
-// the hand-written every_kind models can shrink to the combinations a walk cannot give
-// (non-default options, layers in sequence).
+// under test, one single-layer model per registry row (registry_seeds) plus hand-written models
+// for what a walk cannot give (layers in sequence, optimizer sections).
 #pragma once
 
 #include <dropnet/dropnet.hpp>
@@ -98,9 +96,18 @@ std::string saved(Sequential<T>& model, Optimizer<T>* optimizer = nullptr) {
   return out.str();
 }
 
-/// One single-layer model per registry row, once rows carry an example (see the header).
+/// One single-layer model per registry row, from the row's example: a new layer kind reaches
+/// the corpus through its registry row alone.
 template <class T>
-void registry_seeds(std::vector<Seed>& /*seeds*/) {}
+void registry_seeds(std::vector<Seed>& seeds, const std::string& type) {
+  Generator gen(2);
+  for (const auto& row : LayerRegistry<T>::builtin().rows()) {
+    if (!row.example.make) continue;  // test_layer_registry fails such a row
+    Sequential<T> model(row.example.input_rows);
+    model.add(row.example.make(gen));
+    seeds.emplace_back(row.kind + "_" + type + ".dnm", saved(model));
+  }
+}
 
 template <class T>
 void seeds_of_type(std::vector<Seed>& seeds, const std::string& type) {
@@ -124,7 +131,7 @@ void seeds_of_type(std::vector<Seed>& seeds, const std::string& type) {
   Adam<T> target_adam(target.parameters(), load_into_optimizer_options());
   seeds.emplace_back("load_into_" + type + "_adam.dnm",
                      saved(target, static_cast<Optimizer<T>*>(&target_adam)));
-  registry_seeds<T>(seeds);
+  registry_seeds<T>(seeds, type);
 }
 
 /// Every seed, float then double.
