@@ -499,13 +499,17 @@ void copy_tensors(const ModelRecord& m, const ParameterList<T>& views) {
 }
 
 /// Everything before the first '(' of an optimizer name: "Adam(lr=...)" -> "Adam".
-inline std::string optimizer_kind(const std::string& name) { return name.substr(0, name.find('(')); }
+/// The kind a stored optimizer name starts with: the file keeps Optimizer::name() ("Adam(lr=...)"),
+/// which begins with Optimizer::kind() by the optimizers' convention.
+inline std::string stored_optimizer_kind(const std::string& name) {
+  return name.substr(0, name.find('('));
+}
 
 template <class T>
 void require_optimizer_matches(const ModelRecord& m, Optimizer<T>& optimizer) {
   if (!m.info.has_optimizer)
     throw FormatError(m.where + ": the file holds no optimizer state (saved without an optimizer)");
-  if (optimizer_kind(m.optimizer.name) != optimizer_kind(optimizer.name()))
+  if (stored_optimizer_kind(m.optimizer.name) != optimizer.kind())
     throw FormatError(concat(m.where, ": the file holds the state of ", m.optimizer.name,
                              ", not of ", optimizer.name()));
   const std::vector<Vector<T>*> state = optimizer.state();
