@@ -498,7 +498,6 @@ void copy_tensors(const ModelRecord& m, const ParameterList<T>& views) {
     copy_scalars(m, m.tensors[i].offset, views[i].value, views[i].size());
 }
 
-/// Everything before the first '(' of an optimizer name: "Adam(lr=...)" -> "Adam".
 /// The kind a stored optimizer name starts with: the file keeps Optimizer::name() ("Adam(lr=...)"),
 /// which begins with Optimizer::kind() by the optimizers' convention.
 inline std::string stored_optimizer_kind(const std::string& name) {
