@@ -142,10 +142,12 @@ class AffineLayer : public Layer<T> {
     return c;
   }
 
-  Activation activation_;
-  Init init_;
-  Matrix<T> weight_, weight_grad_;
-  Vector<T> bias_, bias_grad_;
+  Activation activation_;  ///< f, applied after the affine map
+  Init init_;              ///< how W was drawn (saved in the config)
+  Matrix<T> weight_;       ///< W, out x fan_in
+  Matrix<T> weight_grad_;  ///< dW, written by the layer's backward
+  Vector<T> bias_;         ///< b, out
+  Vector<T> bias_grad_;    ///< db, written by the layer's backward
 
  private:
   Derived& self() { return static_cast<Derived&>(*this); }

@@ -28,9 +28,11 @@
 
 namespace dropnet {
 
+/// Views of a model's parameters then buffers, in layer order; see the file comment.
 template <class T>
 class ModelState {
  public:
+  /// The views of the model's tensors as it is now (adding a layer needs a new state).
   explicit ModelState(Sequential<T>& model)
       : parameters_(model.parameters()), buffers_(model.buffers()), tensors_(parameters_) {
     tensors_.insert(tensors_.end(), buffers_.begin(), buffers_.end());

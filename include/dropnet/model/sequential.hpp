@@ -26,6 +26,7 @@
 
 namespace dropnet {
 
+/// A stack of layers run in order, with forward/backward caching; see the file comment.
 template <class T>
 class Sequential {
  public:
@@ -35,7 +36,9 @@ class Sequential {
                     input_features);
   }
 
+  /// Moves the layers; the moved-from model is empty.
   Sequential(Sequential&&) noexcept = default;
+  /// Moves the layers; the moved-from model is empty.
   Sequential& operator=(Sequential&&) noexcept = default;
 
   /// Appends a layer (moved in) and returns a reference to it. Throws InvalidArgument, naming
@@ -48,6 +51,7 @@ class Sequential {
     return ref;
   }
 
+  /// Appends an owned layer; throws as the templated add does, and for a null pointer.
   void add(LayerPtr<T> layer) {
     detail::require(layer != nullptr, "Sequential::add", "null layer");
     Index rows = output_features();
@@ -67,11 +71,16 @@ class Sequential {
     rows_after_.push_back(out);
   }
 
+  /// Number of layers.
   Index size() const { return static_cast<Index>(layers_.size()); }
+  /// True for a model without layers.
   bool empty() const { return layers_.empty(); }
+  /// Layer i, 0-based; throws std::out_of_range outside [0, size()).
   Layer<T>& layer(Index i) { return *layers_.at(static_cast<std::size_t>(i)); }
+  /// Layer i, 0-based; throws std::out_of_range outside [0, size()).
   const Layer<T>& layer(Index i) const { return *layers_.at(static_cast<std::size_t>(i)); }
 
+  /// Rows of an input batch (0 while unknown).
   Index input_features() const { return input_features_; }
   /// Rows of the model's output (0 while unknown).
   Index output_features() const { return rows_after_.empty() ? input_features_ : rows_after_.back(); }
@@ -86,6 +95,7 @@ class Sequential {
     input_ = x;
     return forward_borrowed(input_, mode, &gen);
   }
+  /// As above, without a Generator: for eval mode or a model without stochastic layers.
   const Matrix<T>& forward(const Matrix<T>& x, Mode mode) {
     input_ = x;
     return forward_borrowed(input_, mode, nullptr);
@@ -128,6 +138,7 @@ class Sequential {
   /// Non-trainable state (BatchNorm running statistics), named like parameters().
   ParameterList<T> buffers() { return collect([](Layer<T>& l) { return l.buffers(); }); }
 
+  /// Scalars over every trainable parameter.
   Index parameter_count() {
     Index count = 0;
     for (auto& layer : layers_) count += layer->parameter_count();
@@ -153,6 +164,7 @@ class Sequential {
     return least;
   }
 
+  /// True when a layer draws random numbers in train and mc_sample modes (dropout).
   bool is_stochastic() const {
     for (const auto& layer : layers_)
       if (layer->is_stochastic()) return true;

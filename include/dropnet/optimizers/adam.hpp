@@ -80,6 +80,7 @@ template <class T, bool Decoupled>
 class BasicAdam : public Optimizer<T> {
  public:
   using Options = BasicAdamOptions<Decoupled>;
+  /// "Adam" or "AdamW": kind() and the start of name().
   static constexpr const char* kind_name = Decoupled ? "AdamW" : "Adam";
 
   explicit BasicAdam(ParameterList<T> params, const Options& options = Options())

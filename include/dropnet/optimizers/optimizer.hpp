@@ -148,7 +148,7 @@ class Optimizer {
   T lr_;
   std::string name_for_errors_;
   std::int64_t steps_ = 0;
-  std::vector<bool> decays_;  // by parameter: false when its role is excluded from weight decay
+  std::vector<bool> decays_;  ///< by parameter: false when its role is excluded from weight decay
 };
 
 }  // namespace dropnet

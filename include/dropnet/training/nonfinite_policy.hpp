@@ -65,6 +65,7 @@ enum class NonFiniteAction { proceed, skip, stop };
 template <class T>
 class NonFiniteGuard {
  public:
+  /// Applies `options` to the model's tensors (ModelState); throws InvalidArgument for a bad option.
   NonFiniteGuard(const NonFiniteOptions& options, Sequential<T>& model)
       : options_(options), model_(model), state_(model) {
     detail::require(options.max_consecutive_skips >= 1, "fit",
