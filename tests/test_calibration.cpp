@@ -275,7 +275,7 @@ TEST_CASE_TEMPLATE("TemperatureScaling layer: divides the logits, keeps the argm
   const LayerConfig config = model.layer(1).config();
   CHECK(config.kind == "TemperatureScaling");
   CHECK(config.number("temperature") == 2.5);
-  int budget = 0;
+  ElementBudget budget(0);  // the layer allocates nothing: an empty budget suffices
   const LayerPtr<T> rebuilt = TemperatureScaling<T>::from_config(config, budget);
   CHECK(rebuilt->config().number("temperature") == 2.5);
   CHECK_THROWS_AS(TemperatureScaling<T>(0.0), InvalidArgument);
