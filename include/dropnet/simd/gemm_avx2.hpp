@@ -42,6 +42,10 @@ struct Vec<float> {
   DROPNET_TARGET_AVX2 static Reg load(Mask m, const float* p) { return _mm256_maskload_ps(p, m); }
   /// Writes the lanes of m to p (unaligned).
   DROPNET_TARGET_AVX2 static void store(float* p, Mask m, Reg v) { _mm256_maskstore_ps(p, m, v); }
+  /// An unaligned load of a whole register.
+  DROPNET_TARGET_AVX2 static Reg loadu(const float* p) { return _mm256_loadu_ps(p); }
+  /// An unaligned store of a whole register.
+  DROPNET_TARGET_AVX2 static void storeu(float* p, Reg v) { _mm256_storeu_ps(p, v); }
   /// *p in every lane.
   DROPNET_TARGET_AVX2 static Reg broadcast(const float* p) { return _mm256_broadcast_ss(p); }
   /// a b + c, one rounding.
@@ -91,6 +95,10 @@ struct Vec<double> {
   DROPNET_TARGET_AVX2 static Reg load(Mask m, const double* p) { return _mm256_maskload_pd(p, m); }
   /// Writes the lanes of m to p (unaligned).
   DROPNET_TARGET_AVX2 static void store(double* p, Mask m, Reg v) { _mm256_maskstore_pd(p, m, v); }
+  /// An unaligned load of a whole register.
+  DROPNET_TARGET_AVX2 static Reg loadu(const double* p) { return _mm256_loadu_pd(p); }
+  /// An unaligned store of a whole register.
+  DROPNET_TARGET_AVX2 static void storeu(double* p, Reg v) { _mm256_storeu_pd(p, v); }
   /// *p in every lane.
   DROPNET_TARGET_AVX2 static Reg broadcast(const double* p) { return _mm256_broadcast_sd(p); }
   /// a b + c, one rounding.

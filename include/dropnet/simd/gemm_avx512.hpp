@@ -51,6 +51,10 @@ struct Vec<float> {
   DROPNET_TARGET_AVX512 static void store(float* p, Mask m, Reg v) {
     _mm512_mask_storeu_ps(p, m, v);
   }
+  /// An unaligned load of a whole register.
+  DROPNET_TARGET_AVX512 static Reg loadu(const float* p) { return _mm512_loadu_ps(p); }
+  /// An unaligned store of a whole register.
+  DROPNET_TARGET_AVX512 static void storeu(float* p, Reg v) { _mm512_storeu_ps(p, v); }
   /// *p in every lane.
   DROPNET_TARGET_AVX512 static Reg broadcast(const float* p) { return _mm512_set1_ps(*p); }
   /// a b + c, one rounding.
@@ -111,6 +115,10 @@ struct Vec<double> {
   DROPNET_TARGET_AVX512 static void store(double* p, Mask m, Reg v) {
     _mm512_mask_storeu_pd(p, m, v);
   }
+  /// An unaligned load of a whole register.
+  DROPNET_TARGET_AVX512 static Reg loadu(const double* p) { return _mm512_loadu_pd(p); }
+  /// An unaligned store of a whole register.
+  DROPNET_TARGET_AVX512 static void storeu(double* p, Reg v) { _mm512_storeu_pd(p, v); }
   /// *p in every lane.
   DROPNET_TARGET_AVX512 static Reg broadcast(const double* p) { return _mm512_set1_pd(*p); }
   /// a b + c, one rounding.

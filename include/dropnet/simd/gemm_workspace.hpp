@@ -20,6 +20,10 @@ inline constexpr Eigen::Index gemm_nc = 4092;
 /// Columns of the widest micro-kernel tile (AVX-512's; AVX2's is 6).
 inline constexpr int gemm_nr = 12;
 
+/// Values of room the packed buffers keep past their panels: packing stores whole registers
+/// (up to 16 floats), which may run past the last panel's last row.
+inline constexpr Eigen::Index gemm_pack_slack = 16;
+
 /// A grow-only array of T aligned to 64 bytes, whatever the translation unit's flags (Eigen's
 /// allocator aligns to 16 bytes only in a default x86-64 build, and the kernels load whole
 /// aligned registers of up to 64 bytes from the packed panels).
@@ -60,8 +64,8 @@ struct GemmWorkspace {
     const Eigen::Index kc = std::min(k, gemm_kc);
     const Eigen::Index a_size = (std::min(m, gemm_mc) + mr - 1) / mr * mr * kc;
     const Eigen::Index b_size = (std::min(n, gemm_nc) + gemm_nr - 1) / gemm_nr * gemm_nr * kc;
-    a.grow(static_cast<std::size_t>(a_size));
-    b.grow(static_cast<std::size_t>(b_size));
+    a.grow(static_cast<std::size_t>(a_size + gemm_pack_slack));
+    b.grow(static_cast<std::size_t>(b_size + gemm_pack_slack));
   }
 };
 
