@@ -5,11 +5,12 @@
 //   1. cblas_sgemm/dgemm, when built with DROPNET_USE_BLAS (CMake option, links BLAS);
 //   2. matrix-vector shapes (fewer than 4 rows or columns in C): Eigen's product, whose GEMV
 //      allocates nothing and streams A once (packing A would read it twice);
-//   3. float and double with more than 16 rows in C, when simd_level() (simd/dispatch.hpp) is
-//      avx512 or avx2: simd/gemm_packed.hpp's packed kernel for that level (AVX-512: about
-//      1.1-1.3x Eigen's -march=native throughput on the dense layers' shapes, bench_gemm). The
-//      level is read once per call; a default-flags build runs it too (function target
-//      attributes, not -m flags);
+//   3. float and double when simd_level() (simd/dispatch.hpp) is avx512 or avx2 (in a
+//      translation unit compiled for AVX-512, only with more than 16 rows in C):
+//      simd/gemm_packed.hpp's packed kernel for that level (AVX-512: about 1.1-1.3x Eigen's
+//      -march=native throughput on the dense layers' shapes, bench_gemm). The level is read
+//      once per call; a default-flags build runs it too (function target attributes, not -m
+//      flags);
 //   4. Eigen's own GEMM kernel (general_matrix_matrix_product) everywhere else, compiled for the
 //      translation unit's own flags.
 //
@@ -84,9 +85,16 @@ class Gemm {
  private:
   static constexpr Index gemv_columns = 4;
   /// Up to 16 rows (an output layer of 10 classes), the packed kernel fills at most one register
-  /// of rows and pays for packing all of B for it; Eigen's kernel was measured faster there
-  /// (bench_gemm, W1/fwd3 and W1/dW3, float and double).
+  /// of rows and pays for packing all of B for it; Eigen's kernel compiled for AVX-512 was
+  /// measured faster there on a Zen 4 (bench_gemm -march=native, W1/fwd3 and W1/dW3). Eigen's
+  /// kernel compiled for narrower registers (the default flags' SSE2) is 1.9-3.5x slower than
+  /// the packed AVX2 and AVX-512 kernels on those shapes (Zen 5): then the packed kernel takes
+  /// them all.
+#if defined(EIGEN_VECTORIZE_AVX512)
   static constexpr Index eigen_max_rows = 16;
+#else
+  static constexpr Index eigen_max_rows = 0;
+#endif
   /// Whether the packed kernels serve this scalar type.
   static constexpr bool packed = std::is_same_v<T, float> || std::is_same_v<T, double>;
 
