@@ -29,7 +29,11 @@
 
 #include "../core/error.hpp"
 
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+// DROPNET_NO_RUNTIME_DISPATCH (define it before any dropnet header) compiles the baseline only,
+// as on MSVC and non-x86 targets: a way out should a compiler mishandle the target attributes,
+// and how the fallback build is checked on x86.
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__)) && \
+    !defined(DROPNET_NO_RUNTIME_DISPATCH)
 /// Defined (to 1) where the x86 kernels are compiled and chosen at run time: GCC or Clang on x86.
 #define DROPNET_SIMD_X86 1
 /// Compiles the function it precedes for AVX-512F (called only when simd_level() says so).
