@@ -4,8 +4,9 @@
 // workloads' shapes. Also: beta, bit-identical results whatever the column split or thread
 // count, and no allocation after the first call at a shape.
 //
-// Which kernel runs depends on the build (AVX-512, DROPNET_USE_BLAS, neither): every test holds
-// for each, the first message names the one under test.
+// Which kernel runs depends on the build (DROPNET_USE_BLAS or not) and on simd_level()
+// (DROPNET_SIMD=avx512|avx2|baseline forces one): every test holds for each, the first message
+// names the one under test. tests/test_dispatch.cpp compares the levels with each other.
 
 // Allocation witnesses (Eigen's malloc guard, a counting operator new), shared with
 // test_allocation.cpp.
@@ -109,11 +110,15 @@ const std::vector<Shape> weight_grad_shapes = {{120, 784, 64}, {60, 120, 64},  {
 const std::vector<Shape> input_grad_shapes = {{120, 64, 60}, {60, 64, 10}, {512, 128, 256},
                                               {256, 128, 10}};
 
+/// Whether Gemm's packed kernel runs (float and double, more than 16 rows) at this level.
+bool packed_runs() { return simd::gemm_packed_serves(simd_level()); }
+
 std::string kernel_name() {
 #if defined(DROPNET_USE_BLAS)
   return "BLAS";
 #else
-  return simd::has_gemm_avx512 ? "packed AVX-512 (float, double)" : "Eigen's";
+  return packed_runs() ? std::string("packed ") + simd_level_name(simd_level()) + " (float, double)"
+                       : std::string("Eigen's");
 #endif
 }
 
@@ -223,7 +228,7 @@ void check_split(Shape shape, Generator& gen) {
   Matrix<T> whole, part;
   gemm.template multiply<OpA, OpB>(x.a, x.b, whole);
   std::vector<Index> splits = {4, 8, (n / 2 + 3) / 4 * 4};
-  if (simd::has_gemm_avx512 && m > 32) splits.insert(splits.end(), {1, 5, n / 3});
+  if (packed_runs() && m > 32) splits.insert(splits.end(), {1, 5, n / 3});
   for (Index first : splits) {
     if (first <= 0 || first >= n) continue;
     for (const auto& range : {std::array<Index, 2>{0, first}, {first, n - first}}) {
@@ -301,7 +306,7 @@ TEST_CASE("Gemm allocates nothing after the first call at its largest shape") {
 #if defined(DROPNET_USE_BLAS)
   const bool alternate = true;
 #else
-  const bool alternate = simd::has_gemm_avx512;
+  const bool alternate = packed_runs();
 #endif
   Generator gen(9);
   for (int threads : {1, 2}) {

@@ -5,9 +5,14 @@
 //   1. cblas_sgemm/dgemm, when built with DROPNET_USE_BLAS (CMake option, links BLAS);
 //   2. matrix-vector shapes (fewer than 4 rows or columns in C): Eigen's product, whose GEMV
 //      allocates nothing and streams A once (packing A would read it twice);
-//   3. float and double with AVX-512 and more than 16 rows in C: simd/gemm_avx512.hpp's packed
-//      kernel (about 1.1-1.3x Eigen's throughput on the dense layers' shapes: bench_gemm);
-//   4. Eigen's own GEMM kernel (general_matrix_matrix_product) everywhere else.
+//   3. float and double when simd_level() (simd/dispatch.hpp) is avx512 or avx2 (in a
+//      translation unit compiled for AVX-512, only with more than 16 rows in C):
+//      simd/gemm_packed.hpp's packed kernel for that level (AVX-512: about 1.1-1.3x Eigen's
+//      -march=native throughput on the dense layers' shapes, bench_gemm). The level is read
+//      once per call; a default-flags build runs it too (function target attributes, not -m
+//      flags);
+//   4. Eigen's own GEMM kernel (general_matrix_matrix_product) everywhere else, compiled for the
+//      translation unit's own flags.
 //
 // `c.noalias() = a * b` heap-allocates Eigen's packing buffers on every call once they exceed
 // EIGEN_STACK_ALLOCATION_LIMIT (a 120x784 float block already does). A layer owns one Gemm per
@@ -29,7 +34,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "../simd/gemm_avx512.hpp"
+#include "../simd/gemm_packed.hpp"
 #include "error.hpp"
 #include "types.hpp"
 
@@ -80,16 +85,27 @@ class Gemm {
  private:
   static constexpr Index gemv_columns = 4;
   /// Up to 16 rows (an output layer of 10 classes), the packed kernel fills at most one register
-  /// of rows and pays for packing all of B for it; Eigen's kernel was measured faster there
-  /// (bench_gemm, W1/fwd3 and W1/dW3, float and double).
+  /// of rows and pays for packing all of B for it; Eigen's kernel compiled for AVX-512 was
+  /// measured faster there on a Zen 4 (bench_gemm -march=native, W1/fwd3 and W1/dW3). Eigen's
+  /// kernel compiled for narrower registers (the default flags' SSE2) is 1.9-3.5x slower than
+  /// the packed AVX2 and AVX-512 kernels on those shapes (Zen 5): then the packed kernel takes
+  /// them all.
+#if defined(EIGEN_VECTORIZE_AVX512)
   static constexpr Index eigen_max_rows = 16;
-  /// Whether the packed AVX-512 kernel serves this scalar type.
+#else
+  static constexpr Index eigen_max_rows = 0;
+#endif
+  /// Whether the packed kernels serve this scalar type.
   static constexpr bool packed = std::is_same_v<T, float> || std::is_same_v<T, double>;
 
   template <Op O>
-  static Index op_rows(const In& x) { return O == Op::none ? x.rows() : x.cols(); }
+  static Index op_rows(const In& x) {
+    return O == Op::none ? x.rows() : x.cols();
+  }
   template <Op O>
-  static Index op_cols(const In& x) { return O == Op::none ? x.cols() : x.rows(); }
+  static Index op_cols(const In& x) {
+    return O == Op::none ? x.cols() : x.rows();
+  }
 
   template <Op OpA, Op OpB>
   static void check_inner(const In& a, const In& b) {
@@ -111,14 +127,13 @@ class Gemm {
       product<OpA, OpB>(a, b, c, beta);
       return;
     }
-#if defined(__AVX512F__)
     if constexpr (packed) {
-      if (c.rows() > eigen_max_rows) {
-        run_packed<OpA, OpB>(a, b, c, beta);
+      const SimdLevel level = simd_level();
+      if (c.rows() > eigen_max_rows && simd::gemm_packed_serves(level)) {
+        run_packed<OpA, OpB>(level, a, b, c, beta);
         return;
       }
     }
-#endif
     run_eigen<OpA, OpB>(a, b, c, beta);
   }
 
@@ -146,9 +161,9 @@ class Gemm {
     return OpB == Op::none ? b.data() + first * b.outerStride() : b.data() + first;
   }
 
-#if defined(__AVX512F__)
+  /// The packed kernel of `level` (gemm_packed_serves(level) holds) on each thread's columns.
   template <Op OpA, Op OpB>
-  void run_packed(const In& a, const In& b, Out& c, T beta) {
+  void run_packed(SimdLevel level, const In& a, const In& b, Out& c, T beta) {
     const Index m = c.rows(), n = c.cols(), k = op_cols<OpA>(a);
     const int threads = thread_count(m, n, k);
     if (workspaces_.size() < static_cast<std::size_t>(threads))
@@ -156,15 +171,14 @@ class Gemm {
     for (int t = 0; t < threads; ++t)
       workspaces_[static_cast<std::size_t>(t)].reserve(m, share(n, threads), k);
     split_columns(n, threads, [&](int t, Index first, Index cols) {
-      simd::gemm_avx512<T, OpA == Op::transpose, OpB == Op::transpose>(
-          m, cols, k, a.data(), a.outerStride(), column_of_op_b<OpB>(b, first), b.outerStride(),
-          beta, c.data() + first * c.outerStride(), c.outerStride(),
+      simd::gemm_packed<T, OpA == Op::transpose, OpB == Op::transpose>(
+          level, m, cols, k, a.data(), a.outerStride(), column_of_op_b<OpB>(b, first),
+          b.outerStride(), beta, c.data() + first * c.outerStride(), c.outerStride(),
           workspaces_[static_cast<std::size_t>(t)]);
     });
   }
 
   std::vector<simd::GemmWorkspace<T>> workspaces_;  // one per thread, grown only
-#endif
 
   /// Matrix-vector shapes through Eigen's product (its GEMV for a single column).
   template <Op OpA, Op OpB>
@@ -236,14 +250,16 @@ class Gemm {
   template <Op OpA, Op OpB>
   void run_eigen(const In& a, const In& b, Out& c, T beta) {
     const Index m = c.rows(), n = c.cols(), k = op_cols<OpA>(a);
-    if (beta == T(0)) c.setZero();
-    else if (beta != T(1)) c *= beta;
+    if (beta == T(0))
+      c.setZero();
+    else if (beta != T(1))
+      c *= beta;
     const int threads = thread_count(m, n, k);
     prepare(m, n, k, threads);
     split_columns(n, threads, [&](int t, Index first, Index cols) {
       Kernel<OpA, OpB>::run(m, cols, k, a.data(), a.outerStride(), column_of_op_b<OpB>(b, first),
-                            b.outerStride(), c.data() + first * c.outerStride(), 1,
-                            c.outerStride(), T(1), *blocking_[static_cast<std::size_t>(t)]);
+                            b.outerStride(), c.data() + first * c.outerStride(), 1, c.outerStride(),
+                            T(1), *blocking_[static_cast<std::size_t>(t)]);
     });
   }
 

@@ -3,15 +3,20 @@
 //
 // philox_block(key, i) is the reference: block i of the stream under `key`, 4 words.
 // philox_blocks(key, first, count, out) writes blocks [first, first + count) in block order,
-// out[4 b + k] = word k of block first + b, bit-identical to philox_block. With AVX-512 it
-// computes 16 blocks per pass (8 with AVX2), about 10x faster than the scalar loop, which is
-// what keeps dropout masks cheap; other targets use the scalar loop.
+// out[4 b + k] = word k of block first + b, bit-identical to philox_block. At simd_level()
+// avx512 it computes 16 blocks per pass (8 at avx2), about 10x faster than the scalar loop,
+// which is what keeps dropout masks cheap; the baseline level uses the scalar loop. The level is
+// read once per call (simd/dispatch.hpp), and the vector forms are compiled in every translation
+// unit on GCC/Clang x86 through function target attributes. Integer arithmetic only: every
+// level gives the same bits.
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 
-#if defined(__AVX512F__) || defined(__AVX2__)
+#include "dispatch.hpp"
+
+#if defined(DROPNET_SIMD_X86)
 #include <immintrin.h>
 #endif
 
@@ -50,18 +55,26 @@ inline void philox_blocks_scalar(PhiloxKey key, std::uint64_t first, std::size_t
   }
 }
 
-#if defined(__AVX512F__)
+#if defined(DROPNET_SIMD_X86)
+// Masked forms with a zero pass-through: the plain intrinsics pass _mm512_undefined_epi32(),
+// which GCC 12 reports as maybe-uninitialized (GCC bug 105593) and breaks -Werror builds.
+// (Functions, not lambdas: a lambda does not inherit its enclosing function's target.)
+DROPNET_TARGET_AVX512 inline __m512i mul_epu32(__m512i a, __m512i b) {
+  return _mm512_maskz_mul_epu32(0xFF, a, b);
+}
+DROPNET_TARGET_AVX512 inline __m512i shr32(__m512i a) {
+  return _mm512_maskz_srli_epi64(0xFF, a, 32);
+}
+DROPNET_TARGET_AVX512 inline __m512i shl32(__m512i a) {
+  return _mm512_maskz_slli_epi64(0xFF, a, 32);
+}
+
 // 16 x Chains blocks: vector lane l of chain c holds the state of block first + 16 c + l. The
 // 32x32->64-bit products come from _mm512_mul_epu32 on the even lanes and on the odd lanes
 // shifted down, then are blended back into high and low halves. Independent chains hide the
 // multiplies' latency (a round depends on the previous one).
 template <int Chains>
-inline void philox16x(PhiloxKey key, std::uint64_t first, std::uint32_t* out) {
-  // Masked forms with a zero pass-through: the plain intrinsics pass _mm512_undefined_epi32(),
-  // which GCC 12 reports as maybe-uninitialized (GCC bug 105593) and breaks -Werror builds.
-  const auto mul = [](__m512i a, __m512i b) { return _mm512_maskz_mul_epu32(0xFF, a, b); };
-  const auto shr32 = [](__m512i a) { return _mm512_maskz_srli_epi64(0xFF, a, 32); };
-  const auto shl32 = [](__m512i a) { return _mm512_maskz_slli_epi64(0xFF, a, 32); };
+DROPNET_TARGET_AVX512 void philox16x(PhiloxKey key, std::uint64_t first, std::uint32_t* out) {
   constexpr __mmask16 odd = 0xAAAA;
   const __m512i m0 = _mm512_set1_epi32(static_cast<int>(philox_m0));
   const __m512i m1 = _mm512_set1_epi32(static_cast<int>(philox_m1));
@@ -84,8 +97,8 @@ inline void philox16x(PhiloxKey key, std::uint64_t first, std::uint32_t* out) {
   __m512i k1 = _mm512_set1_epi32(static_cast<int>(key[1]));
   for (int round = 0; round < 10; ++round) {
     for (int c = 0; c < Chains; ++c) {
-      const __m512i even0 = mul(c0[c], m0), odd0 = mul(shr32(c0[c]), m0);
-      const __m512i even1 = mul(c2[c], m1), odd1 = mul(shr32(c2[c]), m1);
+      const __m512i even0 = mul_epu32(c0[c], m0), odd0 = mul_epu32(shr32(c0[c]), m0);
+      const __m512i even1 = mul_epu32(c2[c], m1), odd1 = mul_epu32(shr32(c2[c]), m1);
       const __m512i hi0 = _mm512_mask_blend_epi32(odd, shr32(even0), odd0);
       const __m512i lo0 = _mm512_mask_blend_epi32(odd, even0, shl32(odd0));
       const __m512i hi1 = _mm512_mask_blend_epi32(odd, shr32(even1), odd1);
@@ -104,10 +117,9 @@ inline void philox16x(PhiloxKey key, std::uint64_t first, std::uint32_t* out) {
     const __m512i t1 = _mm512_maskz_unpackhi_epi32(0xFFFF, c0[c], c1[c]);
     const __m512i t2 = _mm512_maskz_unpacklo_epi32(0xFFFF, c2[c], c3[c]);
     const __m512i t3 = _mm512_maskz_unpackhi_epi32(0xFFFF, c2[c], c3[c]);
-    const __m512i u[4] = {_mm512_maskz_unpacklo_epi64(0xFF, t0, t2),
-                          _mm512_maskz_unpackhi_epi64(0xFF, t0, t2),
-                          _mm512_maskz_unpacklo_epi64(0xFF, t1, t3),
-                          _mm512_maskz_unpackhi_epi64(0xFF, t1, t3)};
+    const __m512i u[4] = {
+        _mm512_maskz_unpacklo_epi64(0xFF, t0, t2), _mm512_maskz_unpackhi_epi64(0xFF, t0, t2),
+        _mm512_maskz_unpacklo_epi64(0xFF, t1, t3), _mm512_maskz_unpackhi_epi64(0xFF, t1, t3)};
     // Sixteen 16-byte copies put the blocks in order (through memory: GCC 12's
     // _mm512_extracti32x4_epi32 trips the same bug 105593).
     std::uint32_t* chain_out = out + 64 * c;
@@ -120,9 +132,9 @@ inline void philox16x(PhiloxKey key, std::uint64_t first, std::uint32_t* out) {
     }
   }
 }
-#elif defined(__AVX2__)
-// 8 blocks, as philox16 above with 256-bit vectors.
-inline void philox8(PhiloxKey key, std::uint64_t first, std::uint32_t* out) {
+
+// 8 blocks, as philox16x above with 256-bit vectors.
+DROPNET_TARGET_AVX2 inline void philox8(PhiloxKey key, std::uint64_t first, std::uint32_t* out) {
   alignas(32) std::uint32_t low[8], high[8];
   for (int l = 0; l < 8; ++l) {
     const std::uint64_t index = first + static_cast<std::uint64_t>(l);
@@ -173,11 +185,18 @@ inline void philox8(PhiloxKey key, std::uint64_t first, std::uint32_t* out) {
 inline void philox_blocks(PhiloxKey key, std::uint64_t first, std::size_t count,
                           std::uint32_t* out) {
   std::size_t b = 0;
-#if defined(__AVX512F__)
-  for (; b + 64 <= count; b += 64) detail::philox16x<4>(key, first + b, out + 4 * b);
-  for (; b + 16 <= count; b += 16) detail::philox16x<1>(key, first + b, out + 4 * b);
-#elif defined(__AVX2__)
-  for (; b + 8 <= count; b += 8) detail::philox8(key, first + b, out + 4 * b);
+#if defined(DROPNET_SIMD_X86)
+  switch (simd_level()) {
+    case SimdLevel::avx512:
+      for (; b + 64 <= count; b += 64) detail::philox16x<4>(key, first + b, out + 4 * b);
+      for (; b + 16 <= count; b += 16) detail::philox16x<1>(key, first + b, out + 4 * b);
+      break;
+    case SimdLevel::avx2:
+      for (; b + 8 <= count; b += 8) detail::philox8(key, first + b, out + 4 * b);
+      break;
+    default:
+      break;
+  }
 #endif
   detail::philox_blocks_scalar(key, first + b, count - b, out + 4 * b);
 }

@@ -1,0 +1,187 @@
+// Gemm<float> at each SIMD level this machine supports (simd/dispatch.hpp), on every product of
+// W1 (784-120-60-10, batch 64), and W2's input dropout mask (Philox), in one binary built with
+// the compiler's default flags (x86-64 baseline: what a user of find_package or pkg-config
+// gets). The levels run alternately, block by block in rotating order, so they share the
+// machine's load, and each is summed up by its median block: only the ratios between levels,
+// measured in the same run, mean anything on a busy machine.
+//
+// Counters:  <level>_gflops          2 m n k / median time per call at that level
+//            <level>_gvalues_per_s   mask values per second (10^9)
+//            <level>_speedup         baseline's median time / that level's (> 1: faster)
+// The benchmark's own time is the highest level's. Before timing, every level's C is checked
+// against the baseline's (relative 1e-4) and every mask must equal the baseline's bit for bit;
+// a mismatch fails the benchmark and the process exits non-zero.
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <dropnet/core/gemm.hpp>
+#include <dropnet/core/generator.hpp>
+#include <dropnet/layers/bernoulli_mask.hpp>
+#include <dropnet/simd/dispatch.hpp>
+#include <string>
+#include <vector>
+
+namespace {
+
+using dropnet::Index;
+using dropnet::Op;
+using dropnet::SimdLevel;
+using Mat = dropnet::Matrix<float>;
+
+bool g_failed = false;
+
+/// One product of W1: C (m x n) = op(A) op(B), op(A) m x k.
+struct Product {
+  const char* name;
+  Index m, n, k;
+  Op op_a, op_b;
+};
+
+/// Forward W X, weight gradients dZ X^T and input gradients W^T dZ of W1 at batch 64 (the first
+/// layer's input gradient is never computed).
+const std::vector<Product> w1_products = {
+    {"fwd1", 120, 64, 784, Op::none, Op::none},    {"fwd2", 60, 64, 120, Op::none, Op::none},
+    {"fwd3", 10, 64, 60, Op::none, Op::none},      {"dW1", 120, 784, 64, Op::none, Op::transpose},
+    {"dW2", 60, 120, 64, Op::none, Op::transpose}, {"dW3", 10, 60, 64, Op::none, Op::transpose},
+    {"dX2", 120, 64, 60, Op::transpose, Op::none}, {"dX3", 60, 64, 10, Op::transpose, Op::none}};
+
+/// The levels this CPU supports, baseline first.
+std::vector<SimdLevel> supported_levels() {
+  std::vector<SimdLevel> levels;
+  for (SimdLevel l : {SimdLevel::baseline, SimdLevel::avx2, SimdLevel::avx512})
+    if (l <= dropnet::cpu_simd_level()) levels.push_back(l);
+  return levels;
+}
+
+/// The median of `times` (reordered).
+double median(std::vector<double>& times) {
+  const auto middle = times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2);
+  std::nth_element(times.begin(), middle, times.end());
+  return *middle;
+}
+
+/// Times run(i) with set_simd_level(levels[i]) for each supported level, alternately in blocks
+/// of at least 100 us in rotating order, and reports each level's throughput (`work` units per
+/// call, e.g. flops) and its speedup over the baseline, from the median block: on a shared
+/// machine a preempted block costs a whole time slice, which swamps a mean. The benchmark's
+/// time is the highest level's.
+template <class Run>
+void race_levels(benchmark::State& state, Run&& run, double work, const char* unit) {
+  using clock = std::chrono::steady_clock;
+  const std::vector<SimdLevel> levels = supported_levels();
+  const auto timed = [&](std::size_t i, int reps) {
+    dropnet::set_simd_level(levels[i]);
+    const auto start = clock::now();
+    for (int r = 0; r < reps; ++r) run(i);
+    return std::chrono::duration<double>(clock::now() - start).count() / reps;
+  };
+  const int reps = static_cast<int>(std::clamp(100e-6 / std::max(timed(0, 1), 1e-9), 1.0, 1e4));
+  std::vector<std::vector<double>> times(levels.size());
+  std::size_t first = 0;
+  for (auto _ : state) {
+    for (std::size_t j = 0; j < levels.size(); ++j) {
+      const std::size_t i = (first + j) % levels.size();
+      times[i].push_back(timed(i, reps));
+      if (i + 1 == levels.size()) state.SetIterationTime(times[i].back());
+      benchmark::ClobberMemory();
+    }
+    first = (first + 1) % levels.size();
+  }
+  const double baseline = median(times[0]);
+  for (std::size_t i = 0; i < levels.size(); ++i) {
+    const std::string name = dropnet::simd_level_name(levels[i]);
+    const double seconds = median(times[i]);
+    state.counters[name + "_" + unit] = work / seconds * 1e-9;
+    if (i > 0) state.counters[name + "_speedup"] = baseline / seconds;
+  }
+  dropnet::set_simd_level(dropnet::cpu_simd_level());
+}
+
+/// One product of W1 at every level, each with its own Gemm (its own buffers); every level's C
+/// is checked against the baseline's first.
+template <Op OpA, Op OpB>
+void bench_product(benchmark::State& state, Product p) {
+  dropnet::Generator gen(5);
+  const auto random = [&](Index rows, Index cols) {
+    return Mat(Mat::NullaryExpr(rows, cols, [&] { return gen.normal<float>(); }));
+  };
+  const Mat a = OpA == Op::none ? random(p.m, p.k) : random(p.k, p.m);
+  const Mat b = OpB == Op::none ? random(p.k, p.n) : random(p.n, p.k);
+  const std::vector<SimdLevel> levels = supported_levels();
+  std::vector<dropnet::Gemm<float>> gemms(levels.size());
+  std::vector<Mat> c(levels.size());
+  const auto run = [&](std::size_t i) { gemms[i].template multiply<OpA, OpB>(a, b, c[i]); };
+  for (std::size_t i = 0; i < levels.size(); ++i) {
+    dropnet::set_simd_level(levels[i]);
+    run(i);
+    const float scale = std::max(1.f, c[0].cwiseAbs().maxCoeff());
+    if ((c[i] - c[0]).cwiseAbs().maxCoeff() > 1e-4f * scale) {
+      g_failed = true;
+      state.SkipWithError((std::string(dropnet::simd_level_name(levels[i])) + " differs").c_str());
+      return;
+    }
+  }
+  race_levels(state, run, 2.0 * double(p.m) * double(p.n) * double(p.k), "gflops");
+}
+
+/// W2's input dropout mask (784 x 64 floats, keep 0.75) at every level; the masks must match.
+void bench_mask(benchmark::State& state) {
+  constexpr Index n = 784 * 64;
+  const dropnet::Generator gen(3);
+  const dropnet::KeepThreshold keep("bench", 0.25);
+  const std::vector<SimdLevel> levels = supported_levels();
+  std::vector<std::vector<float>> masks(levels.size(), std::vector<float>(n));
+  const auto run = [&](std::size_t i) {
+    dropnet::fill_bernoulli(gen, 0, keep, 1.f / 0.75f, 0.f, masks[i].data(), n);
+  };
+  for (std::size_t i = 0; i < levels.size(); ++i) {
+    dropnet::set_simd_level(levels[i]);
+    run(i);
+    if (masks[i] != masks[0]) {
+      g_failed = true;
+      state.SkipWithError((std::string(dropnet::simd_level_name(levels[i])) + " differs").c_str());
+      return;
+    }
+  }
+  race_levels(state, run, double(n), "gvalues_per_s");
+}
+
+void register_w1() {
+  for (const Product& p : w1_products) {
+    const std::string name = std::string("dispatch/float/W1/") + p.name + "/" +
+                             std::to_string(p.m) + "x" + std::to_string(p.n) + "x" +
+                             std::to_string(p.k);
+    const int ops = (p.op_a == Op::transpose ? 2 : 0) + (p.op_b == Op::transpose ? 1 : 0);
+    const auto fn = ops == 0   ? &bench_product<Op::none, Op::none>
+                    : ops == 1 ? &bench_product<Op::none, Op::transpose>
+                    : ops == 2 ? &bench_product<Op::transpose, Op::none>
+                               : &bench_product<Op::transpose, Op::transpose>;
+    benchmark::RegisterBenchmark(name.c_str(), fn, p)->UseManualTime();
+  }
+  benchmark::RegisterBenchmark("dispatch/mask/W2/input/784x64", bench_mask)->UseManualTime();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Eigen::setNbThreads(1);
+  std::printf("simd: cpu %s, selected %s, translation unit compiled %s\n",
+              dropnet::simd_level_name(dropnet::cpu_simd_level()),
+              dropnet::simd_level_name(dropnet::simd_level()),
+#if defined(__AVX512F__) || defined(__AVX2__)
+              "with AVX flags (-march)"
+#else
+              "for the x86-64 baseline (default flags)"
+#endif
+  );
+  register_w1();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return g_failed ? 1 : 0;
+}
