@@ -53,8 +53,9 @@ void print_setup(std::FILE* out, const Options& o, const Data& data) {
   if (t.augment_shift > 0) std::fprintf(out, ", random shifts up to %d px", t.augment_shift);
   if (t.augment_flip) std::fprintf(out, ", random flips");
   if (t.patience > 0) std::fprintf(out, ", early stopping (patience %d)", t.patience);
-  std::fprintf(out, ", seed %llu, %d Eigen thread%s\n", static_cast<unsigned long long>(o.seed),
-               Eigen::nbThreads(), Eigen::nbThreads() == 1 ? "" : "s");
+  std::fprintf(out, ", seed %llu, %d Eigen thread%s, SIMD %s\n",
+               static_cast<unsigned long long>(o.seed), Eigen::nbThreads(),
+               Eigen::nbThreads() == 1 ? "" : "s", dropnet::simd_level_name(dropnet::simd_level()));
 }
 
 /// CSV and figure of one model's history, as asked.
