@@ -3,6 +3,7 @@
 
 #include <dropnet/core/generator.hpp>
 #include <dropnet/core/types.hpp>
+#include <dropnet/simd/dispatch.hpp>
 
 namespace dropnet::test {
 
@@ -14,5 +15,17 @@ Matrix<T> normal_matrix(Index rows, Index cols, Generator& gen, double mean = 0.
   for (Index i = 0; i < m.size(); ++i) m.data()[i] = gen.normal<T>(T(mean), T(stddev));
   return m;
 }
+
+/// Forces a SIMD level for a scope and puts back the previous one.
+class SimdLevelScope {
+ public:
+  explicit SimdLevelScope(SimdLevel level) : saved_(simd_level()) { set_simd_level(level); }
+  ~SimdLevelScope() { set_simd_level(saved_); }
+  SimdLevelScope(const SimdLevelScope&) = delete;
+  SimdLevelScope& operator=(const SimdLevelScope&) = delete;
+
+ private:
+  SimdLevel saved_;
+};
 
 }  // namespace dropnet::test

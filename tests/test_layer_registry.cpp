@@ -8,8 +8,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -141,45 +139,6 @@ TEST_CASE_TEMPLATE("from_config charges exactly what the constructor allocates",
     AvgPool2D<T>::from_config(AvgPool2D<T>(ImageShape{2, 4, 4}, 2).config(), avg_budget);
     CHECK(avg_budget.left() == 100);
   }
-}
-
-namespace {
-
-std::filesystem::path fixture(const std::string& name) {
-  return std::filesystem::path(__FILE__).parent_path() / "fixtures" / name;
-}
-
-/// The %a hex floats of `name`.predictions.txt, one a line.
-std::vector<double> saved_predictions(const std::string& name) {
-  std::ifstream in(fixture(name + ".predictions.txt"));
-  REQUIRE(in);
-  std::vector<double> values;
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) values.push_back(std::strtod(line.c_str(), nullptr));
-  return values;
-}
-
-/// make_v1_fixtures.cpp.txt: predict on 5 columns of gen.normal<T>() from Generator(3).
-template <class T>
-void check_fixture_predictions(const std::string& name) {
-  Sequential<T> model = load<T>(fixture(name + ".dnm").string());
-  Generator data(3);
-  const Matrix<T> x = normal_matrix<T>(model.input_features(), 5, data);
-  const Matrix<T> p = predict(model, x);
-  const std::vector<double> expected = saved_predictions(name);
-  REQUIRE(expected.size() == static_cast<std::size_t>(p.size()));
-  for (Index i = 0; i < p.size(); ++i) {
-    CAPTURE(i);
-    const T value = static_cast<T>(expected[static_cast<std::size_t>(i)]);
-    CHECK(std::memcmp(&p.data()[i], &value, sizeof(T)) == 0);
-  }
-}
-
-}  // namespace
-
-TEST_CASE("files saved by the previous release load and predict bit for bit") {
-  check_fixture_predictions<float>("dense_float_v1");
-  check_fixture_predictions<double>("conv_double_v1");
 }
 
 TEST_CASE("assigning through a parameter accessor copies in place: the optimizer sees it") {
