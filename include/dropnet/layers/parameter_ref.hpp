@@ -39,6 +39,7 @@ class ParameterRef : public Eigen::Map<Plain> {
   }
   /// Copies the values another window shows (not the window itself).
   ParameterRef& operator=(const ParameterRef& other) {
+    if (this == &other) return *this;
     return *this = static_cast<const Eigen::DenseBase<Eigen::Map<Plain>>&>(other);
   }
 

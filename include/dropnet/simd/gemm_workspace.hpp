@@ -60,7 +60,8 @@ struct GemmWorkspace {
   /// Grows the buffers to what an m x n x k product needs at any level: sized for the widest
   /// tile (2 registers of 64 bytes by gemm_nr columns), which covers the narrower ones.
   void reserve(Eigen::Index m, Eigen::Index n, Eigen::Index k) {
-    constexpr Eigen::Index mr = 2 * 64 / Eigen::Index(sizeof(T));
+    constexpr Eigen::Index register_bytes = 64;
+    constexpr Eigen::Index mr = 2 * register_bytes / Eigen::Index(sizeof(T));
     const Eigen::Index kc = std::min(k, gemm_kc);
     const Eigen::Index a_size = (std::min(m, gemm_mc) + mr - 1) / mr * mr * kc;
     const Eigen::Index b_size = (std::min(n, gemm_nc) + gemm_nr - 1) / gemm_nr * gemm_nr * kc;

@@ -122,11 +122,11 @@ DROPNET_TARGET_AVX512 void philox16x(PhiloxKey key, std::uint64_t first, std::ui
         _mm512_maskz_unpacklo_epi64(0xFF, t1, t3), _mm512_maskz_unpackhi_epi64(0xFF, t1, t3)};
     // Sixteen 16-byte copies put the blocks in order (through memory: GCC 12's
     // _mm512_extracti32x4_epi32 trips the same bug 105593).
-    std::uint32_t* chain_out = out + 64 * c;
+    std::uint32_t* chain_out = out + std::ptrdiff_t{64} * c;
     alignas(64) std::uint32_t lane_words[16];
-    for (int j = 0; j < 4; ++j) {
+    for (std::ptrdiff_t j = 0; j < 4; ++j) {
       _mm512_store_si512(lane_words, u[j]);
-      for (int q = 0; q < 4; ++q)
+      for (std::ptrdiff_t q = 0; q < 4; ++q)
         _mm_storeu_si128(reinterpret_cast<__m128i*>(chain_out + 4 * (4 * q + j)),
                          _mm_load_si128(reinterpret_cast<const __m128i*>(lane_words + 4 * q)));
     }
