@@ -39,8 +39,10 @@ bool identical_configs(const LayerConfig& a, const LayerConfig& b) {
 
 template <class T>
 bool identical_matrices(const Matrix<T>& a, const Matrix<T>& b) {
+  // memcmp's pointers must not be null, which an empty matrix's data() is.
   return a.rows() == b.rows() && a.cols() == b.cols() &&
-         std::memcmp(a.data(), b.data(), sizeof(T) * static_cast<std::size_t>(a.size())) == 0;
+         (a.size() == 0 ||
+          std::memcmp(a.data(), b.data(), sizeof(T) * static_cast<std::size_t>(a.size())) == 0);
 }
 
 /// The registered kinds without an example: each must fail the walk below.
