@@ -3,7 +3,7 @@
 
 #include <type_traits>
 
-#include "../simd/where_positive.hpp"
+#include "../simd/elementwise.hpp"
 #include "activation.hpp"
 
 namespace dropnet {
@@ -16,14 +16,13 @@ struct ReLU {
   template <class T> T value(T z) const { return z > T(0) ? z : T(0); }
   template <class T> T derivative(T z) const { return z > T(0) ? T(1) : T(0); }
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
-    a = z.cwiseMax(T(0));
+    a.resize(z.rows(), z.cols());
+    simd::max_scaled(z.data(), a.data(), z.size(), T(0));
   }
   template <class T>
   void backward(const Matrix<T>& z, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
-    namespace ei = Eigen::internal;
-    dz = simd::where_positive<true>(
-        z.array(), da.array(), [](const auto&, const auto& d) { return d; },
-        [](const auto& x, const auto&) { return ei::pset1<std::decay_t<decltype(x)>>(T(0)); });
+    dz.resize(z.rows(), z.cols());
+    simd::scale_non_positive(z.data(), da.data(), dz.data(), z.size(), T(0));
   }
 };
 
@@ -39,28 +38,17 @@ struct LeakyReLU {
   template <class T> T derivative(T z) const { return z > T(0) ? T(1) : T(alpha); }
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
     // max(z, alpha z) is the same function for 0 <= alpha <= 1 and reads z once.
+    a.resize(z.rows(), z.cols());
     if (alpha >= 0.0 && alpha <= 1.0) {
-      a = z.cwiseMax(T(alpha) * z);
+      simd::max_scaled(z.data(), a.data(), z.size(), T(alpha));
     } else {
-      a = scale_negative(z, z);
+      simd::scale_non_positive(z.data(), z.data(), a.data(), z.size(), T(alpha));
     }
   }
   template <class T>
   void backward(const Matrix<T>& z, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
-    dz = scale_negative(z, da);
-  }
-
- private:
-  /// z > 0 ? d : alpha * d, vectorized.
-  template <class T>
-  auto scale_negative(const Matrix<T>& z, const Matrix<T>& d) const {
-    namespace ei = Eigen::internal;
-    const T slope = T(alpha);
-    return simd::where_positive<true>(
-        z.array(), d.array(), [](const auto&, const auto& y) { return y; },
-        [slope](const auto&, const auto& y) {
-          return ei::pmul(ei::pset1<std::decay_t<decltype(y)>>(slope), y);
-        });
+    dz.resize(z.rows(), z.cols());
+    simd::scale_non_positive(z.data(), da.data(), dz.data(), z.size(), T(alpha));
   }
 };
 

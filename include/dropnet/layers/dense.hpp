@@ -12,6 +12,7 @@
 
 #include "../activations/activation.hpp"
 #include "../core/gemm.hpp"
+#include "../simd/elementwise.hpp"
 #include "activation_config.hpp"
 #include "affine_layer.hpp"
 #include "initializers.hpp"
@@ -74,7 +75,8 @@ class Dense : public AffineLayer<T, Activation, Dense<T, Activation>> {
     this->require_input_rows(x, in_features());
     input_ = &x;
     forward_gemm_.template multiply<Op::none, Op::none>(this->weight_, x, pre_activation_);
-    pre_activation_.colwise() += this->bias_;
+    simd::add_to_columns(pre_activation_.data(), pre_activation_.rows(), pre_activation_.cols(),
+                         this->bias_.data());
     this->activation_.forward(pre_activation_, output_);
     return output_;
   }

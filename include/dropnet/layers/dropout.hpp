@@ -10,6 +10,7 @@
 
 #include <memory>
 
+#include "../simd/elementwise.hpp"
 #include "dropout_base.hpp"
 
 namespace dropnet {
@@ -33,12 +34,12 @@ class Dropout : public DropoutBase<T> {
     draw_bernoulli(gen, keep_, static_cast<T>(1.0 / (1.0 - this->p())), T(0), mask_.data(),
                    mask_.size());
     y.resize(x.rows(), x.cols());
-    y.array() = x.array() * mask_.array();
+    simd::multiply(x.data(), mask_.data(), y.data(), y.size());
   }
 
   void sample_backward(const Matrix<T>& dy, Matrix<T>& dx) const override {
     dx.resize(dy.rows(), dy.cols());
-    dx.array() = dy.array() * mask_.array();
+    simd::multiply(dy.data(), mask_.data(), dx.data(), dx.size());
   }
 
   KeepThreshold keep_;

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "../simd/elementwise.hpp"
 #include "optimizer.hpp"
 
 namespace dropnet {
@@ -106,7 +107,7 @@ class BasicAdam : public Optimizer<T> {
     const auto t = static_cast<double>(this->begin_step());
     // Scalars in double, as torch computes them in Python before touching the tensors.
     const double lr = static_cast<double>(this->lr_);
-    StepConstants c;
+    simd::AdamConstants<T> c{};
     c.step_size = static_cast<T>(lr / (1.0 - std::pow(options_.beta1(), t)));
     // torch divides sqrt(v) by sqrt(1 - beta2^t); multiplying by the reciprocal differs by at most
     // an ulp and saves a division per element, which with the sqrt bounds the step's speed.
@@ -118,12 +119,14 @@ class BasicAdam : public Optimizer<T> {
     c.one_minus_beta1 = static_cast<T>(1.0 - options_.beta1());
     c.one_minus_beta2 = static_cast<T>(1.0 - options_.beta2());
     c.eps = static_cast<T>(options_.eps());
-    // One pass per chunk instead of one per formula line: the chunk's p, g, m and v stay in L1
-    // between the lines, so a step reads and writes each buffer once.
+    // One fused pass per parameter (simd/elementwise.hpp): each buffer is read and written once.
     for (std::size_t i = 0; i < this->params_.size(); ++i) {
-      const Index size = this->params_[i].size();
-      for (Index first = 0; first < size; first += chunk)
-        update_chunk(i, first, std::min(chunk, size - first), c);
+      const bool decays = options_.weight_decay() != 0.0 && this->decays(i);
+      c.decoupled_decay = Decoupled && decays;
+      c.coupled_decay = !Decoupled && decays;  // torch skips the term when wd == 0
+      T* v_max = options_.amsgrad() ? max_exp_avg_sq_[i].data() : nullptr;
+      simd::adam_update(this->value_of(i).data(), this->grad_of(i).data(), exp_avg_[i].data(),
+                        exp_avg_sq_[i].data(), v_max, this->params_[i].size(), c);
     }
   }
 
@@ -145,41 +148,6 @@ class BasicAdam : public Optimizer<T> {
     this->require_unit_interval("beta2", options_.beta2(), false);
     this->require_finite_positive("eps", options_.eps());
     this->require_finite_non_negative("weight_decay", options_.weight_decay());
-  }
-
-  /// Elements per fused pass: 5 float buffers of 1 KB each fit L1 with room to spare.
-  static constexpr Index chunk = 256;
-
-  struct StepConstants {
-    T step_size, inv_bc2_sqrt, decay, coupled_wd, beta1, beta2, one_minus_beta1, one_minus_beta2, eps;
-  };
-
-  /// The update of elements [first, first + n) of parameter i, formula by formula as in torch.
-  void update_chunk(std::size_t i, Index first, Index n, const StepConstants& c) {
-    auto p = this->value_of(i).segment(first, n);
-    const auto g = this->grad_of(i).segment(first, n);
-    auto m = exp_avg_[i].array().segment(first, n);
-    auto v = exp_avg_sq_[i].array().segment(first, n);
-    const bool decays = options_.weight_decay() != 0.0 && this->decays(i);
-    if (Decoupled && decays) p *= c.decay;
-    if (!Decoupled && decays) {
-      update_moments(m, v, g + c.coupled_wd * p, c);  // torch skips the term when wd == 0
-    } else {
-      update_moments(m, v, g, c);
-    }
-    if (options_.amsgrad()) {
-      auto v_max = max_exp_avg_sq_[i].array().segment(first, n);
-      v_max = v_max.max(v);
-      p -= c.step_size * m / (v_max.sqrt() * c.inv_bc2_sqrt + c.eps);
-    } else {
-      p -= c.step_size * m / (v.sqrt() * c.inv_bc2_sqrt + c.eps);
-    }
-  }
-
-  template <class M, class V, class Grad>
-  static void update_moments(M& m, V& v, const Grad& g, const StepConstants& c) {
-    m = c.beta1 * m + c.one_minus_beta1 * g;
-    v = c.beta2 * v + c.one_minus_beta2 * g.square();
   }
 
   Options options_;

@@ -54,6 +54,20 @@ struct Vec<float> {
   DROPNET_TARGET_AVX2 static Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
   /// a b.
   DROPNET_TARGET_AVX2 static Reg mul(Reg a, Reg b) { return _mm256_mul_ps(a, b); }
+  /// v in every lane.
+  DROPNET_TARGET_AVX2 static Reg set1(float v) { return _mm256_set1_ps(v); }
+  /// a - b.
+  DROPNET_TARGET_AVX2 static Reg sub(Reg a, Reg b) { return _mm256_sub_ps(a, b); }
+  /// a / b, correctly rounded.
+  DROPNET_TARGET_AVX2 static Reg div(Reg a, Reg b) { return _mm256_div_ps(a, b); }
+  /// sqrt(a), correctly rounded.
+  DROPNET_TARGET_AVX2 static Reg sqrt(Reg a) { return _mm256_sqrt_ps(a); }
+  /// a > b ? a : b (b where either is NaN, as the instruction does).
+  DROPNET_TARGET_AVX2 static Reg max(Reg a, Reg b) { return _mm256_max_ps(a, b); }
+  /// z > 0 ? a : b, lane by lane (b where z is NaN).
+  DROPNET_TARGET_AVX2 static Reg where_positive(Reg z, Reg a, Reg b) {
+    return _mm256_blendv_ps(b, a, _mm256_cmp_ps(z, zero(), _CMP_GT_OQ));
+  }
   /// Transposes 8 x 8 floats in registers: r[c] becomes column c (lane i = row i). Pairs of
   /// rows, then quads within 128-bit lanes, then the lanes.
   DROPNET_TARGET_AVX2 static void transpose(Reg (&r)[8]) {
@@ -107,6 +121,20 @@ struct Vec<double> {
   DROPNET_TARGET_AVX2 static Reg add(Reg a, Reg b) { return _mm256_add_pd(a, b); }
   /// a b.
   DROPNET_TARGET_AVX2 static Reg mul(Reg a, Reg b) { return _mm256_mul_pd(a, b); }
+  /// v in every lane.
+  DROPNET_TARGET_AVX2 static Reg set1(double v) { return _mm256_set1_pd(v); }
+  /// a - b.
+  DROPNET_TARGET_AVX2 static Reg sub(Reg a, Reg b) { return _mm256_sub_pd(a, b); }
+  /// a / b, correctly rounded.
+  DROPNET_TARGET_AVX2 static Reg div(Reg a, Reg b) { return _mm256_div_pd(a, b); }
+  /// sqrt(a), correctly rounded.
+  DROPNET_TARGET_AVX2 static Reg sqrt(Reg a) { return _mm256_sqrt_pd(a); }
+  /// a > b ? a : b (b where either is NaN, as the instruction does).
+  DROPNET_TARGET_AVX2 static Reg max(Reg a, Reg b) { return _mm256_max_pd(a, b); }
+  /// z > 0 ? a : b, lane by lane (b where z is NaN).
+  DROPNET_TARGET_AVX2 static Reg where_positive(Reg z, Reg a, Reg b) {
+    return _mm256_blendv_pd(b, a, _mm256_cmp_pd(z, zero(), _CMP_GT_OQ));
+  }
 };
 
 #define DROPNET_GEMM_TARGET DROPNET_TARGET_AVX2

@@ -63,6 +63,20 @@ struct Vec<float> {
   DROPNET_TARGET_AVX512 static Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
   /// a b.
   DROPNET_TARGET_AVX512 static Reg mul(Reg a, Reg b) { return _mm512_mul_ps(a, b); }
+  /// v in every lane.
+  DROPNET_TARGET_AVX512 static Reg set1(float v) { return _mm512_set1_ps(v); }
+  /// a - b.
+  DROPNET_TARGET_AVX512 static Reg sub(Reg a, Reg b) { return _mm512_sub_ps(a, b); }
+  /// a / b, correctly rounded.
+  DROPNET_TARGET_AVX512 static Reg div(Reg a, Reg b) { return _mm512_div_ps(a, b); }
+  /// sqrt(a), correctly rounded.
+  DROPNET_TARGET_AVX512 static Reg sqrt(Reg a) { return _mm512_maskz_sqrt_ps(0xFFFF, a); }
+  /// a > b ? a : b (b where either is NaN, as the instruction does).
+  DROPNET_TARGET_AVX512 static Reg max(Reg a, Reg b) { return _mm512_maskz_max_ps(0xFFFF, a, b); }
+  /// z > 0 ? a : b, lane by lane (b where z is NaN).
+  DROPNET_TARGET_AVX512 static Reg where_positive(Reg z, Reg a, Reg b) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, zero(), _CMP_GT_OQ), b, a);
+  }
   /// Transposes 16 x 16 floats in registers: r[c] becomes column c (lane i = row i). Four
   /// stages of 16 shuffles: pairs of rows, then quads within 128-bit lanes, then lanes.
   DROPNET_TARGET_AVX512 static void transpose(Reg (&r)[16]) {
@@ -127,6 +141,20 @@ struct Vec<double> {
   DROPNET_TARGET_AVX512 static Reg add(Reg a, Reg b) { return _mm512_add_pd(a, b); }
   /// a b.
   DROPNET_TARGET_AVX512 static Reg mul(Reg a, Reg b) { return _mm512_mul_pd(a, b); }
+  /// v in every lane.
+  DROPNET_TARGET_AVX512 static Reg set1(double v) { return _mm512_set1_pd(v); }
+  /// a - b.
+  DROPNET_TARGET_AVX512 static Reg sub(Reg a, Reg b) { return _mm512_sub_pd(a, b); }
+  /// a / b, correctly rounded.
+  DROPNET_TARGET_AVX512 static Reg div(Reg a, Reg b) { return _mm512_div_pd(a, b); }
+  /// sqrt(a), correctly rounded.
+  DROPNET_TARGET_AVX512 static Reg sqrt(Reg a) { return _mm512_maskz_sqrt_pd(0xFF, a); }
+  /// a > b ? a : b (b where either is NaN, as the instruction does).
+  DROPNET_TARGET_AVX512 static Reg max(Reg a, Reg b) { return _mm512_maskz_max_pd(0xFF, a, b); }
+  /// z > 0 ? a : b, lane by lane (b where z is NaN).
+  DROPNET_TARGET_AVX512 static Reg where_positive(Reg z, Reg a, Reg b) {
+    return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(z, zero(), _CMP_GT_OQ), b, a);
+  }
 };
 
 #define DROPNET_GEMM_TARGET DROPNET_TARGET_AVX512

@@ -1,0 +1,110 @@
+#pragma once
+// The elementwise hot loops at the SIMD level chosen at run time (simd/dispatch.hpp): the
+// activations' forward and backward passes, Dense's bias, dropout's mask product and Adam's
+// fused update. Each kernel is written once (simd/elementwise_kernel.inc) and compiled for
+// AVX-512, AVX2 and the baseline (the translation unit's own flags, through Eigen's packets),
+// so a build with the compiler's default flags runs them in the CPU's widest registers. The
+// level is read once per call; the kernels are templates on the scalar only, so a translation
+// unit instantiates each at most once per scalar type and level, whatever layers it uses.
+//
+// Results: every level computes the same IEEE operations in the same order (see the .inc), so
+// levels agree bit for bit except where the compiler contracts a product and a sum into an FMA
+// (the GNU dialects' default on the avx2 and avx512 levels): tests/test_simd.cpp checks both.
+// Arrays are contiguous; an output may alias an input of the same index range, nothing else.
+
+#include <Eigen/Core>
+
+#include "dispatch.hpp"
+#include "gemm_avx2.hpp"
+#include "gemm_avx512.hpp"
+#include "vec_baseline.hpp"
+
+namespace dropnet::simd {
+
+/// The scalars of one Adam step (optimizers/adam.hpp): m = beta1 m + (1 - beta1) g,
+/// v = beta2 v + (1 - beta2) g^2, p -= step_size m / (sqrt(v) inv_bc2_sqrt + eps).
+template <class T>
+struct AdamConstants {
+  T step_size;              ///< lr / (1 - beta1^t)
+  T inv_bc2_sqrt;           ///< 1 / sqrt(1 - beta2^t)
+  T decay;                  ///< AdamW's 1 - lr weight_decay, applied to p first
+  T coupled_wd;             ///< Adam's weight_decay: g += coupled_wd p
+  T beta1;                  ///< first-moment decay
+  T beta2;                  ///< second-moment decay
+  T one_minus_beta1;        ///< 1 - beta1, rounded once
+  T one_minus_beta2;        ///< 1 - beta2, rounded once
+  T eps;                    ///< added to the denominator
+  bool decoupled_decay;     ///< multiply p by decay (AdamW with weight decay)
+  bool coupled_decay;       ///< add coupled_wd p to g (Adam with weight decay)
+};
+
+/// The kernels compiled for the baseline level.
+namespace baseline {
+#define DROPNET_KERNEL_TARGET
+#include "elementwise_kernel.inc"
+#undef DROPNET_KERNEL_TARGET
+}  // namespace baseline
+
+#if defined(DROPNET_SIMD_X86)
+namespace avx2 {
+#define DROPNET_KERNEL_TARGET DROPNET_TARGET_AVX2
+#include "elementwise_kernel.inc"
+#undef DROPNET_KERNEL_TARGET
+}  // namespace avx2
+
+namespace avx512 {
+#define DROPNET_KERNEL_TARGET DROPNET_TARGET_AVX512
+#include "elementwise_kernel.inc"
+#undef DROPNET_KERNEL_TARGET
+}  // namespace avx512
+
+// Returns `call` made in the namespace of simd_level(): the one switch of every dispatcher.
+#define DROPNET_SIMD_DISPATCH(call)   \
+  switch (simd_level()) {             \
+    case SimdLevel::avx512:           \
+      return avx512::call;            \
+    case SimdLevel::avx2:             \
+      return avx2::call;              \
+    default:                          \
+      return baseline::call;          \
+  }
+#else
+#define DROPNET_SIMD_DISPATCH(call) return baseline::call
+#endif
+
+/// out[i] = max(slope z[i], z[i]) for i < n: ReLU (slope 0) and LeakyReLU for 0 <= slope <= 1.
+/// NaN stays NaN.
+template <class T>
+void max_scaled(const T* z, T* out, Eigen::Index n, T slope) {
+  DROPNET_SIMD_DISPATCH(max_scaled<T>(z, out, n, slope));
+}
+
+/// out[i] = z[i] > 0 ? d[i] : slope d[i] for i < n (slope 0: exactly +0 where z <= 0 or NaN).
+template <class T>
+void scale_non_positive(const T* z, const T* d, T* out, Eigen::Index n, T slope) {
+  DROPNET_SIMD_DISPATCH(scale_non_positive<T>(z, d, out, n, slope));
+}
+
+/// out[i] = a[i] b[i] for i < n.
+template <class T>
+void multiply(const T* a, const T* b, T* out, Eigen::Index n) {
+  DROPNET_SIMD_DISPATCH(multiply<T>(a, b, out, n));
+}
+
+/// One Adam step over n elements of a parameter p with gradient g and moments m, v (and v_max
+/// with amsgrad, else null), all updated in place; see AdamConstants for the formulas.
+template <class T>
+void adam_update(T* p, const T* g, T* m, T* v, T* v_max, Eigen::Index n,
+                 const AdamConstants<T>& c) {
+  DROPNET_SIMD_DISPATCH(adam_update<T>(p, g, m, v, v_max, n, c));
+}
+
+/// z(:, j) += bias for every column j of the rows x cols column-major array z (bias: rows).
+template <class T>
+void add_to_columns(T* z, Eigen::Index rows, Eigen::Index cols, const T* bias) {
+  DROPNET_SIMD_DISPATCH(add_to_columns<T>(z, rows, cols, bias));
+}
+
+#undef DROPNET_SIMD_DISPATCH
+
+}  // namespace dropnet::simd
