@@ -28,9 +28,18 @@ using dropnet::Mode;
 using dropnet::Sequential;
 
 /// Eigen's threads for this case (its `threads` argument), recorded as the counter eigen_threads.
+/// Also labels the case with the SIMD level dropnet's dispatched kernels run at, and whether
+/// the binary itself was compiled for AVX-512 (-march=native here) or with the default flags.
 void set_threads(benchmark::State& state) {
   Eigen::setNbThreads(static_cast<int>(state.range(0)));
   state.counters["eigen_threads"] = Eigen::nbThreads();
+#if defined(__AVX512F__)
+  const char* flags = "native";
+#else
+  const char* flags = "default-flags";
+#endif
+  state.SetLabel(std::string("simd=") + dropnet::simd_level_name(dropnet::simd_level()) +
+                 " build=" + flags);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@
 #   pkg-config       one line: $CXX ... main.cpp $(pkg-config --cflags dropnet)
 # each with g++ and clang++, C++17 and C++20, -O0 and -O3 -march=native, all with
 # -Wall -Wextra -Wpedantic -Werror. Also checks the package's version file (SameMajorVersion),
-# that no public header includes <iostream>, the no-install one-liner
+# that no public header includes <iostream>, a g++ -O2 build with default flags (no -march)
+# that must select the CPU's SIMD level at run time, the no-install one-liner
 # (-I<dropnet>/include $(pkg-config --cflags eigen3)), and measures the compile time of the
 # consumer's translation unit (umbrella header + training a small MLP) with g++ -O2.
 #
@@ -177,6 +178,28 @@ no_install() {
     "$consumer/main.cpp" -o "$work/consumer-no-install" && "$work/consumer-no-install"
 }
 check "g++ -I<dropnet>/include (no install)" "$work/log" no_install
+
+echo "== Default flags (no -march): the runtime dispatch selects the CPU's level"
+# The level /proc/cpuinfo's flags give (avx512f; avx2 with fma; else baseline), which the
+# consumer compiled for the x86-64 baseline must select and agree with (tests/consumer/main.cpp).
+cpu_level() {
+  local flags
+  flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
+  if [[ $flags == *" avx512f"* ]]; then
+    echo avx512
+  elif [[ $flags == *" avx2"* && $flags == *" fma"* ]]; then
+    echo avx2
+  else
+    echo baseline
+  fi
+}
+default_flags() {
+  # shellcheck disable=SC2046,SC2086
+  g++ -std=c++17 $warnings -O2 -I"$root/include" $(pkg-config --cflags eigen3) \
+    "$consumer/main.cpp" -o "$work/consumer-default" &&
+    DROPNET_CONSUMER_EXPECT_SIMD=$(cpu_level) "$work/consumer-default"
+}
+check "g++ -O2 default flags selects $(cpu_level)" "$work/log" default_flags
 
 echo "== Compile time of the umbrella-header TU: tests/consumer/main.cpp includes <dropnet/dropnet.hpp>"
 echo "   and trains and evaluates an MLP; -std=c++17 -O2 -c, best of 2. CPU = user + sys seconds, which"

@@ -7,6 +7,7 @@
 // would triple that time, so the round trip uses save_weights / load_weights.
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -35,6 +36,30 @@ dropnet::Sequential<float> make_model(dropnet::Generator& gen) {
   model.add(Dense<float, ReLU>(2, 16, gen));
   model.add(Dense<float>(16, 3, gen));  // logits
   return model;
+}
+
+// The runtime SIMD dispatch seen from a consumer's build (scripts/ci_consumers.sh builds one
+// with the compiler's default flags): the level selected is DROPNET_CONSUMER_EXPECT_SIMD when
+// set (the script reads it from /proc/cpuinfo), and the model predicts at the baseline level
+// what it predicts at the selected one, within rounding (the products' sums are ordered
+// differently; the logits are O(10), their float rounding well under 1e-3).
+bool dispatch_ok(dropnet::Sequential<float>& model, const dropnet::Matrix<float>& x) {
+  using namespace dropnet;
+  const SimdLevel selected = simd_level();
+  std::printf("SIMD level %s (CPU supports %s)\n", simd_level_name(selected),
+              simd_level_name(cpu_simd_level()));
+  const char* expected = std::getenv("DROPNET_CONSUMER_EXPECT_SIMD");
+  if (expected != nullptr && std::string(expected) != simd_level_name(selected)) {
+    std::printf("expected SIMD level %s\n", expected);
+    return false;
+  }
+  const Matrix<float> at_selected = predict(model, x);
+  set_simd_level(SimdLevel::baseline);
+  const Matrix<float> at_baseline = predict(model, x);
+  set_simd_level(selected);
+  const float difference = (at_selected - at_baseline).cwiseAbs().maxCoeff();
+  std::printf("largest difference from the baseline level: %g\n", double(difference));
+  return difference < 1e-3f;
 }
 
 }  // namespace
@@ -69,5 +94,5 @@ int main() {
   const bool same = predict(copy, x_test) == predict(model, x_test);
   std::printf("saved and loaded %s: %s\n", file.string().c_str(),
               same ? "same predictions" : "DIFFERENT predictions");
-  return test.accuracy > 0.9 && same ? 0 : 1;
+  return test.accuracy > 0.9 && same && dispatch_ok(model, x_test) ? 0 : 1;
 }
