@@ -1,7 +1,8 @@
 // Gemm<float> at each SIMD level this machine supports (simd/dispatch.hpp), on every product of
-// W1 (784-120-60-10, batch 64), and W2's input dropout mask (Philox), in one binary built with
-// the compiler's default flags (x86-64 baseline: what a user of find_package or pkg-config
-// gets). The levels run alternately, block by block in rotating order, so they share the
+// W1 (784-120-60-10, batch 64), W2's input dropout mask (Philox), and the elementwise kernels
+// (simd/elementwise.hpp: ReLU, bias, dropout product, Adam) on W1's shapes, in one binary
+// built with the compiler's default flags (x86-64 baseline: what a user of find_package or
+// pkg-config gets). The levels run alternately, block by block in rotating order, so they share the
 // machine's load, and each is summed up by its median block: only the ratios between levels,
 // measured in the same run, mean anything on a busy machine.
 //
@@ -16,12 +17,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdio>
 #include <dropnet/core/gemm.hpp>
 #include <dropnet/core/generator.hpp>
 #include <dropnet/layers/bernoulli_mask.hpp>
 #include <dropnet/simd/dispatch.hpp>
+#include <dropnet/simd/elementwise.hpp>
 #include <string>
 #include <vector>
 
@@ -150,6 +153,65 @@ void bench_mask(benchmark::State& state) {
   race_levels(state, run, double(n), "gvalues_per_s");
 }
 
+/// An elementwise kernel (simd/elementwise.hpp) over n floats at every level, each level on
+/// its own copy of the inputs: `kernel(buffers)` updates buffers in place (buffers[0] is the
+/// output). Every level's output must equal the baseline's within `tolerance` (relative; 0:
+/// bit for bit) before timing.
+template <class Kernel>
+void bench_elementwise(benchmark::State& state, Index n, std::size_t arrays, float tolerance,
+                       Kernel kernel) {
+  dropnet::Generator gen(7);
+  std::vector<float> init(static_cast<std::size_t>(n) * arrays);
+  for (float& x : init) x = gen.normal<float>();
+  for (std::size_t i = static_cast<std::size_t>(n) * 3; i < init.size(); ++i)
+    init[i] = init[i] * init[i];  // a 4th or 5th array is a second moment: >= 0
+  const std::vector<SimdLevel> levels = supported_levels();
+  std::vector<std::vector<float>> buffers(levels.size(), init);
+  const auto run = [&](std::size_t i) { kernel(buffers[i].data(), n); };
+  for (std::size_t i = 0; i < levels.size(); ++i) {
+    dropnet::set_simd_level(levels[i]);
+    run(i);
+    for (Index k = 0; k < n; ++k) {
+      const float a = buffers[i][static_cast<std::size_t>(k)];
+      const float b = buffers[0][static_cast<std::size_t>(k)];
+      if (!(std::abs(a - b) <= tolerance * std::max(1.f, std::abs(b)))) {
+        g_failed = true;
+        state.SkipWithError((std::string(dropnet::simd_level_name(levels[i])) + " differs").c_str());
+        return;
+      }
+    }
+  }
+  race_levels(state, run, double(n), "gvalues_per_s");
+}
+
+/// The elementwise kernels on W1's shapes: ReLU forward and backward on the first hidden layer
+/// (120 x 64), Dense's bias on it, W2's input dropout product (784 x 64) and Adam's update of
+/// all of W1's 102,070 parameters.
+void register_elementwise() {
+  using namespace dropnet::simd;
+  const auto add = [](const char* name, Index n, std::size_t arrays, float tolerance,
+                      auto kernel) {
+    benchmark::RegisterBenchmark(name, [=](benchmark::State& state) {
+      bench_elementwise(state, n, arrays, tolerance, kernel);
+    })->UseManualTime();
+  };
+  add("dispatch/elementwise/relu_forward/120x64", 120 * 64, 2, 0.f,
+      [](float* b, Index n) { max_scaled(b + n, b, n, 0.f); });
+  add("dispatch/elementwise/relu_backward/120x64", 120 * 64, 3, 0.f,
+      [](float* b, Index n) { scale_non_positive(b + n, b + 2 * n, b, n, 0.f); });
+  add("dispatch/elementwise/bias/120x64", 120 * 64, 2, 0.f, [](float* b, Index n) {
+    add_to_columns(b, Index(120), n / 120, b + n);
+  });
+  add("dispatch/elementwise/dropout_product/784x64", 784 * 64, 2, 0.f,
+      [](float* b, Index n) { multiply(b + n, b + n, b, n); });
+  add("dispatch/elementwise/adam/W1", 102070, 4, 1e-5f, [](float* b, Index n) {
+    AdamConstants<float> c{};
+    c.step_size = 1e-3f, c.inv_bc2_sqrt = 10.f, c.beta1 = 0.9f, c.beta2 = 0.999f;
+    c.one_minus_beta1 = 0.1f, c.one_minus_beta2 = 1e-3f, c.eps = 1e-8f;
+    adam_update(b, b + n, b + 2 * n, b + 3 * n, static_cast<float*>(nullptr), n, c);
+  });
+}
+
 void register_w1() {
   for (const Product& p : w1_products) {
     const std::string name = std::string("dispatch/float/W1/") + p.name + "/" +
@@ -179,6 +241,7 @@ int main(int argc, char** argv) {
 #endif
   );
   register_w1();
+  register_elementwise();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

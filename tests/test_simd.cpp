@@ -232,3 +232,102 @@ TEST_CASE_TEMPLATE("adam_update agrees with its scalar formulas at every level",
     }
   }
 }
+
+namespace {
+
+/// Runs `update(tensors)` at every supported level on copies of `init`, checks every tensor
+/// against `expected` within `bound(k, i)` (tensor k, element i), and avx2 against avx512 bit
+/// for bit (the same operations, contracted alike).
+template <class T, class Update, class Bound>
+void check_update(const std::vector<std::vector<T>>& init,
+                  const std::vector<std::vector<T>>& expected, Update update, Bound bound,
+                  const char* what) {
+  LevelGuard guard;
+  std::vector<std::vector<std::vector<T>>> results;
+  for (SimdLevel level : supported_levels()) {
+    dropnet::set_simd_level(level);
+    std::vector<std::vector<T>> tensors = init;
+    update(tensors);
+    for (std::size_t k = 0; k < tensors.size(); ++k)
+      for (std::size_t i = 0; i < tensors[k].size(); ++i)
+        REQUIRE_MESSAGE(std::abs(tensors[k][i] - expected[k][i]) <= bound(k, i), what, " at ",
+                        dropnet::simd_level_name(level), ": tensor ", k, " element ", i);
+    results.push_back(tensors);
+  }
+  if (results.size() == 3) CHECK_MESSAGE(results[1] == results[2], what, ": avx2 != avx512");
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("sgd_update and rmsprop_update agree with their scalar formulas at every level",
+                   T, float, double) {
+  const T eps = std::numeric_limits<T>::epsilon();
+  for (Index n : {Index(0), Index(5), Index(16), Index(37), Index(120)}) {
+    std::vector<T> p = values<T>(n, 11), g = values<T>(n, 12), b = values<T>(n, 13);
+    std::vector<T> v = values<T>(n, 14), avg = values<T>(n, 15);
+    for (auto* a : {&p, &g, &b, &v, &avg})
+      std::replace_if(a->begin(), a->end(), [](T x) { return std::isnan(x); }, T(0.5));
+    for (auto& x : v) x = x * x + T(1);  // v >= g_avg^2 + something: the centered root is real
+    for (int variant = 0; variant < 8; ++variant) {
+      const bool momentum = variant & 1, decay = variant & 2, third = variant & 4;
+      SgdConstants<T> s{};
+      s.lr = T(0.1), s.momentum = T(0.9), s.one_minus_dampening = T(0.75);
+      s.weight_decay = T(0.01), s.coupled_decay = decay, s.first = third && !momentum;
+      s.nesterov = third && momentum;
+      std::vector<T> sp = p, sb = b;
+      for (std::size_t i = 0; i < p.size(); ++i) {
+        const T grad = decay ? g[i] + s.weight_decay * p[i] : g[i];
+        T step = grad;
+        if (momentum) {
+          sb[i] = s.first ? grad : s.momentum * sb[i] + s.one_minus_dampening * grad;
+          step = s.nesterov ? grad + s.momentum * sb[i] : sb[i];
+        }
+        sp[i] = sp[i] - s.lr * step;
+      }
+      // One contracted pair per formula: one rounding of the terms' size, scaled by lr in p.
+      const auto sgd_bound = [&](std::size_t, std::size_t i) {
+        return 4 * eps * (std::abs(p[i]) + std::abs(g[i]) + std::abs(b[i]) + 1);
+      };
+      check_update<T>({p, g, b}, {sp, g, momentum ? sb : b},
+                      [&](std::vector<std::vector<T>>& t) {
+                        sgd_update(t[0].data(), t[1].data(), momentum ? t[2].data() : nullptr,
+                                   n, s);
+                      },
+                      sgd_bound, "sgd_update");
+
+      RmspropConstants<T> r{};
+      r.lr = T(0.01), r.alpha = T(0.99), r.one_minus_alpha = T(0.01), r.eps = T(1e-8);
+      r.momentum = T(0.9), r.weight_decay = T(0.01), r.coupled_decay = decay;
+      const bool centered = third;
+      std::vector<T> rp = p, rb = b, rv = v, ravg = avg;
+      for (std::size_t i = 0; i < p.size(); ++i) {
+        const T grad = decay ? g[i] + r.weight_decay * p[i] : g[i];
+        rv[i] = r.alpha * rv[i] + r.one_minus_alpha * (grad * grad);
+        T variance = rv[i];
+        if (centered) {
+          ravg[i] = r.alpha * ravg[i] + r.one_minus_alpha * grad;
+          variance = rv[i] - ravg[i] * ravg[i];
+        }
+        const T denominator = std::sqrt(variance) + r.eps;
+        if (momentum) {
+          rb[i] = r.momentum * rb[i] + grad / denominator;
+          rp[i] = rp[i] - r.lr * rb[i];
+        } else {
+          rp[i] = rp[i] - r.lr * grad / denominator;
+        }
+      }
+      // v >= 1 keeps the denominator >= about 0.3, so a contracted pair moves the quotient by a
+      // few eps of its size (<= 10): bound every tensor by 64 eps of its scale.
+      const auto rms_bound = [&](std::size_t, std::size_t i) {
+        return 64 * eps * (std::abs(p[i]) + std::abs(b[i]) + std::abs(v[i]) + 1);
+      };
+      check_update<T>({p, g, v, b, avg}, {rp, g, rv, momentum ? rb : b, centered ? ravg : avg},
+                      [&](std::vector<std::vector<T>>& t) {
+                        rmsprop_update(t[0].data(), t[1].data(), t[2].data(),
+                                       momentum ? t[3].data() : nullptr,
+                                       centered ? t[4].data() : nullptr, n, r);
+                      },
+                      rms_bound, "rmsprop_update");
+    }
+  }
+}

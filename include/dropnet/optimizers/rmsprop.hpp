@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "../simd/elementwise.hpp"
 #include "optimizer.hpp"
 
 namespace dropnet {
@@ -93,9 +94,22 @@ class RMSprop : public Optimizer<T> {
 
   void step() override {
     this->begin_step();
-    for (std::size_t i = 0; i < this->params_.size(); ++i)
-      this->with_coupled_decay(i, this->decay_for(i, options_.weight_decay()),
-                               [&](const auto& g) { update(i, g); });
+    simd::RmspropConstants<T> c{};
+    c.lr = this->lr_;
+    c.alpha = static_cast<T>(options_.alpha());
+    c.one_minus_alpha = static_cast<T>(1.0 - options_.alpha());
+    c.eps = static_cast<T>(options_.eps());
+    c.momentum = static_cast<T>(options_.momentum());
+    // One fused pass per parameter (simd/elementwise.hpp); torch skips the L2 term when wd == 0.
+    for (std::size_t i = 0; i < this->params_.size(); ++i) {
+      const double wd = this->decay_for(i, options_.weight_decay());
+      c.weight_decay = static_cast<T>(wd);
+      c.coupled_decay = wd != 0.0;
+      T* buffer = momentum_buffer_.empty() ? nullptr : momentum_buffer_[i].data();
+      T* mean = grad_avg_.empty() ? nullptr : grad_avg_[i].data();
+      simd::rmsprop_update(this->value_of(i).data(), this->grad_of(i).data(),
+                           square_avg_[i].data(), buffer, mean, this->params_[i].size(), c);
+    }
   }
 
   std::vector<Vector<T>*> state() override {
@@ -116,35 +130,6 @@ class RMSprop : public Optimizer<T> {
     this->require_finite_positive("eps", options_.eps());
     this->require_finite_non_negative("weight_decay", options_.weight_decay());
     this->require_finite_non_negative("momentum", options_.momentum());
-  }
-
-  template <class Grad>
-  void update(std::size_t i, const Grad& g) {
-    const auto alpha = static_cast<T>(options_.alpha());
-    const auto one_minus_alpha = static_cast<T>(1.0 - options_.alpha());
-    auto v = square_avg_[i].array();
-    v = alpha * v + one_minus_alpha * g.square();
-    if (grad_avg_.empty()) {
-      apply(i, g, v.sqrt());
-    } else {
-      auto g_avg = grad_avg_[i].array();
-      g_avg = alpha * g_avg + one_minus_alpha * g;
-      apply(i, g, (v - g_avg.square()).sqrt());
-    }
-  }
-
-  /// p <- p - lr * (momentum-filtered) g / (rms + eps); `rms` is a lazy expression.
-  template <class Grad, class Rms>
-  void apply(std::size_t i, const Grad& g, const Rms& rms) {
-    const auto eps = static_cast<T>(options_.eps());
-    auto p = this->value_of(i);
-    if (momentum_buffer_.empty()) {
-      p -= this->lr_ * g / (rms + eps);
-      return;
-    }
-    auto b = momentum_buffer_[i].array();
-    b = static_cast<T>(options_.momentum()) * b + g / (rms + eps);
-    p -= this->lr_ * b;
   }
 
   RMSpropOptions options_;

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "../simd/elementwise.hpp"
 #include "optimizer.hpp"
 
 namespace dropnet {
@@ -85,9 +86,21 @@ class SGD : public Optimizer<T> {
 
   void step() override {
     const bool first = this->begin_step() == 1;
-    for (std::size_t i = 0; i < this->params_.size(); ++i)
-      this->with_coupled_decay(i, this->decay_for(i, options_.weight_decay()),
-                               [&](const auto& g) { update(i, g, first); });
+    simd::SgdConstants<T> c{};
+    c.lr = this->lr_;
+    c.momentum = static_cast<T>(options_.momentum());
+    c.one_minus_dampening = static_cast<T>(1.0 - options_.dampening());
+    c.first = first;
+    c.nesterov = options_.nesterov();
+    // One fused pass per parameter (simd/elementwise.hpp); torch skips the L2 term when wd == 0.
+    for (std::size_t i = 0; i < this->params_.size(); ++i) {
+      const double wd = this->decay_for(i, options_.weight_decay());
+      c.weight_decay = static_cast<T>(wd);
+      c.coupled_decay = wd != 0.0;
+      T* buffer = momentum_buffers_.empty() ? nullptr : momentum_buffers_[i].data();
+      simd::sgd_update(this->value_of(i).data(), this->grad_of(i).data(), buffer,
+                       this->params_[i].size(), c);
+    }
   }
 
   std::vector<Vector<T>*> state() override {
@@ -108,27 +121,6 @@ class SGD : public Optimizer<T> {
         this->name_for_errors_,
         "nesterov requires momentum > 0 and dampening == 0, got momentum=", options_.momentum(),
         ", dampening=", options_.dampening());
-  }
-
-  template <class Grad>
-  void update(std::size_t i, const Grad& g, bool first) {
-    auto p = this->value_of(i);
-    const T lr = this->lr_;
-    if (momentum_buffers_.empty()) {
-      p -= lr * g;
-      return;
-    }
-    const T mu = static_cast<T>(options_.momentum());
-    auto b = momentum_buffers_[i].array();
-    if (first)
-      b = g;
-    else
-      b = mu * b + static_cast<T>(1.0 - options_.dampening()) * g;
-    // `g` may read p (weight decay); each statement reads p[k] before writing it.
-    if (options_.nesterov())
-      p -= lr * (g + mu * b);
-    else
-      p -= lr * b;
   }
 
   SGDOptions options_;

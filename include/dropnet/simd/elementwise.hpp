@@ -1,9 +1,9 @@
 #pragma once
 // The elementwise hot loops at the SIMD level chosen at run time (simd/dispatch.hpp): the
-// activations' forward and backward passes, Dense's bias, dropout's mask product and Adam's
-// fused update. Each kernel is written once (simd/elementwise_kernel.inc) and compiled for
-// AVX-512, AVX2 and the baseline (the translation unit's own flags, through Eigen's packets),
-// so a build with the compiler's default flags runs them in the CPU's widest registers. The
+// activations' forward and backward passes, Dense's bias, dropout's mask product and the fused
+// updates of Adam, SGD and RMSprop. Each kernel is written once (simd/elementwise_kernel.inc)
+// and compiled for AVX-512, AVX2 and the baseline (the translation unit's own flags, through
+// Eigen's packets), so a build with the compiler's default flags runs them in the CPU's widest registers. The
 // level is read once per call; the kernels are templates on the scalar only, so a translation
 // unit instantiates each at most once per scalar type and level, whatever layers it uses.
 //
@@ -36,6 +36,35 @@ struct AdamConstants {
   T eps;                    ///< added to the denominator
   bool decoupled_decay;     ///< multiply p by decay (AdamW with weight decay)
   bool coupled_decay;       ///< add coupled_wd p to g (Adam with weight decay)
+};
+
+/// The scalars of one SGD step (optimizers/sgd.hpp): g += weight_decay p (coupled_decay);
+/// with a momentum buffer b = first ? g : momentum b + (1 - dampening) g, and the step is
+/// nesterov ? g + momentum b : b; without one it is g; p -= lr step.
+template <class T>
+struct SgdConstants {
+  T lr;                   ///< learning rate
+  T momentum;             ///< momentum factor
+  T one_minus_dampening;  ///< 1 - dampening, rounded once
+  T weight_decay;         ///< coupled L2 factor
+  bool coupled_decay;     ///< add weight_decay p to g
+  bool first;             ///< the buffer's first step: b = g
+  bool nesterov;          ///< Nesterov's step
+};
+
+/// The scalars of one RMSprop step (optimizers/rmsprop.hpp): g += weight_decay p
+/// (coupled_decay); v = alpha v + (1 - alpha) g^2; centered: g_avg = alpha g_avg + (1 - alpha)
+/// g and v~ = v - g_avg^2, else v~ = v; with momentum b = momentum b + g / (sqrt(v~) + eps) and
+/// p -= lr b, else p -= lr g / (sqrt(v~) + eps).
+template <class T>
+struct RmspropConstants {
+  T lr;               ///< learning rate
+  T alpha;            ///< smoothing constant
+  T one_minus_alpha;  ///< 1 - alpha, rounded once
+  T eps;              ///< added after the square root
+  T momentum;         ///< momentum factor
+  T weight_decay;     ///< coupled L2 factor
+  bool coupled_decay; ///< add weight_decay p to g
 };
 
 /// The kernels compiled for the baseline level.
@@ -97,6 +126,21 @@ template <class T>
 void adam_update(T* p, const T* g, T* m, T* v, T* v_max, Eigen::Index n,
                  const AdamConstants<T>& c) {
   DROPNET_SIMD_DISPATCH(adam_update<T>(p, g, m, v, v_max, n, c));
+}
+
+/// One SGD step over n elements of p with gradient g and momentum buffer b (null without
+/// momentum), updated in place; see SgdConstants.
+template <class T>
+void sgd_update(T* p, const T* g, T* b, Eigen::Index n, const SgdConstants<T>& c) {
+  DROPNET_SIMD_DISPATCH(sgd_update<T>(p, g, b, n, c));
+}
+
+/// One RMSprop step over n elements of p with gradient g, mean square v, momentum buffer b and
+/// mean gradient g_avg (each null when unused), updated in place; see RmspropConstants.
+template <class T>
+void rmsprop_update(T* p, const T* g, T* v, T* b, T* g_avg, Eigen::Index n,
+                    const RmspropConstants<T>& c) {
+  DROPNET_SIMD_DISPATCH(rmsprop_update<T>(p, g, v, b, g_avg, n, c));
 }
 
 /// z(:, j) += bias for every column j of the rows x cols column-major array z (bias: rows).
