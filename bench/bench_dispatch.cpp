@@ -176,7 +176,8 @@ void bench_elementwise(benchmark::State& state, Index n, std::size_t arrays, flo
       const float b = buffers[0][static_cast<std::size_t>(k)];
       if (!(std::abs(a - b) <= tolerance * std::max(1.f, std::abs(b)))) {
         g_failed = true;
-        state.SkipWithError((std::string(dropnet::simd_level_name(levels[i])) + " differs").c_str());
+        state.SkipWithError(
+            (std::string(dropnet::simd_level_name(levels[i])) + " differs").c_str());
         return;
       }
     }
@@ -189,8 +190,7 @@ void bench_elementwise(benchmark::State& state, Index n, std::size_t arrays, flo
 /// all of W1's 102,070 parameters.
 void register_elementwise() {
   using namespace dropnet::simd;
-  const auto add = [](const char* name, Index n, std::size_t arrays, float tolerance,
-                      auto kernel) {
+  const auto add = [](const char* name, Index n, std::size_t arrays, float tolerance, auto kernel) {
     benchmark::RegisterBenchmark(name, [=](benchmark::State& state) {
       bench_elementwise(state, n, arrays, tolerance, kernel);
     })->UseManualTime();
@@ -199,9 +199,8 @@ void register_elementwise() {
       [](float* b, Index n) { max_scaled(b + n, b, n, 0.f); });
   add("dispatch/elementwise/relu_backward/120x64", 120 * 64, 3, 0.f,
       [](float* b, Index n) { scale_non_positive(b + n, b + 2 * n, b, n, 0.f); });
-  add("dispatch/elementwise/bias/120x64", 120 * 64, 2, 0.f, [](float* b, Index n) {
-    add_to_columns(b, Index(120), n / 120, b + n);
-  });
+  add("dispatch/elementwise/bias/120x64", 120 * 64, 2, 0.f,
+      [](float* b, Index n) { add_to_columns(b, Index(120), n / 120, b + n); });
   add("dispatch/elementwise/dropout_product/784x64", 784 * 64, 2, 0.f,
       [](float* b, Index n) { multiply(b + n, b + n, b, n); });
   add("dispatch/elementwise/adam/W1", 102070, 4, 1e-5f, [](float* b, Index n) {

@@ -18,9 +18,9 @@ using namespace dropnet::simd;
 TEST_CASE("philox_blocks equals philox_block, for every count and across a 2^32 counter carry") {
   const PhiloxKey key = {0x12345678u, 0x9abcdef0u};
   for (std::uint64_t first : {std::uint64_t{0}, std::uint64_t{5}, (std::uint64_t{1} << 32) - 7}) {
-    for (std::size_t count : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8},
-                              std::size_t{15}, std::size_t{16}, std::size_t{17}, std::size_t{64},
-                              std::size_t{101}}) {
+    for (std::size_t count :
+         {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{15},
+          std::size_t{16}, std::size_t{17}, std::size_t{64}, std::size_t{101}}) {
       std::vector<std::uint32_t> out(4 * count + 4, 0xdeadbeefu);
       philox_blocks(key, first, count, out.data());
       for (std::size_t b = 0; b < count; ++b) {
@@ -122,16 +122,16 @@ TEST_CASE_TEMPLATE("activation kernels equal their scalar formulas at every leve
         max_ref[i] = scaled > z[i] ? scaled : z[i];  // x86 max: the second operand on NaN
         scale_ref[i] = z[i] > T(0) ? d[i] : (slope == T(0) ? T(0) : slope * d[i]);
       }
-      check_levels<T>(z, max_ref, n, [&](T* out) { max_scaled(z.data(), out, n, slope); },
-                      "max_scaled");
-      check_levels<T>(d, scale_ref, n,
-                      [&](T* out) { scale_non_positive(z.data(), out, out, n, slope); },
-                      "scale_non_positive (in place)");
+      check_levels<T>(
+          z, max_ref, n, [&](T* out) { max_scaled(z.data(), out, n, slope); }, "max_scaled");
+      check_levels<T>(
+          d, scale_ref, n, [&](T* out) { scale_non_positive(z.data(), out, out, n, slope); },
+          "scale_non_positive (in place)");
     }
     std::vector<T> product_ref(z.size());
     for (std::size_t i = 0; i < z.size(); ++i) product_ref[i] = z[i] * d[i];
-    check_levels<T>(z, product_ref, n, [&](T* out) { multiply(out, d.data(), out, n); },
-                    "multiply");
+    check_levels<T>(
+        z, product_ref, n, [&](T* out) { multiply(out, d.data(), out, n); }, "multiply");
   }
 }
 
@@ -164,14 +164,13 @@ TEST_CASE_TEMPLATE("add_to_columns adds the bias to every column at every level"
     for (Index j = 0; j < cols; ++j)
       for (Index i = 0; i < rows; ++i)
         expected[static_cast<std::size_t>(j * rows + i)] += bias[static_cast<std::size_t>(i)];
-    check_levels<T>(z, expected, rows * cols,
-                    [&](T* out) { add_to_columns(out, rows, cols, bias.data()); },
-                    "add_to_columns");
+    check_levels<T>(
+        z, expected, rows * cols, [&](T* out) { add_to_columns(out, rows, cols, bias.data()); },
+        "add_to_columns");
   }
 }
 
-TEST_CASE_TEMPLATE("adam_update agrees with its scalar formulas at every level", T, float,
-                   double) {
+TEST_CASE_TEMPLATE("adam_update agrees with its scalar formulas at every level", T, float, double) {
   AdamConstants<T> c{};
   c.step_size = T(1e-3 / (1 - 0.9 * 0.9));
   c.inv_bc2_sqrt = T(1 / std::sqrt(1 - 0.999 * 0.999));
@@ -188,7 +187,9 @@ TEST_CASE_TEMPLATE("adam_update agrees with its scalar formulas at every level",
       const bool amsgrad = variant == 3;
       std::vector<T> p0 = values<T>(n, 5), g = values<T>(n, 6), m0 = values<T>(n, 7);
       std::vector<T> v0 = values<T>(n, 8), vmax0 = values<T>(n, 9);
-      for (auto* a : {&p0, &g, &m0}) std::replace_if(a->begin(), a->end(), [](T x) { return std::isnan(x); }, T(0.5));
+      for (auto* a : {&p0, &g, &m0})
+        std::replace_if(
+            a->begin(), a->end(), [](T x) { return std::isnan(x); }, T(0.5));
       for (auto* a : {&v0, &vmax0})
         for (auto& x : *a) x = std::isnan(x) ? T(0.25) : x * x;  // second moments are >= 0
       // The reference, formula by formula as optimizers/adam.hpp documents it.
@@ -209,14 +210,14 @@ TEST_CASE_TEMPLATE("adam_update agrees with its scalar formulas at every level",
         dropnet::set_simd_level(level);
         std::vector<T> lp = p0, lm = m0, lv = v0, lvmax = vmax0;
         lp.push_back(T(7));
-        adam_update(lp.data(), g.data(), lm.data(), lv.data(), amsgrad ? lvmax.data() : nullptr,
-                    n, c);
+        adam_update(lp.data(), g.data(), lm.data(), lv.data(), amsgrad ? lvmax.data() : nullptr, n,
+                    c);
         CHECK(lp[static_cast<std::size_t>(n)] == T(7));
         // Contracting a multiply-add changes one rounding of each moment (relative eps) and so
         // of the step m / sqrt(v) by at most about 3 eps of its size; p moves by the step only.
         for (std::size_t i = 0; i < p.size(); ++i) {
-          const T step = std::abs(c.step_size * m[i] / (std::sqrt(amsgrad ? vmax[i] : v[i]) *
-                                                            c.inv_bc2_sqrt + c.eps));
+          const T step = std::abs(c.step_size * m[i] /
+                                  (std::sqrt(amsgrad ? vmax[i] : v[i]) * c.inv_bc2_sqrt + c.eps));
           REQUIRE_MESSAGE(std::abs(lp[i] - p[i]) <= 8 * eps * (std::abs(p[i]) + step),
                           std::string(dropnet::simd_level_name(level)), " i ", i, " variant ",
                           variant);
@@ -253,9 +254,9 @@ void check_update(const std::vector<std::vector<T>>& init,
     update(tensors);
     for (std::size_t k = 0; k < tensors.size(); ++k)
       for (std::size_t i = 0; i < tensors[k].size(); ++i)
-        REQUIRE_MESSAGE(std::abs(tensors[k][i] - expected[k][i]) <= bound(k, i),
-                        std::string(what), " at ", std::string(dropnet::simd_level_name(level)),
-                        ": tensor ", k, " element ", i);
+        REQUIRE_MESSAGE(std::abs(tensors[k][i] - expected[k][i]) <= bound(k, i), std::string(what),
+                        " at ", std::string(dropnet::simd_level_name(level)), ": tensor ", k,
+                        " element ", i);
     results.push_back(tensors);
   }
   if (results.size() == 3)
@@ -271,7 +272,8 @@ TEST_CASE_TEMPLATE("sgd_update and rmsprop_update agree with their scalar formul
     std::vector<T> p = values<T>(n, 11), g = values<T>(n, 12), b = values<T>(n, 13);
     std::vector<T> v = values<T>(n, 14), avg = values<T>(n, 15);
     for (auto* a : {&p, &g, &b, &v, &avg})
-      std::replace_if(a->begin(), a->end(), [](T x) { return std::isnan(x); }, T(0.5));
+      std::replace_if(
+          a->begin(), a->end(), [](T x) { return std::isnan(x); }, T(0.5));
     for (auto& x : v) x = x * x + T(1);  // v >= 1 > g_avg^2 below: the centered root is real
     for (auto& x : avg) x = x / T(4);
     for (int variant = 0; variant < 8; ++variant) {
@@ -294,12 +296,12 @@ TEST_CASE_TEMPLATE("sgd_update and rmsprop_update agree with their scalar formul
       const auto sgd_bound = [&](std::size_t, std::size_t i) {
         return 4 * eps * (std::abs(p[i]) + std::abs(g[i]) + std::abs(b[i]) + 1);
       };
-      check_update<T>({p, g, b}, {sp, g, momentum ? sb : b},
-                      [&](std::vector<std::vector<T>>& t) {
-                        sgd_update(t[0].data(), t[1].data(), momentum ? t[2].data() : nullptr,
-                                   n, s);
-                      },
-                      sgd_bound, "sgd_update");
+      check_update<T>(
+          {p, g, b}, {sp, g, momentum ? sb : b},
+          [&](std::vector<std::vector<T>>& t) {
+            sgd_update(t[0].data(), t[1].data(), momentum ? t[2].data() : nullptr, n, s);
+          },
+          sgd_bound, "sgd_update");
 
       RmspropConstants<T> r{};
       r.lr = T(0.01), r.alpha = T(0.99), r.one_minus_alpha = T(0.01), r.eps = T(1e-8);
@@ -327,13 +329,13 @@ TEST_CASE_TEMPLATE("sgd_update and rmsprop_update agree with their scalar formul
       const auto rms_bound = [&](std::size_t, std::size_t i) {
         return 64 * eps * (std::abs(p[i]) + std::abs(b[i]) + std::abs(v[i]) + 1);
       };
-      check_update<T>({p, g, v, b, avg}, {rp, g, rv, momentum ? rb : b, centered ? ravg : avg},
-                      [&](std::vector<std::vector<T>>& t) {
-                        rmsprop_update(t[0].data(), t[1].data(), t[2].data(),
-                                       momentum ? t[3].data() : nullptr,
-                                       centered ? t[4].data() : nullptr, n, r);
-                      },
-                      rms_bound, "rmsprop_update");
+      check_update<T>(
+          {p, g, v, b, avg}, {rp, g, rv, momentum ? rb : b, centered ? ravg : avg},
+          [&](std::vector<std::vector<T>>& t) {
+            rmsprop_update(t[0].data(), t[1].data(), t[2].data(), momentum ? t[3].data() : nullptr,
+                           centered ? t[4].data() : nullptr, n, r);
+          },
+          rms_bound, "rmsprop_update");
     }
   }
 }

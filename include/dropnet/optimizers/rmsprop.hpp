@@ -107,8 +107,8 @@ class RMSprop : public Optimizer<T> {
       c.coupled_decay = wd != 0.0;
       T* buffer = momentum_buffer_.empty() ? nullptr : momentum_buffer_[i].data();
       T* mean = grad_avg_.empty() ? nullptr : grad_avg_[i].data();
-      simd::rmsprop_update(this->value_of(i).data(), this->grad_of(i).data(),
-                           square_avg_[i].data(), buffer, mean, this->params_[i].size(), c);
+      simd::rmsprop_update(this->value_of(i).data(), this->grad_of(i).data(), square_avg_[i].data(),
+                           buffer, mean, this->params_[i].size(), c);
     }
   }
 

@@ -3,9 +3,10 @@
 // activations' forward and backward passes, Dense's bias, dropout's mask product and the fused
 // updates of Adam, SGD and RMSprop. Each kernel is written once (simd/elementwise_kernel.inc)
 // and compiled for AVX-512, AVX2 and the baseline (the translation unit's own flags, through
-// Eigen's packets), so a build with the compiler's default flags runs them in the CPU's widest registers. The
-// level is read once per call; the kernels are templates on the scalar only, so a translation
-// unit instantiates each at most once per scalar type and level, whatever layers it uses.
+// Eigen's packets), so a build with the compiler's default flags runs them in the CPU's widest
+// registers. The level is read once per call; the kernels are templates on the scalar only, so a
+// translation unit instantiates each at most once per scalar type and level, whatever layers it
+// uses.
 //
 // Results: every level computes the same IEEE operations in the same order (see the .inc), so
 // levels agree bit for bit except where the compiler contracts a product and a sum into an FMA
@@ -25,17 +26,17 @@ namespace dropnet::simd {
 /// v = beta2 v + (1 - beta2) g^2, p -= step_size m / (sqrt(v) inv_bc2_sqrt + eps).
 template <class T>
 struct AdamConstants {
-  T step_size;              ///< lr / (1 - beta1^t)
-  T inv_bc2_sqrt;           ///< 1 / sqrt(1 - beta2^t)
-  T decay;                  ///< AdamW's 1 - lr weight_decay, applied to p first
-  T coupled_wd;             ///< Adam's weight_decay: g += coupled_wd p
-  T beta1;                  ///< first-moment decay
-  T beta2;                  ///< second-moment decay
-  T one_minus_beta1;        ///< 1 - beta1, rounded once
-  T one_minus_beta2;        ///< 1 - beta2, rounded once
-  T eps;                    ///< added to the denominator
-  bool decoupled_decay;     ///< multiply p by decay (AdamW with weight decay)
-  bool coupled_decay;       ///< add coupled_wd p to g (Adam with weight decay)
+  T step_size;           ///< lr / (1 - beta1^t)
+  T inv_bc2_sqrt;        ///< 1 / sqrt(1 - beta2^t)
+  T decay;               ///< AdamW's 1 - lr weight_decay, applied to p first
+  T coupled_wd;          ///< Adam's weight_decay: g += coupled_wd p
+  T beta1;               ///< first-moment decay
+  T beta2;               ///< second-moment decay
+  T one_minus_beta1;     ///< 1 - beta1, rounded once
+  T one_minus_beta2;     ///< 1 - beta2, rounded once
+  T eps;                 ///< added to the denominator
+  bool decoupled_decay;  ///< multiply p by decay (AdamW with weight decay)
+  bool coupled_decay;    ///< add coupled_wd p to g (Adam with weight decay)
 };
 
 /// The scalars of one SGD step (optimizers/sgd.hpp): g += weight_decay p (coupled_decay);
@@ -58,13 +59,13 @@ struct SgdConstants {
 /// p -= lr b, else p -= lr g / (sqrt(v~) + eps).
 template <class T>
 struct RmspropConstants {
-  T lr;               ///< learning rate
-  T alpha;            ///< smoothing constant
-  T one_minus_alpha;  ///< 1 - alpha, rounded once
-  T eps;              ///< added after the square root
-  T momentum;         ///< momentum factor
-  T weight_decay;     ///< coupled L2 factor
-  bool coupled_decay; ///< add weight_decay p to g
+  T lr;                ///< learning rate
+  T alpha;             ///< smoothing constant
+  T one_minus_alpha;   ///< 1 - alpha, rounded once
+  T eps;               ///< added after the square root
+  T momentum;          ///< momentum factor
+  T weight_decay;      ///< coupled L2 factor
+  bool coupled_decay;  ///< add weight_decay p to g
 };
 
 /// The kernels compiled for the baseline level.
@@ -88,14 +89,14 @@ namespace avx512 {
 }  // namespace avx512
 
 // Returns `call` made in the namespace of simd_level(): the one switch of every dispatcher.
-#define DROPNET_SIMD_DISPATCH(call)   \
-  switch (simd_level()) {             \
-    case SimdLevel::avx512:           \
-      return avx512::call;            \
-    case SimdLevel::avx2:             \
-      return avx2::call;              \
-    default:                          \
-      return baseline::call;          \
+#define DROPNET_SIMD_DISPATCH(call) \
+  switch (simd_level()) {           \
+    case SimdLevel::avx512:         \
+      return avx512::call;          \
+    case SimdLevel::avx2:           \
+      return avx2::call;            \
+    default:                        \
+      return baseline::call;        \
   }
 #else
 #define DROPNET_SIMD_DISPATCH(call) return baseline::call

@@ -24,7 +24,8 @@ template <class T>
 struct Vec {
   using Reg = typename Eigen::internal::packet_traits<T>::type;  ///< the register
   using Mask = Eigen::Index;  ///< valid lanes of a partial register
-  static constexpr int lanes = Eigen::internal::unpacket_traits<Reg>::size;  ///< values per register
+  static constexpr int lanes =
+      Eigen::internal::unpacket_traits<Reg>::size;  ///< values per register
 
   /// Lanes [0, rows) valid.
   static Mask mask(Eigen::Index rows) { return std::clamp<Eigen::Index>(rows, 0, lanes); }
@@ -60,7 +61,7 @@ struct Vec {
   /// EIGEN_FAST_MATH (its default) is an rsqrt estimate and a Newton step, 1-2 bits off.
   static Reg sqrt(Reg a) {
 #if defined(__AVX512F__)
-    if constexpr (std::is_same_v<T, float> && lanes == 16) return _mm512_sqrt_ps(a);
+    if constexpr (std::is_same_v<T, float> && lanes == 16) return _mm512_maskz_sqrt_ps(0xFFFF, a);
 #endif
 #if defined(__AVX__)
     if constexpr (std::is_same_v<T, float> && lanes == 8) return _mm256_sqrt_ps(a);
