@@ -69,6 +69,17 @@ struct LevelGuard {
   ~LevelGuard() { dropnet::set_simd_level(saved); }
 };
 
+/// Whether the avx2 and avx512 kernels must agree bit for bit: they run the same operations,
+/// and in a translation unit compiled for the x86-64 baseline GCC contracts them alike. Under
+/// -march=native (the *_native build of this test) GCC 12 contracts the two levels' multiply-
+/// adds differently (80 of 105k checks differ, every one within the reference bounds), so
+/// there only the bounds apply.
+#if defined(__AVX2__)
+constexpr bool same_contractions = false;
+#else
+constexpr bool same_contractions = true;
+#endif
+
 /// Lengths covering empty, partial, whole and whole-plus-partial registers at every level.
 const std::vector<Index> lengths = {0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 67, 120};
 
@@ -230,7 +241,7 @@ TEST_CASE_TEMPLATE("adam_update agrees with its scalar formulas at every level",
         results.push_back(lv);
         results.push_back(lvmax);
       }
-      if (results.size() == 12)  // avx2 and avx512 run the same operations: the same bits
+      if (results.size() == 12 && same_contractions)  // the same operations: the same bits
         for (std::size_t k = 0; k < 4; ++k)
           CHECK_MESSAGE(same_bits(results[4 + k], results[8 + k], n), "tensor ", k);
     }
@@ -259,7 +270,7 @@ void check_update(const std::vector<std::vector<T>>& init,
                         " element ", i);
     results.push_back(tensors);
   }
-  if (results.size() == 3)
+  if (results.size() == 3 && same_contractions)
     CHECK_MESSAGE(results[1] == results[2], std::string(what), ": avx2 != avx512");
 }
 
