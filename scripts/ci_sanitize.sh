@@ -5,7 +5,7 @@
 #   scripts/ci_sanitize.sh             SANITIZE_CXX=g++ to use gcc; JOBS=n for parallel builds
 #
 # Only the tests are built (no benchmarks, no examples), at -O1 -g with assertions on (Eigen's
-# bounds checks included). Needs clang and libclang-rt-14-dev (or g++ with libasan/libubsan),
+# bounds checks included). Needs clang and libclang-rt-dev (or g++ with libasan/libubsan),
 # cmake, libeigen3-dev, doctest-dev, zlib1g-dev.
 set -euo pipefail
 cd "$(dirname "$0")/.."
