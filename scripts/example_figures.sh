@@ -76,7 +76,7 @@ table_row() {
   grep -m1 -- "^$2 " "$1" | sed -E 's/ +[0-9]+ +[0-9]+$//' | squeeze
 }
 # The first capture of sed expression EXPR in LOG.
-capture() { sed -nE "s/$2/\\1/p" "$1" | head -1; }
+capture() { sed -nE "s#$2#\\1#p" "$1" | head -1; }
 round() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
 minutes() { awk -v x="$1" 'BEGIN { printf "%.0f", x / 60 }'; }
 
