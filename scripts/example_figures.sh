@@ -113,6 +113,9 @@ extract() {
         printf 'l2.row_%s\t%s\n' "${label// /_}" "$(table_row "$log" "$label")"
       done ;;
     uncertainty | uncertainty_best)
+      printf '%s.temperature\t%s\n' "$run" \
+        "$(capture "$log" '^(Temperature fitted on the validation set: .*)')"
+      printf '%s.concrete_rates\t%s\n' "$run" "$(capture "$log" '^Concrete dropout: learned rates ([^ ]+).*')"
       local method
       for method in plain temperature ensemble "MC dropout" "Concrete dropout"; do
         printf '%s.row_%s\t%s\n' "$run" "${method// /_}" "$(table_row "$log" "$method")"
@@ -239,7 +242,7 @@ main() {
         read -r wall cpu load <"$work/$run.times"
         echo "  ${wall} s wall, ${cpu} s of CPU, load average $load"
         mkdir -p "$root/build/example_figures"
-        cp "$work/$run.log" "$root/build/example_figures/$run.log"
+        cp "$work/$run.log" "$work/$run.times" "$root/build/example_figures/"
         extract "$run" "$wall" "$cpu" "$load" >>"$work/new.tsv"
       done
       update_figures
