@@ -56,7 +56,7 @@ run_arguments() {
 }
 
 trim() { sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' <<<"$1"; }
-squeeze() { tr -s '[:space:]' ' '; }
+squeeze() { tr -d '|' | tr -s '[:space:]' ' '; }  # '|': table separators, and figures.txt's
 
 # Runs RUN into $work/RUN.log and writes "wall cpu load" (seconds, seconds, 1-minute load
 # average) into $work/RUN.times.
