@@ -23,13 +23,15 @@ class Loss {
   /// The loss's name in messages and model files, e.g. "SoftmaxCrossEntropy".
   virtual std::string name() const = 0;
 
-  /// Mean loss over the batch for dense targets (output's shape, one column per sample); when grad
-  /// is not null, writes d loss / d output into it (output's shape, already divided by the batch
-  /// size). Throws InvalidArgument naming the loss on an empty batch or a shape mismatch.
+  /// The loss for dense targets (output's shape, one column per sample), averaged as the loss
+  /// defines it (over samples or over elements); when grad is not null, writes d loss / d output
+  /// into it (output's shape). Throws InvalidArgument naming the loss on an empty batch or a
+  /// shape mismatch.
   virtual T compute(const Matrix<T>& output, const Matrix<T>& target, Matrix<T>* grad) const = 0;
-  /// Mean loss over the batch for integer class labels (one per column of output); when grad is
-  /// not null, writes d loss / d output into it (output's shape). Throws InvalidArgument naming the
-  /// loss on an empty batch, a label count other than output.cols() or a label out of range.
+  /// The loss for integer class labels (one per column of output), averaged as above; when grad
+  /// is not null, writes d loss / d output into it (output's shape). Throws InvalidArgument
+  /// naming the loss on an empty batch, a label count other than output.cols() or a label out of
+  /// range.
   virtual T compute(const Matrix<T>& output, const Labels& labels, Matrix<T>* grad) const = 0;
 
   /// Correct predictions: argmax against the label (or the target's argmax) for several
