@@ -52,8 +52,9 @@ class Layer {
   /// InvalidArgument naming the layer on a wrong row count, an empty batch or a missing generator.
   virtual const Matrix<T>& forward(const Matrix<T>& x, Mode mode, Generator* gen) = 0;
   /// Backpropagates dy (the gradient of the loss wrt the last forward's output, same shape):
-  /// overwrites the parameter gradients and returns dx (shape of the last input), or an empty matrix
-  /// when need_dx is false. Throws InvalidArgument if dy's shape differs or no forward came first.
+  /// overwrites the parameter gradients and returns dx (shape of the last input), or an empty
+  /// matrix when need_dx is false. Throws InvalidArgument if dy's shape differs or no forward
+  /// came first.
   virtual const Matrix<T>& backward(const Matrix<T>& dy, bool need_dx) = 0;
 
   /// Views of the trainable tensors and their gradients; empty for layers without parameters.
@@ -104,7 +105,8 @@ class Layer {
                                            " rows (features), expected ", expected));
     if (x.cols() == 0) throw InvalidArgument(name() + ": empty batch (0 columns)");
   }
-  /// Throws InvalidArgument naming the layer if a stochastic mode (train, mc_sample) has no Generator.
+  /// Throws InvalidArgument naming the layer if a stochastic mode (train, mc_sample) has no
+  /// Generator.
   void require_generator(Mode mode, const Generator* gen) const {
     if (dropnet::is_stochastic(mode) && gen == nullptr)
       throw InvalidArgument(name() + ": a " + to_string(mode) +

@@ -93,8 +93,8 @@ class Loss {
   /// The output value that separates class 0 from class 1 for a single-output model.
   virtual T decision_threshold() const { return T(0.5); }
 
-  /// The class predicted for sample `column`: argmax of the column, or output > decision_threshold()
-  /// for a single output.
+  /// The class predicted for sample `column`: argmax of the column, or, for a single output,
+  /// whether it exceeds decision_threshold().
   Index predicted_class(const Matrix<T>& output, Index column) const {
     if (output.rows() == 1) return output(0, column) > decision_threshold() ? 1 : 0;
     Index best = 0;

@@ -34,7 +34,8 @@ class RMSpropOptions {
     lr_ = value;
     return *this;
   }
-  /// Sets alpha, the decay of the squared-gradient average, in [0, 1) (default 0.99); returns *this.
+  /// Sets alpha, the decay of the squared-gradient average, in [0, 1) (default 0.99); returns
+  /// *this.
   RMSpropOptions& alpha(double value) {
     alpha_ = value;
     return *this;

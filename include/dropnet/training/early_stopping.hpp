@@ -52,7 +52,8 @@ class EarlyStoppingOptions {
     min_delta_ = value;
     return *this;
   }
-  /// Sets the epochs without improvement tolerated before stopping, >= 0 (default 0); returns *this.
+  /// Sets the epochs without improvement tolerated before stopping, >= 0 (default 0); returns
+  /// *this.
   EarlyStoppingOptions& patience(int epochs) {
     patience_ = epochs;
     return *this;
