@@ -7,10 +7,11 @@
 
 /// dropnet: header-only neural networks on Eigen, every form of dropout built in.
 ///
-/// Everything public is here and comes with `#include <dropnet/dropnet.hpp>`. A batch is a
-/// `Matrix<T>` of shape features x batch (one sample per column); class labels are `Labels`;
-/// the `Generator` passed in is the only source of randomness. Names in `dropnet::detail` are
-/// implementation and may change without notice.
+/// Everything public is in this namespace or a documented sub-namespace; `<dropnet/dropnet.hpp>`
+/// includes all of it that needs only Eigen (io/idx.hpp and io/fashion_mnist.hpp need zlib).
+/// A batch is a `Matrix<T>` of shape features x batch (one sample per column); class labels are
+/// `Labels`; the `Generator` passed in is the only source of randomness. Names in
+/// `dropnet::detail` are implementation and may change without notice.
 namespace dropnet {
 /// The library's version, "MAJOR.MINOR.PATCH" (also DROPNET_VERSION_MAJOR/_MINOR/_PATCH).
 inline constexpr const char* version = "0.1.0";
