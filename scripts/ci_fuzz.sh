@@ -14,7 +14,7 @@
 # the script and leaves the input in build-fuzz/artifacts/: fix the bug, then commit the input to
 # tests/fuzz/regressions/<target>/ (test_model_file also replays the model ones). Prints each
 # target's executions, executions per second and peak memory (libFuzzer's final stats).
-# Needs clang and libclang-rt-14-dev (libFuzzer, ASan, UBSan), zlib1g-dev, libeigen3-dev.
+# Needs clang and libclang-rt-dev (libFuzzer, ASan, UBSan), zlib1g-dev, libeigen3-dev.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what dropnet's build, tests, benchmarks and examples need on Debian/Ubuntu, skipping
 # packages already present. Uses sudo when not run as root.
+#   bash scripts/setup.sh        # build, tests, benchmarks, the Fashion-MNIST example
+#   bash scripts/setup.sh --ci   # the same plus CI's extra checks' tools (.ci/run uses it)
 set -euo pipefail
 
 packages=(
@@ -8,9 +10,15 @@ packages=(
   libeigen3-dev doctest-dev libbenchmark-dev
   zlib1g-dev libcli11-dev gnuplot-nox
   dataset-fashion-mnist
-  # sanitizers, libFuzzer, static analysis and the API reference (CI's extra checks)
-  libclang-rt-14-dev clang-tidy doxygen
 )
+case "${1:-}" in
+  --ci)
+    # sanitizers and libFuzzer (clang's runtimes: the unversioned package follows the default
+    # clang), static analysis, the API reference
+    packages+=(libclang-rt-dev clang-tidy doxygen) ;;
+  "") ;;
+  *) echo "usage: bash scripts/setup.sh [--ci]" >&2; exit 2 ;;
+esac
 
 missing=()
 for package in "${packages[@]}"; do

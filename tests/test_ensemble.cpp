@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <dropnet/dropnet.hpp>
 #include <vector>
@@ -112,4 +113,55 @@ TEST_CASE("ensemble_predict: members must agree on the output size") {
   other.add(Dense<double>(3, 2, gen));
   members.push_back(std::move(other));
   CHECK_THROWS_AS(ensemble_predict(members, inputs<double>(3, 1)), InvalidArgument);
+}
+
+// One implementation of the averaging (issue 16): mc_predict and ensemble_predict both reduce
+// their draws with detail::PredictionAverage, so fed the same draws they agree bit for bit.
+TEST_CASE("mc_predict and ensemble_predict share one averaging: same draws, same bits") {
+  Generator gen(11);
+  Sequential<double> model(3);
+  model.add(Dropout<double>(0.3));
+  model.add(Dense<double, Tanh>(3, 5, gen));
+  model.add(Dense<double>(5, 4, gen));
+  const Matrix<double> x = inputs<double>(9, 4);
+  const int passes = 6;
+
+  McDropoutOptions options;
+  options.outputs = McOutputs::logits;
+  options.batch_size = 4;  // three column blocks: 4, 4 and 1
+  Generator mc_gen(21);
+  const McPrediction<double> mc = mc_predict(model, x, passes, mc_gen, options);
+
+  // The same passes drawn by hand, block by block, into the shared average.
+  Generator hand_gen(21);
+  detail::PredictionAverage<double> by_hand(x.cols(), McOutputs::logits);
+  for (Index first = 0; first < x.cols(); first += 4) {
+    const Index count = std::min<Index>(4, x.cols() - first);
+    const Matrix<double> block = x.middleCols(first, count);
+    for (int t = 0; t < passes; ++t)
+      by_hand.add(model.forward_borrowed(block, Mode::mc_sample, &hand_gen), first, t + 1);
+  }
+  const McPrediction<double> hand = by_hand.finish(passes);
+  CHECK(mc.passes == hand.passes);
+  CHECK(mc.mean == hand.mean);
+  CHECK(mc.variance == hand.variance);
+  CHECK(mc.probabilities == hand.probabilities);
+  CHECK(mc.predictive_entropy == hand.predictive_entropy);
+  CHECK(mc.mutual_information == hand.mutual_information);
+
+  // An ensemble is the same average with one eval-mode member per draw.
+  auto members = train_ensemble<double>(
+      3, 30, [](Generator& g) { return small_classifier<double>(g); },
+      [](Sequential<double>&, Generator&) {});
+  detail::PredictionAverage<double> of_members(x.cols(), McOutputs::logits);
+  for (Index m = 0; m < 3; ++m)
+    of_members.add(predict(members[static_cast<std::size_t>(m)], x), 0, m + 1);
+  const McPrediction<double> expected = of_members.finish(3);
+  const McPrediction<double> ensemble = ensemble_predict(members, x);
+  CHECK(ensemble.passes == 3);
+  CHECK(ensemble.mean == expected.mean);
+  CHECK(ensemble.variance == expected.variance);
+  CHECK(ensemble.probabilities == expected.probabilities);
+  CHECK(ensemble.expected_entropy == expected.expected_entropy);
+  CHECK(ensemble.mutual_information == expected.mutual_information);
 }

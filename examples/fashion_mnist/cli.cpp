@@ -94,10 +94,11 @@ std::string footer() {
          "four official files in any directory (--data-dir, or " +
          std::string(data_dir_variable) +
          ").\n\nExamples:\n"
-         "  fashion_mnist                                  # seed model, about a minute\n"
+         // The times are figures.txt's (scripts/example_figures.sh checks them).
+         "  fashion_mnist                                  # seed model, about 6 s of CPU\n"
          "  fashion_mnist --preset best --plot best.png    # >= 0.90 test accuracy\n"
          "  fashion_mnist --study dropout --plot study.png # the notebook's comparison, 50 epochs\n"
-         "  fashion_mnist --preset cnn                     # >= 0.92, about 10 minutes\n"
+         "  fashion_mnist --preset cnn                     # >= 0.92, about 8 min of CPU\n"
          "  fashion_mnist --study spatial                  # conv dropout: none, per unit, per "
          "map\n"
          "  fashion_mnist --preset seed-dropout --mc-samples 30\n"
@@ -218,8 +219,11 @@ void add_run_options(CLI::App& app, Options& o) {
          "bar: a progress bar per epoch; lines: one line per epoch; auto: bar on a terminal")
       ->check(CLI::IsMember({"auto", "bar", "lines"}))
       ->capture_default_str();
-  app.add_option("--save", o.save_path, "save the trained weights to FILE");
-  app.add_option("--load", o.load_path, "start from weights saved with --save (same model flags)")
+  app.add_option("--save", o.save_path,
+                 "save the trained model, architecture and weights, to FILE (dropnet::save)");
+  app.add_option("--load", o.load_path,
+                 "start from a model saved with --save; its architecture replaces the model "
+                 "flags' (dropnet::load<float>)")
       ->check(CLI::ExistingFile);
   app.add_option("--history", o.history_path, "write loss and accuracy per epoch to a CSV file");
   app.add_option("--plot", o.plot_path,

@@ -7,7 +7,8 @@
 #include <Eigen/Core>
 #include <chrono>
 #include <cstdio>
-#include <dropnet/io/weights_file.hpp>
+#include <dropnet/io/model_file.hpp>
+#include <dropnet/io/model_load.hpp>
 #include <exception>
 
 #include "cli.hpp"
@@ -49,7 +50,11 @@ void print_setup(std::FILE* out, const Options& o, const Data& data) {
   if (t.weight_decay > 0) std::fprintf(out, " weight decay %g", t.weight_decay);
   std::fprintf(out, ", schedule %s, batch %td, %d epochs", t.schedule.c_str(), t.batch_size,
                t.epochs);
-  if (t.label_smoothing > 0) std::fprintf(out, ", label smoothing %g", t.label_smoothing);
+  if (t.label_smoothing > 0)  // the test loss is evaluate_on's plain cross-entropy
+    std::fprintf(out,
+                 ", label smoothing %g (included in the train and valid losses, not in the test "
+                 "loss)",
+                 t.label_smoothing);
   if (t.augment_shift > 0) std::fprintf(out, ", random shifts up to %d px", t.augment_shift);
   if (t.augment_flip) std::fprintf(out, ", random flips");
   if (t.patience > 0) std::fprintf(out, ", early stopping (patience %d)", t.patience);
@@ -77,8 +82,9 @@ int run_single(const Options& o, Data& data, dropnet::Generator& gen, std::FILE*
   std::fprintf(out, "Model '%s': %s\n%s", o.model.label.c_str(), describe(o.model).c_str(),
                model.summary().c_str());
   if (!o.load_path.empty()) {
-    dropnet::load_weights(model, o.load_path);
-    std::fprintf(out, "Loaded weights from %s\n", o.load_path.c_str());
+    // The model file describes its own architecture: the file's network replaces the flags'.
+    model = dropnet::load<float>(o.load_path);
+    std::fprintf(out, "Loaded the model in %s:\n%s", o.load_path.c_str(), model.summary().c_str());
   }
   std::fprintf(out, "\n");
 
@@ -93,8 +99,8 @@ int run_single(const Options& o, Data& data, dropnet::Generator& gen, std::FILE*
   if (o.mc_samples > 0)
     print_uncertainty(out, mc_uncertainty(model, data.test, o.mc_samples, gen), test.accuracy);
   if (!o.save_path.empty()) {
-    dropnet::save_weights(model, o.save_path);
-    std::fprintf(out, "\nSaved weights to %s\n", o.save_path.c_str());
+    dropnet::save(model, o.save_path);
+    std::fprintf(out, "\nSaved the model (architecture and weights) to %s\n", o.save_path.c_str());
   }
   write_curves(out, o, outcome.history);
   print_timing(out, progress.train_seconds(), progress.images(),

@@ -12,8 +12,8 @@
 // whole ensemble, is reproducible from `seed` alone; members train one after the other (one per
 // MPI rank is the distributed version's job).
 //
-// ensemble_predict runs each member in eval mode and returns mc_predict's McPrediction with the
-// M members in place of the T passes: with y_m member m's outputs and p_m its probabilities,
+// ensemble_predict runs each member in eval mode and averages them with mc_predict's own code
+// (detail::PredictionAverage), the M members in place of the T passes: with y_m member m's outputs and p_m its probabilities,
 //   mean = (1/M) sum_m y_m,  variance = (1/M) sum_m (y_m - mean)^2,
 //   probabilities = pbar = (1/M) sum_m p_m,  predictive_entropy = H[pbar],
 //   expected_entropy = (1/M) sum_m H[p_m],  mutual_information = H[pbar] - E[H[p_m]] (>= 0)
@@ -53,38 +53,14 @@ template <class T>
 McPrediction<T> ensemble_predict(std::vector<Sequential<T>>& members, const Matrix<T>& x,
                                  McOutputs outputs = McOutputs::logits, Index batch_size = 1024) {
   detail::require(!members.empty(), "ensemble_predict", "the ensemble has no members");
-  const bool classifier = outputs != McOutputs::regression;
-  McPrediction<T> result;
-  result.passes = static_cast<int>(members.size());
-  Matrix<T> delta, probs;
+  detail::PredictionAverage<T> average(x.cols(), outputs);
   for (std::size_t m = 0; m < members.size(); ++m) {
     const Matrix<T> y = predict(members[m], x, batch_size);
-    if (m == 0) {
-      result.mean = Matrix<T>::Zero(y.rows(), y.cols());
-      result.variance = Matrix<T>::Zero(y.rows(), y.cols());
-      result.probabilities = Matrix<T>::Zero(classifier ? y.rows() : 0, y.cols());
-      result.expected_entropy = Vector<T>::Zero(classifier ? y.cols() : 0);
-    }
-    detail::require(y.rows() == result.mean.rows(), "ensemble_predict", "member ", m, " has ",
-                    y.rows(), " outputs, member 0 has ", result.mean.rows());
-    detail::welford_update(y, static_cast<Index>(m + 1), result.mean.middleCols(0, y.cols()),
-                           result.variance.middleCols(0, y.cols()), delta);
-    if (!classifier) continue;
-    detail::mc_probabilities(y, outputs, probs);
-    result.probabilities += probs;
-    for (Index j = 0; j < y.cols(); ++j)
-      result.expected_entropy(j) += detail::column_entropy(probs, j);
+    detail::require(average.outputs() < 0 || y.rows() == average.outputs(), "ensemble_predict",
+                    "member ", m, " has ", y.rows(), " outputs, member 0 has ", average.outputs());
+    average.add(y, 0, static_cast<Index>(m + 1));
   }
-  const T inv_members = T(1) / static_cast<T>(members.size());
-  result.variance *= inv_members;
-  if (!classifier) return result;
-  result.probabilities *= inv_members;
-  result.expected_entropy *= inv_members;
-  result.predictive_entropy.resize(x.cols());
-  for (Index j = 0; j < x.cols(); ++j)
-    result.predictive_entropy(j) = detail::column_entropy(result.probabilities, j);
-  result.mutual_information = (result.predictive_entropy - result.expected_entropy).cwiseMax(T(0));
-  return result;
+  return average.finish(static_cast<int>(members.size()));
 }
 
 }  // namespace dropnet

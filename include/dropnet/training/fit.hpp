@@ -22,10 +22,14 @@
 
 namespace dropnet {
 
+/// How fit trains: epochs, batching, gradient clipping, callbacks and the non-finite policy.
 template <class T>
 struct FitOptions {
+  /// Passes over the training data (fewer if a callback or the non-finite policy stops early).
   int epochs = 10;
+  /// Samples per mini-batch; the last batch of an epoch may be smaller.
   Index batch_size = 32;
+  /// Reshuffle the sample order each epoch with fit's Generator (as PyTorch's DataLoader).
   bool shuffle = true;
   Index eval_batch_size = 1024;            ///< batch size for validation passes
   std::optional<double> clip_grad_value;   ///< clamp each gradient entry to [-v, v] before a step
@@ -38,7 +42,9 @@ struct FitOptions {
 /// Validation data for fit: references to data the caller keeps alive.
 template <class T, class Target>
 struct ValidationData {
+  /// Validation inputs, features x samples.
   const Matrix<T>& x;
+  /// Validation targets: Labels or a target matrix, as fit's y.
   const Target& y;
 };
 

@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "../activations/sigmoid.hpp"
 #include "../activations/softmax.hpp"
@@ -44,12 +45,14 @@ enum class McOutputs {
 /// How mc_predict batches and interprets the outputs.
 struct McDropoutOptions {
   Index batch_size = 256;  ///< columns of x per group of T passes (bounds memory)
+  /// What the model outputs (regression, logits or probabilities): decides which fields are filled.
   McOutputs outputs = McOutputs::regression;
 };
 
 /// What mc_predict returns; see the formulas at the top of this header.
 template <class T>
 struct McPrediction {
+  /// T, the number of stochastic passes averaged.
   int passes = 0;
   Matrix<T> mean;      ///< outputs x samples
   Matrix<T> variance;  ///< outputs x samples
@@ -93,8 +96,72 @@ void welford_update(const Matrix<T>& y, Index n, Block mean, Block m2, Matrix<T>
   m2.array() += delta.array() * (y - mean).array();
 }
 
+/// The averaging shared by mc_predict (T dropout passes) and ensemble_predict (M members): it
+/// accumulates draws of a model's outputs over `samples` columns, column blocks at a time, and
+/// finish() turns the sums into the McPrediction formulas at the top of this header. Every
+/// column block must receive the same number of draws, numbered 1, 2, ... in order.
+template <class T>
+class PredictionAverage {
+ public:
+  PredictionAverage(Index samples, McOutputs outputs) : samples_(samples), outputs_(outputs) {}
+
+  /// Output rows of the draws added so far (-1 before the first).
+  Index outputs() const { return result_.mean.size() == 0 ? -1 : result_.mean.rows(); }
+
+  /// Adds draw number `draw` (1-based) of columns [first, first + y.cols()).
+  void add(const Matrix<T>& y, Index first, Index draw) {
+    if (outputs() < 0) allocate(y.rows());
+    const Index count = y.cols();
+    welford_update(y, draw, result_.mean.middleCols(first, count),
+                   result_.variance.middleCols(first, count), delta_);
+    if (!classifier()) return;
+    mc_probabilities(y, outputs_, probs_);
+    result_.probabilities.middleCols(first, count) += probs_;
+    for (Index j = 0; j < count; ++j)
+      result_.expected_entropy(first + j) += column_entropy(probs_, j);
+  }
+
+  /// The prediction after `draws` draws per column.
+  McPrediction<T> finish(int draws) {
+    result_.passes = draws;
+    const T inv_draws = T(1) / static_cast<T>(draws);
+    result_.variance *= inv_draws;
+    if (classifier()) {
+      result_.probabilities *= inv_draws;
+      result_.expected_entropy *= inv_draws;
+      result_.predictive_entropy.resize(samples_);
+      for (Index j = 0; j < samples_; ++j)
+        result_.predictive_entropy(j) = column_entropy(result_.probabilities, j);
+      result_.mutual_information =
+          (result_.predictive_entropy - result_.expected_entropy).cwiseMax(T(0));
+    }
+    return std::move(result_);
+  }
+
+ private:
+  bool classifier() const { return outputs_ != McOutputs::regression; }
+
+  void allocate(Index rows) {
+    result_.mean = Matrix<T>::Zero(rows, samples_);
+    result_.variance = Matrix<T>::Zero(rows, samples_);
+    if (!classifier()) return;
+    result_.probabilities = Matrix<T>::Zero(rows, samples_);
+    result_.expected_entropy = Vector<T>::Zero(samples_);
+  }
+
+  Index samples_;
+  McOutputs outputs_;
+  McPrediction<T> result_;
+  Matrix<T> delta_, probs_;
+};
+
 }  // namespace detail
 
+/// Monte-Carlo dropout: `passes` stochastic forward passes (Mode::mc_sample) over x (features x
+/// samples), reduced to a mean and variance per output, plus class probabilities and entropies for
+/// a classifier (formulas in the file comment above). Throws InvalidArgument if passes < 1,
+/// options.batch_size < 1, x is empty or does not fit the model, or the model has no stochastic
+/// layer.
 template <class T>
 McPrediction<T> mc_predict(Sequential<T>& model, const Matrix<T>& x, int passes, Generator& gen,
                            const McDropoutOptions& options = {}) {
@@ -105,44 +172,12 @@ McPrediction<T> mc_predict(Sequential<T>& model, const Matrix<T>& x, int passes,
   detail::require(model.is_stochastic(), "mc_predict",
                   "the model has no stochastic layer (dropout): all ", passes,
                   " passes would be identical; use predict for a deterministic model");
-  const bool classifier = options.outputs != McOutputs::regression;
-
-  McPrediction<T> result;
-  result.passes = passes;
-  Matrix<T> delta, probs;
-  detail::for_each_batch(x, options.batch_size, [&](const Matrix<T>& batch, Index first, Index count) {
-    for (int t = 0; t < passes; ++t) {
-      const Matrix<T>& y = model.forward_borrowed(batch, Mode::mc_sample, &gen);
-      if (first == 0 && t == 0) {
-        result.mean = Matrix<T>::Zero(y.rows(), x.cols());
-        result.variance = Matrix<T>::Zero(y.rows(), x.cols());
-        if (classifier) {
-          result.probabilities = Matrix<T>::Zero(y.rows(), x.cols());
-          result.expected_entropy = Vector<T>::Zero(x.cols());
-        }
-      }
-      detail::welford_update(y, t + 1, result.mean.middleCols(first, count),
-                             result.variance.middleCols(first, count), delta);
-      if (!classifier) continue;
-      detail::mc_probabilities(y, options.outputs, probs);
-      result.probabilities.middleCols(first, count) += probs;
-      for (Index j = 0; j < count; ++j)
-        result.expected_entropy(first + j) += detail::column_entropy(probs, j);
-    }
+  detail::PredictionAverage<T> average(x.cols(), options.outputs);
+  detail::for_each_batch(x, options.batch_size, [&](const Matrix<T>& batch, Index first, Index) {
+    for (int t = 0; t < passes; ++t)
+      average.add(model.forward_borrowed(batch, Mode::mc_sample, &gen), first, t + 1);
   });
-
-  const T inv_passes = T(1) / static_cast<T>(passes);
-  result.variance *= inv_passes;
-  if (classifier) {
-    result.probabilities *= inv_passes;
-    result.expected_entropy *= inv_passes;
-    result.predictive_entropy.resize(x.cols());
-    for (Index j = 0; j < x.cols(); ++j)
-      result.predictive_entropy(j) = detail::column_entropy(result.probabilities, j);
-    result.mutual_information =
-        (result.predictive_entropy - result.expected_entropy).cwiseMax(T(0));
-  }
-  return result;
+  return average.finish(passes);
 }
 
 }  // namespace dropnet
