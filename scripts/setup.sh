@@ -8,6 +8,8 @@ packages=(
   libeigen3-dev doctest-dev libbenchmark-dev
   zlib1g-dev libcli11-dev gnuplot-nox
   dataset-fashion-mnist
+  # data-parallel training (dropnet::mpi, tests/mpi/)
+  libopenmpi-dev openmpi-bin
   # sanitizers, libFuzzer, static analysis and the API reference (CI's extra checks)
   libclang-rt-14-dev clang-tidy doxygen
 )

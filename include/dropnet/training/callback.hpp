@@ -18,6 +18,7 @@ struct TrainingContext {
   int epochs = 0;              ///< requested
   long batches_per_epoch = 0;
   bool stop_training = false;  ///< set by a callback to stop after this epoch
+  bool writes_files = true;    ///< false on the ranks other than 0 of a distributed fit
 };
 
 template <class T>
