@@ -8,7 +8,8 @@
 //            0's Generator gives the run its seed (one draw).
 //   data     every epoch, every rank draws the same permutation from (seed, epoch); a global
 //            batch is batch_size x world size samples, and rank r takes its r-th slice of
-//            batch_size (the tail leaves some ranks short or empty: they join with what they have).
+//            batch_size. The last, shorter global batch is split as evenly as the ranks allow
+//            (a tail of fewer samples than ranks leaves ranks empty: they join with a count of 0).
 //   step     forward and backward on the rank's slice, then ONE allreduce of the packed
 //            gradients weighted by the slice's size, with the loss, the correct count and the
 //            ranks' failure, skip and stop flags appended; every rank then makes the same update.
@@ -17,7 +18,8 @@
 //            a non-finite skip or stop on one rank is a skip or stop on every rank (a stop copies
 //            the state restored by the lowest stopping rank to the others).
 //   epoch    the buffers (BatchNorm's running statistics) are averaged across ranks, so that
-//            evaluation and checkpoints see one model.
+//            evaluation and checkpoints see one model; each rank validates its slice of the
+//            validation set and the sums are reduced.
 // A world of one (SingleProcess) reduces nothing: the step is train_step's.
 
 #include <cstdint>
@@ -28,8 +30,10 @@
 #include <vector>
 
 #include "../distributed/communicator.hpp"
+#include "../layers/batch_norm.hpp"
 #include "../model/model_state.hpp"
 #include "batching.hpp"
+#include "evaluate.hpp"
 #include "train_step.hpp"
 
 namespace dropnet {
@@ -125,19 +129,36 @@ class DataParallel {
     dropnet::shuffle(order.begin(), order.size(), epoch_gen);
   }
 
-  /// This rank's slice (first, count) of the global batch (first, count): the rank-th run of
-  /// `batch_size`, shorter or empty at the tail.
-  std::pair<Index, Index> shard(Index first, Index count, Index batch_size) const {
-    const Index begin = std::min(count, batch_size * comm_.rank());
-    const Index end = std::min(count, begin + batch_size);
-    return {first + begin, end - begin};
+  /// This rank's slice (first, count) of the global batch (first, count): the rank-th of
+  /// size() consecutive slices whose sizes differ by at most one (batch_size each in a full
+  /// global batch).
+  std::pair<Index, Index> shard(Index first, Index count) const {
+    const Index ranks = comm_.size(), rank = comm_.rank();
+    const Index base = count / ranks, extra = count % ranks;
+    return {first + rank * base + std::min(rank, extra), base + (rank < extra ? 1 : 0)};
   }
 
-  /// The smallest non-empty slice fit will train on (for BatchNorm's minimum).
+  /// The smallest non-empty slice of `samples` in global batches of batch_size x `world`.
   static Index smallest_shard(Index samples, Index batch_size, int world) {
     const Index tail = samples % (batch_size * world);
-    if (tail == 0) return std::min(samples, batch_size);
-    return (tail - 1) % batch_size + 1;
+    return tail == 0 ? std::min(samples, batch_size) : std::max<Index>(tail / world, 1);
+  }
+  /// True when the tail is shorter than the world, so that some rank gets no sample.
+  static bool has_idle_rank(Index samples, Index batch_size, int world) {
+    const Index tail = samples % (batch_size * world);
+    return tail != 0 && tail < world;
+  }
+
+  /// Throws InvalidArgument when a synchronized BatchNorm would wait for a rank that sits out
+  /// the tail (has_idle_rank): every rank must run its collectives.
+  static void require_no_idle_synced_layer(Sequential<T>& model, bool idle_rank) {
+    if (!idle_rank) return;
+    for (Index i = 0; i < model.size(); ++i) {
+      auto* bn = dynamic_cast<BatchNorm<T>*>(&model.layer(i));
+      detail::require(!bn || !bn->communicator(), "fit (distributed)", "layer ", i, " ", model.layer(i).name(),
+                      " is synchronized, but the last global batch has fewer samples than ranks: "
+                      "change batch_size or drop samples so that every rank gets one");
+    }
   }
 
   /// Collective: one training step on this rank's slice (`local_count` samples, 0 for none),
@@ -199,6 +220,27 @@ class DataParallel {
     return global;
   }
 
+  /// Collective: the Evaluation of (x, y) with each rank evaluating its slice (as shard()
+  /// splits a batch): the whole set's loss and accuracy, the same on every rank.
+  template <class Target>
+  Evaluation evaluate(const Loss<T>& loss, const Matrix<T>& x, const Target& y, Index batch_size) {
+    if (comm_.size() == 1) return dropnet::evaluate(model_, loss, x, y, batch_size);
+    const std::pair<Index, Index> slice = shard(0, x.cols());  // (a lambda cannot capture a binding)
+    const Index first = slice.first, count = slice.second;
+    double sums[3] = {0.0, 0.0, static_cast<double>(count)};  // loss x count, correct, count
+    distributed::collectively(&comm_, "fit (validation)", [&] {
+      if (count == 0) return;
+      slice_x_ = x.middleCols(first, count);
+      Target slice_y;
+      detail::slice_into(y, first, count, slice_y);
+      const Evaluation e = dropnet::evaluate(model_, loss, slice_x_, slice_y, batch_size);
+      sums[0] = e.loss * sums[2];
+      sums[1] = e.accuracy * sums[2];
+    });
+    comm_.allreduce(sums, 3, distributed::ReduceOp::sum);
+    return {sums[0] / sums[2], sums[1] / sums[2]};
+  }
+
   /// Collective: every buffer (BatchNorm's running statistics) becomes its mean over the ranks.
   void average_buffers() {
     if (comm_.size() == 1 || state_.buffers().empty()) return;
@@ -243,6 +285,7 @@ class DataParallel {
   std::uint64_t seed_ = 0;
   Generator local_gen_;
   Vector<T> gradients_, reduced_;
+  Matrix<T> slice_x_;  // this rank's validation slice
 };
 
 /// Collective: true when every rank's parameters and buffers are bit-identical (a checksum of

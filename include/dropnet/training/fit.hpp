@@ -81,7 +81,7 @@ void require_fit_arguments(Sequential<T>& model, const Loss<T>& loss, Optimizer<
           "inputs have ", x.rows(), " features, the model expects ", model.input_features());
   ModelState<T>(model).require_optimizer(optimizer, "fit");
   const Index smallest = smallest_batch(x.cols(), options.batch_size);
-  require(smallest >= model.min_train_batch(), "fit", "a batch of ", smallest,
+  require(options.communicator || smallest >= model.min_train_batch(), "fit", "a batch of ", smallest,
           " samples (", x.cols(), " samples in batches of ", options.batch_size,
           ") is too small: the model's layers need at least ", model.min_train_batch(),
           " per train-mode batch; change batch_size or drop samples");
@@ -90,11 +90,13 @@ void require_fit_arguments(Sequential<T>& model, const Loss<T>& loss, Optimizer<
 /// What every rank of a distributed fit must agree on besides the model: the shapes that fix
 /// how many collective calls each rank makes.
 template <class T, class Target>
-std::vector<std::string> distributed_layout(const Sequential<T>& model, const Matrix<T>& x,
+std::vector<std::string> distributed_layout(Sequential<T>& model, const Matrix<T>& x,
                                             const FitOptions<T>& options,
                                             const ValidationData<T, Target>* validation) {
-  const Index smallest =
-      DataParallel<T>::smallest_shard(x.cols(), options.batch_size, options.communicator->size());
+  const int world = options.communicator->size();
+  const Index smallest = DataParallel<T>::smallest_shard(x.cols(), options.batch_size, world);
+  DataParallel<T>::require_no_idle_synced_layer(
+      model, DataParallel<T>::has_idle_rank(x.cols(), options.batch_size, world));
   require(smallest >= model.min_train_batch(), "fit (distributed)", "a rank's slice of ",
           smallest, " samples is too small: the model's layers need at least ",
           model.min_train_batch(), " per train-mode batch; change batch_size or drop samples");
@@ -145,7 +147,7 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
       const Index first = b * global_batch;
       const Index count = std::min(global_batch, samples - first);
       const auto [mine, my_count] =
-          parallel ? parallel->shard(first, count, options.batch_size) : std::pair{first, count};
+          parallel ? parallel->shard(first, count) : std::pair{first, count};
       gather_into(x, order.data() + mine, my_count, batch_x);
       gather_into(y, order.data() + mine, my_count, batch_y);
       step.epoch = epoch;
@@ -176,7 +178,9 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
     logs.accuracy = accepted > 0 ? batch_logs.accuracy : std::nan("");
     logs.learning_rate = static_cast<double>(optimizer.learning_rate());
     if (validation) {
-      const Evaluation v = evaluate(model, loss, validation->x, validation->y, options.eval_batch_size);
+      const Evaluation v =
+          parallel ? parallel->evaluate(loss, validation->x, validation->y, options.eval_batch_size)
+                   : evaluate(model, loss, validation->x, validation->y, options.eval_batch_size);
       logs.val_loss = v.loss;
       logs.val_accuracy = v.accuracy;
     }
