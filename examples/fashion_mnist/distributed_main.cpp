@@ -16,6 +16,7 @@
 
 #include <dropnet/distributed/mpi.hpp>
 #include <dropnet/dropnet.hpp>
+#include <dropnet/io/fashion_mnist.hpp>  // default_directory
 
 #include "data.hpp"
 #include "model.hpp"

@@ -148,7 +148,7 @@ TEST_CASE("SGD: p ranks x batch b equals 1 process x batch p*b, uneven shards in
   Labels y;
   make_blobs(50, x, y);  // 50 = 6 batches of 8 + 2 (two ranks), 4 x 12 + 2 (three): ranks idle at the tail
   const auto [parallel, parallel_history] = train_small(world, 4, x, y);
-  const auto [single, single_history] = train_small(alone, 4 * world.size(), x, y);
+  const auto [single, single_history] = train_small(alone, Index{4} * world.size(), x, y);
   CHECK(relative_difference(single, parallel) <= 1e-12);
   REQUIRE(parallel_history.epochs.size() == 3);
   for (std::size_t e = 0; e < 3; ++e) {
@@ -163,7 +163,7 @@ TEST_CASE("SGD: p ranks x batch b equals 1 process x batch p*b (float)") {
   Matrix<float> x;
   Labels y;
   make_blobs(50, x, y);
-  CHECK(relative_difference(train_small(alone, 4 * world.size(), x, y).first,
+  CHECK(relative_difference(train_small(alone, Index{4} * world.size(), x, y).first,
                             train_small(world, 4, x, y).first) <= 1e-5);
 }
 
@@ -332,7 +332,7 @@ TEST_CASE("SyncBatchNorm in fit: p ranks x batch b equals 1 process x batch p*b 
   };
   MpiCommunicator world;
   SingleProcess alone;
-  CHECK(relative_difference(train(alone, 4 * world.size()), train(world, 4)) <= 1e-11);
+  CHECK(relative_difference(train(alone, Index{4} * world.size()), train(world, 4)) <= 1e-11);
 }
 
 TEST_CASE("SyncBatchNorm in fit: a tail shorter than the world is refused on every rank") {
