@@ -146,7 +146,7 @@ TEST_CASE("SGD: p ranks x batch b equals 1 process x batch p*b, uneven shards in
   SingleProcess alone;
   Matrix<double> x;
   Labels y;
-  make_blobs(50, x, y);  // 50 = 6 batches of 8 + 2 (two ranks), 4 x 12 + 2 (three): ranks idle at the tail
+  make_blobs(53, x, y);  // tails: 53 = 6 x 8 + 5 (two ranks: 3 + 2), 4 x 12 + 5 (three: 2 + 2 + 1)
   const auto [parallel, parallel_history] = train_small(world, 4, x, y);
   const auto [single, single_history] = train_small(alone, Index{4} * world.size(), x, y);
   CHECK(relative_difference(single, parallel) <= 1e-12);
@@ -162,7 +162,7 @@ TEST_CASE("SGD: p ranks x batch b equals 1 process x batch p*b (float)") {
   SingleProcess alone;
   Matrix<float> x;
   Labels y;
-  make_blobs(50, x, y);
+  make_blobs(53, x, y);
   CHECK(relative_difference(train_small(alone, Index{4} * world.size(), x, y).first,
                             train_small(world, 4, x, y).first) <= 1e-5);
 }

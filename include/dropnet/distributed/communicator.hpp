@@ -23,7 +23,11 @@
 namespace dropnet::distributed {
 
 /// The reduction of allreduce.
-enum class ReduceOp { sum, min, max };
+enum class ReduceOp {
+  sum,  ///< element-wise sum over the ranks
+  min,  ///< element-wise minimum
+  max   ///< element-wise maximum
+};
 
 /// Collective operations over a fixed group of processes (ranks 0 .. size()-1); see the file
 /// comment. Implementations: SingleProcess here, MpiCommunicator in distributed/mpi.hpp.

@@ -41,8 +41,9 @@ class MpiEnvironment {
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     owns_ = true;
   }
-  MpiEnvironment(const MpiEnvironment&) = delete;
-  MpiEnvironment& operator=(const MpiEnvironment&) = delete;
+  MpiEnvironment(const MpiEnvironment&) = delete;             ///< one per program
+  MpiEnvironment& operator=(const MpiEnvironment&) = delete;  ///< one per program
+  /// MPI_Finalize, if this object initialized MPI and nobody finalized it yet.
   ~MpiEnvironment() {
     int finalized = 0;
     MPI_Finalized(&finalized);
