@@ -39,6 +39,13 @@ void make_blobs(Index samples, Matrix<T>& x, Labels& y) {
   }
 }
 
+/// Blobs of `samples` as Matrix<double> and Labels, the same on every rank.
+struct Blobs {
+  explicit Blobs(Index samples) { make_blobs(samples, x, y); }
+  Matrix<double> x;
+  Labels y;
+};
+
 template <class T>
 Sequential<T> small_mlp(std::uint64_t seed, Index hidden = 8) {
   Generator gen(seed);
@@ -237,38 +244,32 @@ TEST_CASE("Early stopping decides together; only rank 0 writes the checkpoint fi
 TEST_CASE("Faults: bad labels on one rank end every rank with its message") {
   MpiCommunicator world;
   const bool failing = world.rank() == world.size() - 1;
-  Matrix<double> x;
-  Labels y;
-  make_blobs(24, x, y);
-  if (failing) y(5) = 12;
+  Blobs data(24);
+  if (failing) data.y(5) = 12;
   Sequential<double> model = small_mlp<double>(3);
   expect_every_rank_fails<InvalidArgument>(world, failing, "label 12 of sample 5", [&] {
-    train_sgd(model, world, SoftmaxCrossEntropy<double>(), x, y, {});
+    train_sgd(model, world, SoftmaxCrossEntropy<double>(), data.x, data.y, {});
   });
 }
 
 TEST_CASE("Faults: a NaN loss on one rank mid-training ends every rank") {
   MpiCommunicator world;
   const bool failing = world.rank() == world.size() - 1;
-  Matrix<double> x;
-  Labels y;
-  make_blobs(48, x, y);
+  Blobs data(48);
   Sequential<double> model = small_mlp<double>(3);
   expect_every_rank_fails<NumericalError>(world, failing, "non-finite loss", [&] {
-    train_sgd(model, world, NanOnRank(failing, 4), x, y, {4, 10, 0.1});
+    train_sgd(model, world, NanOnRank(failing, 4), data.x, data.y, {4, 10, 0.1});
   });
 }
 
 TEST_CASE("Faults: another architecture on one rank is an error on every rank") {
   MpiCommunicator world;
   const bool odd = world.rank() == world.size() - 1;
-  Matrix<double> x;
-  Labels y;
-  make_blobs(24, x, y);
+  Blobs data(24);
   Sequential<double> model = small_mlp<double>(3, odd ? 7 : 8);
   std::string message;
   try {
-    train_sgd(model, world, SoftmaxCrossEntropy<double>(), x, y, {});
+    train_sgd(model, world, SoftmaxCrossEntropy<double>(), data.x, data.y, {});
   } catch (const InvalidArgument& e) {
     message = e.what();
   }
