@@ -45,32 +45,12 @@ void set_threads(benchmark::State& state) {
 // ---------------------------------------------------------------------------------------------
 // dropnet
 
-Sequential<float> build_dropnet(const Workload& w, Generator& gen) {
-  using namespace dropnet;
-  Sequential<float> model(w.sizes.front());
-  const std::size_t layers = w.sizes.size() - 1;
-  for (std::size_t l = 0; l < layers; ++l) {
-    if (l < w.dropout.size() && w.dropout[l] > 0) model.add(Dropout<float>(w.dropout[l]));
-    const Index in = w.sizes[l], out = w.sizes[l + 1];
-    if (l + 1 == layers) {
-      model.add(Dense<float>(in, out, gen));  // logits
-    } else if (w.batch_norm) {
-      model.add(Dense<float>(in, out, gen, Init::he_normal));
-      model.add(BatchNorm<float>(out));
-      model.add(ActivationLayer<float, ReLU>());
-    } else {
-      model.add(Dense<float, ReLU>(in, out, gen));
-    }
-  }
-  return model;
-}
-
 void train_dropnet(benchmark::State& state, const Workload* w) {
   if (!bench::data_ready(state)) return;
   set_threads(state);
   const bench::Dataset& data = bench::dataset();
   Generator gen(7);
-  Sequential<float> model = build_dropnet(*w, gen);
+  Sequential<float> model = bench::build_dropnet(*w, gen);
   dropnet::Adam<float> adam(model.parameters(), dropnet::AdamOptions(1e-3));
   const dropnet::SoftmaxCrossEntropy<float> loss;
   dropnet::FitOptions<float> options;
@@ -106,7 +86,7 @@ void infer_dropnet(benchmark::State& state, bool single) {
   set_threads(state);
   const bench::Dataset& data = bench::dataset();
   Generator gen(7);
-  Sequential<float> model = build_dropnet(bench::w1, gen);
+  Sequential<float> model = bench::build_dropnet(bench::w1, gen);
   double sum = 0;
   if (single) {
     Index i = 0;

@@ -43,6 +43,27 @@ inline const Workload w2{"W2", {784, 120, 60, 10}, {0.25, 0.4, 0.4}, false, 64};
 /// W3: 784-512-256-10, hidden = Dense -> BatchNorm -> ReLU -> Dropout(0.3), batch 128.
 inline const Workload w3{"W3", {784, 512, 256, 10}, {0.0, 0.3, 0.3}, true, 128};
 
+/// dropnet's model of a workload (Dense layers He-initialized under BatchNorm).
+inline dropnet::Sequential<float> build_dropnet(const Workload& w, dropnet::Generator& gen) {
+  using namespace dropnet;
+  Sequential<float> model(w.sizes.front());
+  const std::size_t layers = w.sizes.size() - 1;
+  for (std::size_t l = 0; l < layers; ++l) {
+    if (l < w.dropout.size() && w.dropout[l] > 0) model.add(Dropout<float>(w.dropout[l]));
+    const Index in = w.sizes[l], out = w.sizes[l + 1];
+    if (l + 1 == layers) {
+      model.add(Dense<float>(in, out, gen));  // logits
+    } else if (w.batch_norm) {
+      model.add(Dense<float>(in, out, gen, Init::he_normal));
+      model.add(BatchNorm<float>(out));
+      model.add(ActivationLayer<float, ReLU>());
+    } else {
+      model.add(Dense<float, ReLU>(in, out, gen));
+    }
+  }
+  return model;
+}
+
 /// Validation (and W4 inference) batch size, the same for every implementation.
 inline constexpr Index eval_batch = 1000;
 

@@ -10,6 +10,8 @@ packages=(
   libeigen3-dev doctest-dev libbenchmark-dev
   zlib1g-dev libcli11-dev gnuplot-nox
   dataset-fashion-mnist
+  # data-parallel training (dropnet::mpi, tests/mpi/)
+  libopenmpi-dev openmpi-bin
 )
 case "${1:-}" in
   --ci)

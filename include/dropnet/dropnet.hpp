@@ -65,6 +65,8 @@
 #include "training/early_stopping.hpp"
 #include "training/ensemble.hpp"
 #include "training/evaluate.hpp"
+#include "distributed/communicator.hpp"  // the interface only; MPI is distributed/mpi.hpp
+#include "training/data_parallel.hpp"
 #include "training/fit.hpp"
 #include "training/gradient_check.hpp"
 #include "training/hyperparameter_search.hpp"

@@ -25,6 +25,7 @@ namespace dropnet {
   template class ModelCheckpoint<T>;                            \
   template class WeightsSnapshot<T>;                            \
   template class ModelState<T>;                                 \
+  template class DataParallel<T>;                               \
   template class TrialCallback<T>;                              \
   template History fit<T, Labels>(Sequential<T>&, const Loss<T>&, Optimizer<T>&, \
                                   const Matrix<T>&, const Labels&, Generator&,   \

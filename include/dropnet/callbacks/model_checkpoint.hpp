@@ -102,7 +102,7 @@ class ModelCheckpoint : public Callback<T> {
       best_ = current;
       best_epoch_ = logs.epoch;
     }
-    if (better || !options_.save_best_only()) save(context.model, logs.epoch);
+    if (better || !options_.save_best_only()) save(context, logs.epoch);
   }
 
   /// Puts the kept weights back into `model` (InvalidArgument if nothing was saved yet).
@@ -124,11 +124,13 @@ class ModelCheckpoint : public Callback<T> {
   const ModelCheckpointOptions& options() const { return options_; }
 
  private:
-  void save(Sequential<T>& model, int epoch) {
-    weights_.capture(model);
+  // Every rank keeps the weights in memory; only the writing rank (0) puts them in the file.
+  void save(TrainingContext<T>& context, int epoch) {
+    weights_.capture(context.model);
     saved_epoch_ = epoch;
     ++saves_;
-    if (!options_.path().empty()) save_weights(model, options_.path());  // == weights_
+    if (!options_.path().empty() && context.writes_files)
+      save_weights(context.model, options_.path());  // == weights_
   }
 
   const ModelCheckpointOptions

@@ -23,6 +23,16 @@
 // gamma = 1, beta = 0, running_mean = 0, running_var = 1 at construction. parameters():
 // gamma (role scale), beta (role shift); buffers(): running_mean, running_var (role buffer).
 //
+// Synchronized (SyncBatchNorm), after synchronize(&communicator): in train mode mu and var are
+// the statistics of the global batch, every rank's slice together (two allreduces of per-channel
+// sums in forward, keeping the two-pass accuracy; N counts every rank's values), and backward
+// allreduces the two per-channel sums of dx's formula. dx follows data-parallel fit's
+// convention: each rank's loss is the mean over its own m_r samples and the global loss their
+// mean weighted by m_r / M, so with A, B the allreduced sums of m_r * dbeta_r and m_r * dgamma_r,
+//            dx = gamma / sqrt(var + eps) * (dy - A / (m_r N) - xhat * B / (m_r N)),
+// and dgamma, dbeta stay the rank's own sums (fit's weighted average makes them global). Every
+// rank must run each train-mode forward and backward together; eval mode uses no collective.
+//
 // Throws InvalidArgument naming the layer: a size not positive, momentum outside [0, 1], eps not
 // finite and > 0, an input whose rows are not channels*spatial, and a train-mode batch with
 // fewer than 2 values per channel (the batch variance is undefined).
@@ -34,6 +44,7 @@
 #include <memory>
 #include <string>
 
+#include "../distributed/communicator.hpp"
 #include "layer.hpp"
 #include "parameter_ref.hpp"
 
@@ -98,6 +109,15 @@ class BatchNorm : public Layer<T> {
     return *this;
   }
 
+  /// Train mode normalizes with the statistics of every rank of `comm` (SyncBatchNorm; see the
+  /// file comment); nullptr: this process's batch alone (the default). Not owned.
+  BatchNorm& synchronize(distributed::Communicator* comm) {
+    comm_ = comm;
+    return *this;
+  }
+  /// The communicator of synchronize(), or nullptr.
+  distributed::Communicator* communicator() const { return comm_; }
+
   std::string name() const override {
     if (spatial_ == 1) return detail::concat("BatchNorm(", channels_, ")");
     return detail::concat("BatchNorm(", channels_, " channels x ", spatial_, ")");
@@ -128,7 +148,7 @@ class BatchNorm : public Layer<T> {
     this->require_input_rows(x, features());
     train_ = mode == Mode::train;
     if (train_) {
-      const Index n = x.cols() * spatial_;
+      const Index n = comm_ ? global_values(x) : x.cols() * spatial_;
       if (n < 2)
         throw InvalidArgument(detail::concat(
             name(), ": a train-mode batch needs at least 2 values per channel (batch x spatial = ",
@@ -170,10 +190,14 @@ class BatchNorm : public Layer<T> {
     // mode and 0 in eval mode, where the statistics are constants.
     channel_a_ = gamma_.cwiseProduct(inv_std_);
     spread_channels(channel_a_, row_c_);
-    if (train_) {
+    if (train_ && comm_) {
+      synced_gradient_means(dy.cols());
+    } else if (train_) {
       const T inv_n = T(1) / T(dy.cols() * spatial_);
       spread_channels(beta_grad_ * inv_n, row_a_);
       spread_channels(gamma_grad_ * inv_n, row_b_);
+    }
+    if (train_) {
       dx_ = ((dy.array() - xhat_.array().colwise() * row_b_.array()).colwise() - row_a_.array())
                 .colwise() *
             row_c_.array();
@@ -240,18 +264,46 @@ class BatchNorm : public Layer<T> {
   static Vector<T>* no_grad() { return nullptr; }
 
   /// channel_a_ = batch mean, channel_b_ = 1 / sqrt(biased var + eps); two passes over x (the
-  /// second on centered values, which is accurate where E[x^2] - E[x]^2 cancels).
+  /// second on centered values, which is accurate where E[x^2] - E[x]^2 cancels). Synchronized,
+  /// each pass's per-channel sums are summed over the ranks.
   void batch_statistics(const Matrix<T>& x) {
-    const T inv_n = T(1) / T(x.cols() * spatial_);
+    const T inv_n = T(1) / T(comm_ ? global_columns_ * spatial_ : x.cols() * spatial_);
     row_a_ = x.rowwise().sum();
     fold_rows(row_a_, channel_a_);
+    if (comm_) sum_over_ranks(channel_a_);
     channel_a_ *= inv_n;
     spread_channels(channel_a_, row_a_);
     xhat_ = x.colwise() - row_a_;
     row_b_ = xhat_.array().square().rowwise().sum();
     fold_rows(row_b_, channel_b_);
+    if (comm_) sum_over_ranks(channel_b_);
     batch_var_ = channel_b_ * inv_n;  // kept apart: channel_b_ becomes 1/std next
     channel_b_ = (batch_var_.array() + eps_).rsqrt();
+  }
+
+  /// Synchronized: the global batch's columns (one allreduce), kept for backward; returns the
+  /// values per channel, N.
+  Index global_values(const Matrix<T>& x) {
+    T columns = T(x.cols());
+    comm_->allreduce(&columns, 1, distributed::ReduceOp::sum);
+    global_columns_ = static_cast<Index>(columns);
+    return global_columns_ * spatial_;
+  }
+
+  void sum_over_ranks(Vector<T>& v) {
+    comm_->allreduce(v.data(), static_cast<std::size_t>(v.size()), distributed::ReduceOp::sum);
+  }
+
+  /// Synchronized backward: row_a_, row_b_ = A / (m_r N), B / (m_r N) (file comment), from
+  /// one allreduce of both sums weighted by this rank's m_r = `columns`.
+  void synced_gradient_means(Index columns) {
+    sync_.resize(2 * channels_);
+    sync_.head(channels_) = beta_grad_ * T(columns);
+    sync_.tail(channels_) = gamma_grad_ * T(columns);
+    sum_over_ranks(sync_);
+    const T scale = T(1) / (T(columns) * T(global_columns_ * spatial_));
+    spread_channels(sync_.head(channels_) * scale, row_a_);
+    spread_channels(sync_.tail(channels_) * scale, row_b_);
   }
 
   void update_running_statistics(Index n) {
@@ -300,6 +352,9 @@ class BatchNorm : public Layer<T> {
   }
 
   Index channels_, spatial_;
+  distributed::Communicator* comm_ = nullptr;  // synchronize(): SyncBatchNorm
+  Index global_columns_ = 0;                   // of the last synchronized train-mode forward
+  Vector<T> sync_;                             // backward's two sums, for one allreduce
   T momentum_ = T(0.1);
   T eps_ = T(1e-5);
   Vector<T> gamma_, beta_, gamma_grad_, beta_grad_, running_mean_, running_var_;

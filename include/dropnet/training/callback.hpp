@@ -24,6 +24,7 @@ struct TrainingContext {
   /// Mini-batches per epoch.
   long batches_per_epoch = 0;
   bool stop_training = false;  ///< set by a callback to stop after this epoch
+  bool writes_files = true;    ///< false on the ranks other than 0 of a distributed fit
 };
 
 /// Base class of fit's callbacks, Keras-style: override the hooks you need; every hook does

@@ -6,6 +6,8 @@
 // constraints, then evaluates the validation data if given. The returned History holds, per
 // epoch, the running mean of the training loss (data loss + penalty) and accuracy over the
 // epoch's batches, as the seed notebook computes them, and the validation loss and accuracy.
+// With FitOptions::communicator set, the same call on every rank of a group of processes trains
+// one model data-parallel (training/data_parallel.hpp, docs/distributed.md).
 
 #include <chrono>
 #include <cmath>
@@ -17,6 +19,7 @@
 #include "../losses/loss.hpp"
 #include "batching.hpp"
 #include "callback.hpp"
+#include "data_parallel.hpp"
 #include "evaluate.hpp"
 #include "train_step.hpp"
 
@@ -37,6 +40,10 @@ struct FitOptions {
   std::vector<Callback<T>*> callbacks;     ///< not owned; called in order
   NonFiniteOptions nonfinite;              ///< on a NaN/Inf loss or gradient: throw (default),
                                            ///< skip the batch, or stop (nonfinite_policy.hpp)
+  /// Not owned. Set: data-parallel training over its ranks, each calling fit with the same
+  /// arguments (batch_size is then per rank); see training/data_parallel.hpp. Null: this
+  /// process alone, as before.
+  distributed::Communicator* communicator = nullptr;
 };
 
 /// Validation data for fit: references to data the caller keeps alive.
@@ -80,21 +87,48 @@ void require_fit_arguments(Sequential<T>& model, const Loss<T>& loss, Optimizer<
           "inputs have ", x.rows(), " features, the model expects ", model.input_features());
   ModelState<T>(model).require_optimizer(optimizer, "fit");
   const Index smallest = smallest_batch(x.cols(), options.batch_size);
-  require(smallest >= model.min_train_batch(), "fit", "a batch of ", smallest,
+  require(options.communicator || smallest >= model.min_train_batch(), "fit", "a batch of ", smallest,
           " samples (", x.cols(), " samples in batches of ", options.batch_size,
           ") is too small: the model's layers need at least ", model.min_train_batch(),
           " per train-mode batch; change batch_size or drop samples");
+}
+
+/// What every rank of a distributed fit must agree on besides the model: the shapes that fix
+/// how many collective calls each rank makes.
+template <class T, class Target>
+std::vector<std::string> distributed_layout(Sequential<T>& model, const Matrix<T>& x,
+                                            const FitOptions<T>& options,
+                                            const ValidationData<T, Target>* validation) {
+  const int world = options.communicator->size();
+  const Index smallest = DataParallel<T>::smallest_shard(x.cols(), options.batch_size, world);
+  DataParallel<T>::require_no_idle_synced_layer(
+      model, DataParallel<T>::has_idle_rank(x.cols(), options.batch_size, world));
+  require(smallest >= model.min_train_batch(), "fit (distributed)", "a rank's slice of ",
+          smallest, " samples is too small: the model's layers need at least ",
+          model.min_train_batch(), " per train-mode batch; change batch_size or drop samples");
+  return {concat("data ", x.rows(), "x", x.cols()), concat("epochs ", options.epochs),
+          concat("batch_size ", options.batch_size), concat("shuffle ", options.shuffle),
+          concat("validation ", validation != nullptr), concat("callbacks ", options.callbacks.size())};
 }
 
 template <class T, class Target>
 History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
             const Matrix<T>& x, const Target& y, Generator& gen, const FitOptions<T>& options,
             const ValidationData<T, Target>* validation) {
-  require_fit_arguments(model, loss, optimizer, x, y, options, validation);
+  distributed::Communicator* comm = options.communicator;
+  std::vector<std::string> layout;
+  distributed::collectively(comm, "fit", [&] {  // bad input on one rank stops every rank
+    require_fit_arguments(model, loss, optimizer, x, y, options, validation);
+    if (comm) layout = distributed_layout(model, x, options, validation);
+  });
+  std::optional<DataParallel<T>> parallel;
+  if (comm) parallel.emplace(*comm, model, optimizer, gen, layout);
   const Index samples = x.cols();
-  const Index batches = batch_count(samples, options.batch_size);
+  const Index global_batch = parallel ? parallel->global_batch(options.batch_size) : options.batch_size;
+  const Index batches = batch_count(samples, global_batch);
   History history;
   TrainingContext<T> context{model, optimizer, history, options.epochs, static_cast<long>(batches)};
+  context.writes_files = !comm || comm->is_root();
   for (auto* callback : options.callbacks) callback->on_train_begin(context);
 
   std::vector<Index> order(static_cast<std::size_t>(samples));
@@ -107,21 +141,27 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
   for (int epoch = 0; epoch < options.epochs && !context.stop_training; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     for (auto* callback : options.callbacks) callback->on_epoch_begin(context, epoch);
-    if (options.shuffle) dropnet::shuffle(order.begin(), order.size(), gen);
+    if (options.shuffle && parallel) parallel->shuffle(order, epoch);
+    else if (options.shuffle) dropnet::shuffle(order.begin(), order.size(), gen);
 
     BatchLogs batch_logs{epoch, 0, static_cast<long>(batches), 0, 0.0, 0.0};
     double loss_sum = 0.0;
     Index correct = 0;
     Index accepted = 0;  // batches not skipped by the non-finite policy
+    bool stopped = false;
     for (Index b = 0; b < batches; ++b) {
-      const Index first = b * options.batch_size;
-      const Index count = std::min(options.batch_size, samples - first);
-      gather_into(x, order.data() + first, count, batch_x);
-      gather_into(y, order.data() + first, count, batch_y);
+      const Index first = b * global_batch;
+      const Index count = std::min(global_batch, samples - first);
+      const auto [mine, my_count] =
+          parallel ? parallel->shard(first, count) : std::pair{first, count};
+      gather_into(x, order.data() + mine, my_count, batch_x);
+      gather_into(y, order.data() + mine, my_count, batch_y);
       step.epoch = epoch;
       step.batch = static_cast<long>(b);
-      const StepResult r = train_step(model, loss, optimizer, batch_x, batch_y, gen, step);
-      if (r.action == NonFiniteAction::stop) break;
+      const StepResult r = parallel ? parallel->step(loss, batch_x, batch_y, my_count, step)
+                                    : train_step(model, loss, optimizer, batch_x, batch_y, gen, step);
+      stopped = r.action == NonFiniteAction::stop;
+      if (stopped) break;
       if (r.action == NonFiniteAction::skip) continue;
 
       correct += r.correct;
@@ -133,7 +173,8 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
       for (auto* callback : options.callbacks) callback->on_batch_end(context, batch_logs);
     }
 
-    if (guard.stopped()) {
+    if (parallel) parallel->average_buffers();  // evaluation and checkpoints see one model
+    if (stopped) {
       context.stop_training = true;
       break;
     }
@@ -143,13 +184,17 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
     logs.accuracy = accepted > 0 ? batch_logs.accuracy : std::nan("");
     logs.learning_rate = static_cast<double>(optimizer.learning_rate());
     if (validation) {
-      const Evaluation v = evaluate(model, loss, validation->x, validation->y, options.eval_batch_size);
+      const Evaluation v =
+          parallel ? parallel->evaluate(loss, validation->x, validation->y, options.eval_batch_size)
+                   : evaluate(model, loss, validation->x, validation->y, options.eval_batch_size);
       logs.val_loss = v.loss;
       logs.val_accuracy = v.accuracy;
     }
     logs.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     history.epochs.push_back(logs);
-    for (auto* callback : options.callbacks) callback->on_epoch_end(context, logs);
+    distributed::collectively(comm, "fit (on_epoch_end)", [&] {  // a failed save stops every rank
+      for (auto* callback : options.callbacks) callback->on_epoch_end(context, logs);
+    });
   }
   for (auto* callback : options.callbacks) callback->on_train_end(context);
   return history;

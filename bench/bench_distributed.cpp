@@ -1,0 +1,94 @@
+// W3 (784-512-256-10, Dense -> BatchNorm -> ReLU, dropout 0.3, Adam 1e-3, global batch 128) on
+// Fashion-MNIST, trained data-parallel on MPI: seconds per epoch and the allreduce's share.
+// Not a Google Benchmark: every rank must make the same collective calls, so the epochs are
+// timed by a fixed loop. Rank 0 prints one line.
+//
+//   mpirun -np 2 ./build/bench/bench_distributed --threads 1   2 ranks x 1 Eigen thread
+//   ./build/bench/bench_distributed --threads 1                 1 process (plain fit) x 1 thread
+//   ./build/bench/bench_distributed --threads 2                 1 process x 2 threads
+//
+// The global batch stays 128 (64 per rank on 2 ranks), so the runs train the same model.
+// Environment: DROPNET_BENCH_EPOCHS (timed epochs, default 3), DROPNET_BENCH_SHORT=1 (subset),
+// DROPNET_FASHION_MNIST_DIR (bench_workloads.hpp).
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include <dropnet/distributed/mpi.hpp>
+
+#include "bench_workloads.hpp"
+
+namespace {
+
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
+}
+
+/// Mean seconds of one allreduce (sum) of `count` floats, over `repeats` calls.
+double allreduce_seconds(dropnet::distributed::Communicator& comm, dropnet::Index count,
+                         int repeats) {
+  dropnet::Vector<float> buffer = dropnet::Vector<float>::Ones(count);
+  const auto n = static_cast<std::size_t>(count);
+  comm.allreduce(buffer.data(), n, dropnet::distributed::ReduceOp::sum);  // warm-up, and a barrier
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < repeats; ++i)
+    comm.allreduce(buffer.data(), n, dropnet::distributed::ReduceOp::sum);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / repeats;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace dropnet;
+  distributed::MpiEnvironment mpi(argc, argv);
+  distributed::MpiCommunicator world;
+  int threads = 1;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], "--threads") == 0) threads = std::atoi(argv[i + 1]);
+  Eigen::setNbThreads(threads);
+
+  const bench::Dataset& data = bench::dataset();
+  if (!data.error.empty()) {
+    if (world.is_root()) std::printf("skipped: %s\n", data.error.c_str());
+    return 0;
+  }
+  const bench::Workload& w = bench::w3;
+  Generator gen(7);
+  Sequential<float> model = bench::build_dropnet(w, gen);
+  Adam<float> adam(model.parameters(), AdamOptions(1e-3));
+  const SoftmaxCrossEntropy<float> loss;
+  FitOptions<float> options;
+  options.epochs = 1;
+  options.batch_size = w.batch / world.size();
+  options.eval_batch_size = bench::eval_batch;
+  if (world.size() > 1) options.communicator = &world;
+  const ValidationData<float, Labels> valid{data.valid_x, data.valid_y};
+
+  fit(model, loss, adam, data.train_x, data.train_y, gen, options, valid);  // warm-up
+  const int epochs = bench::epochs_per_run(3);
+  double total = 0, best = 1e300;
+  EpochLogs last;
+  for (int e = 0; e < epochs; ++e) {
+    last = fit(model, loss, adam, data.train_x, data.train_y, gen, options, valid).epochs.at(0);
+    total += last.seconds;
+    best = std::min(best, last.seconds);
+  }
+  const double per_epoch = total / epochs;
+  const Index gradients = ModelState<float>(model).gradient_count();
+  const double reduce = allreduce_seconds(world, gradients, 50);
+  const double steps = std::ceil(double(data.train_x.cols()) / double(w.batch));
+  if (world.is_root())
+    std::printf(
+        "W3 ranks=%d threads=%d epochs=%d s_per_epoch=%.3f best=%.3f allreduce_ms=%.3f "
+        "(%ld floats) allreduce_share=%.1f%% train_loss=%.4f val_acc=%.4f load=%s\n",
+        world.size(), Eigen::nbThreads(), epochs, per_epoch, best, reduce * 1e3,
+        static_cast<long>(gradients), world.size() > 1 ? 100.0 * reduce * steps / per_epoch : 0.0,
+        last.loss, last.val_accuracy, load_average().c_str());
+  return 0;
+}

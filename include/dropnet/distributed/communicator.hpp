@@ -1,0 +1,138 @@
+#pragma once
+// Communicator: the few collective operations data-parallel training needs, and SingleProcess,
+// the world of one process that plain fit uses.
+//
+//   dropnet::distributed::SingleProcess alone;        rank 0 of 1; every collective is a no-op
+//   dropnet::distributed::MpiCommunicator world;      <dropnet/distributed/mpi.hpp>, optional
+//   options.communicator = &world;                    fit trains data-parallel (docs/distributed.md)
+//
+// Every call is collective: every rank of the world makes it, in the same order, with the same
+// sizes, or the program hangs. fit keeps that promise even when one rank fails: it turns a local
+// exception into a collective decision (agree_on_failure), so that every rank throws instead of
+// one rank leaving while the others wait.
+//
+// This header needs only the standard library, so that any layer (SyncBatchNorm) or the training
+// loop can hold a Communicator without pulling MPI into the core.
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <stdexcept>
+#include <string>
+
+namespace dropnet::distributed {
+
+/// The reduction of allreduce.
+enum class ReduceOp {
+  sum,  ///< element-wise sum over the ranks
+  min,  ///< element-wise minimum
+  max   ///< element-wise maximum
+};
+
+/// Collective operations over a fixed group of processes (ranks 0 .. size()-1); see the file
+/// comment. Implementations: SingleProcess here, MpiCommunicator in distributed/mpi.hpp.
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  /// This process's rank, in [0, size()).
+  virtual int rank() const = 0;
+  /// Number of processes in the group (>= 1).
+  virtual int size() const = 0;
+  /// Replaces data[0..n) on every rank by its reduction over the ranks.
+  virtual void allreduce(double* data, std::size_t n, ReduceOp op) = 0;
+  /// Replaces data[0..n) on every rank by its reduction over the ranks.
+  virtual void allreduce(float* data, std::size_t n, ReduceOp op) = 0;
+  /// Copies `bytes` bytes at `data` from rank `root` to every other rank.
+  virtual void broadcast(void* data, std::size_t bytes, int root) = 0;
+
+  /// True on the rank that writes files and prints progress (rank 0).
+  bool is_root() const { return rank() == 0; }
+};
+
+/// A world of one process: rank 0 of 1, collectives leave the data as it is.
+class SingleProcess final : public Communicator {
+ public:
+  /// Always 0.
+  int rank() const override { return 0; }
+  /// Always 1.
+  int size() const override { return 1; }
+  /// Nothing to reduce with: data is unchanged.
+  void allreduce(double*, std::size_t, ReduceOp) override {}
+  /// Nothing to reduce with: data is unchanged.
+  void allreduce(float*, std::size_t, ReduceOp) override {}
+  /// Nothing to send: data is unchanged.
+  void broadcast(void*, std::size_t, int) override {}
+};
+
+/// Thrown on the ranks that did not fail when another rank did: its message names that rank
+/// and repeats its exception's what(), e.g. "rank 1 failed: fit: label 12 of sample 3 ...".
+class RemoteError : public std::runtime_error {
+ public:
+  /// `failed_rank` is the lowest rank that failed.
+  RemoteError(int failed_rank, const std::string& message)
+      : std::runtime_error(message), failed_rank_(failed_rank) {}
+  /// The lowest rank that failed.
+  int failed_rank() const { return failed_rank_; }
+
+ private:
+  int failed_rank_;
+};
+
+/// The message of an exception_ptr's exception ("unknown exception" for a non-std one).
+inline std::string what_of(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+/// Lowest rank for which `mine` holds, or comm.size() when it holds nowhere (one allreduce).
+inline int lowest_rank_where(Communicator& comm, bool mine) {
+  double rank = mine ? comm.rank() : comm.size();
+  comm.allreduce(&rank, 1, ReduceOp::min);
+  return static_cast<int>(rank);
+}
+
+/// Copies `text` from rank `root` to every rank (two broadcasts: the length, then the bytes).
+inline void broadcast_string(Communicator& comm, std::string& text, int root) {
+  std::uint64_t length = text.size();
+  comm.broadcast(&length, sizeof length, root);
+  text.resize(static_cast<std::size_t>(length));
+  if (length > 0) comm.broadcast(&text[0], text.size(), root);
+}
+
+/// Collective: returns when no rank passes an error. Otherwise every rank throws: a rank that
+/// failed rethrows its own exception, every other rank a RemoteError carrying the lowest failing
+/// rank's message, prefixed by `where`. Costs one allreduce when nothing failed.
+inline void agree_on_failure(Communicator& comm, const std::exception_ptr& local,
+                             const std::string& where) {
+  const int failed = lowest_rank_where(comm, local != nullptr);
+  if (failed == comm.size()) return;
+  std::string message;
+  if (comm.rank() == failed) message = what_of(local);
+  broadcast_string(comm, message, failed);
+  if (local) std::rethrow_exception(local);
+  throw RemoteError(failed, where + ": rank " + std::to_string(failed) + " failed: " + message);
+}
+
+/// Runs `work` on every rank as one collective step: when it throws on any rank, every rank
+/// throws (see agree_on_failure). With a null communicator it is just work().
+template <class Work>
+void collectively(Communicator* comm, const std::string& where, Work&& work) {
+  if (comm == nullptr) {
+    work();
+    return;
+  }
+  std::exception_ptr local;
+  try {
+    work();
+  } catch (...) {
+    local = std::current_exception();
+  }
+  agree_on_failure(*comm, local, where);
+}
+
+}  // namespace dropnet::distributed

@@ -1,0 +1,148 @@
+#pragma once
+// MpiCommunicator: dropnet's Communicator on MPI (Open MPI, MPICH: only the MPI standard is
+// used). Optional: not included by <dropnet/dropnet.hpp>; link the CMake target dropnet::mpi
+// (or, with pkg-config, add your MPI's flags yourself, e.g. `mpicxx` or `pkg-config ompi-cxx`).
+//
+//   int main(int argc, char** argv) {
+//     dropnet::distributed::MpiEnvironment mpi(argc, argv);   // MPI_Init ... MPI_Finalize
+//     dropnet::distributed::MpiCommunicator world;            // MPI_COMM_WORLD
+//     options.communicator = &world;
+//     fit(model, loss, optimizer, x, y, gen, options);        // same call on every rank
+//   }
+//   $ mpirun -np 2 ./train
+//
+// Reductions: Reduction::fast is MPI_Allreduce, whose summation order an MPI library may choose
+// per call (and change with the message size or the topology). Reduction::ordered gathers every
+// rank's vector on rank 0, sums it in rank order and broadcasts the sum: two runs with the same
+// world size and seed are then bit-identical, at the cost of p-1 messages into rank 0.
+
+#include <mpi.h>
+
+#include <cstddef>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "communicator.hpp"
+
+namespace dropnet::distributed {
+
+/// Initializes MPI on construction (unless already initialized) and finalizes it on
+/// destruction (if it initialized it): one per program, in main.
+class MpiEnvironment {
+ public:
+  /// MPI_Init_thread with MPI_THREAD_FUNNELED (dropnet calls MPI from the main thread only).
+  MpiEnvironment(int& argc, char**& argv) {
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (initialized) return;
+    int provided = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    owns_ = true;
+  }
+  MpiEnvironment(const MpiEnvironment&) = delete;             ///< one per program
+  MpiEnvironment& operator=(const MpiEnvironment&) = delete;  ///< one per program
+  /// MPI_Finalize, if this object initialized MPI and nobody finalized it yet.
+  ~MpiEnvironment() {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (owns_ && !finalized) MPI_Finalize();
+  }
+
+ private:
+  bool owns_ = false;
+};
+
+/// How MpiCommunicator sums (see the file comment).
+enum class Reduction {
+  fast,    ///< MPI_Allreduce: the library's order, fastest
+  ordered  ///< gather, sum in rank order, broadcast: bit-reproducible
+};
+
+/// A Communicator over an MPI communicator (MPI_COMM_WORLD by default), which it does not own.
+class MpiCommunicator final : public Communicator {
+ public:
+  /// Uses `comm` (it must outlive this object) and sums as `reduction` says.
+  explicit MpiCommunicator(MPI_Comm comm = MPI_COMM_WORLD, Reduction reduction = Reduction::fast)
+      : comm_(comm), reduction_(reduction) {
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
+  }
+
+  /// This process's rank in the MPI communicator.
+  int rank() const override { return rank_; }
+  /// Number of processes in the MPI communicator.
+  int size() const override { return size_; }
+  /// MPI_Allreduce, or the ordered sum when reduction is ordered and op is sum.
+  void allreduce(double* data, std::size_t n, ReduceOp op) override {
+    reduce(data, n, op, MPI_DOUBLE);
+  }
+  /// As the double overload.
+  void allreduce(float* data, std::size_t n, ReduceOp op) override { reduce(data, n, op, MPI_FLOAT); }
+  /// MPI_Bcast of the bytes, in chunks below INT_MAX.
+  void broadcast(void* data, std::size_t bytes, int root) override {
+    auto* p = static_cast<char*>(data);
+    for (std::size_t done = 0; done < bytes;) {
+      const int chunk = count_of(bytes - done);
+      MPI_Bcast(p + done, chunk, MPI_BYTE, root, comm_);
+      done += static_cast<std::size_t>(chunk);
+    }
+  }
+  /// How this communicator sums.
+  Reduction reduction() const { return reduction_; }
+
+ private:
+  static int count_of(std::size_t remaining) {
+    const std::size_t most = static_cast<std::size_t>(std::numeric_limits<int>::max() / 16);
+    return static_cast<int>(remaining < most ? remaining : most);
+  }
+  static MPI_Op mpi_op(ReduceOp op) {
+    switch (op) {
+      case ReduceOp::min: return MPI_MIN;
+      case ReduceOp::max: return MPI_MAX;
+      case ReduceOp::sum: break;
+    }
+    return MPI_SUM;
+  }
+
+  template <class S>
+  void reduce(S* data, std::size_t n, ReduceOp op, MPI_Datatype type) {
+    if (reduction_ == Reduction::ordered && op == ReduceOp::sum) return ordered_sum(data, n, type);
+    for (std::size_t done = 0; done < n;) {
+      const int chunk = count_of(n - done);
+      MPI_Allreduce(MPI_IN_PLACE, data + done, chunk, type, mpi_op(op), comm_);
+      done += static_cast<std::size_t>(chunk);
+    }
+  }
+
+  // Rank 0 receives every rank's vector and adds them in rank order; the sum is broadcast.
+  template <class S>
+  void ordered_sum(S* data, std::size_t n, MPI_Datatype type) {
+    for (std::size_t done = 0; done < n;) {
+      const int chunk = count_of(n - done);
+      const auto len = static_cast<std::size_t>(chunk);
+      std::vector<S>& all = scratch(S{});
+      all.resize(rank_ == 0 ? len * static_cast<std::size_t>(size_) : 0);
+      MPI_Gather(data + done, chunk, type, all.data(), chunk, type, 0, comm_);
+      if (rank_ == 0)
+        for (std::size_t i = 0; i < len; ++i) {
+          S sum = all[i];
+          for (int r = 1; r < size_; ++r) sum += all[static_cast<std::size_t>(r) * len + i];
+          data[done + i] = sum;
+        }
+      MPI_Bcast(data + done, chunk, type, 0, comm_);
+      done += len;
+    }
+  }
+  std::vector<double>& scratch(double) { return scratch_double_; }
+  std::vector<float>& scratch(float) { return scratch_float_; }
+
+  MPI_Comm comm_;
+  Reduction reduction_;
+  int rank_ = 0, size_ = 1;
+  std::vector<double> scratch_double_;
+  std::vector<float> scratch_float_;
+};
+
+}  // namespace dropnet::distributed

@@ -1,0 +1,361 @@
+// Data-parallel fit on MPI (run by ctest under `mpirun -np 2` and `-np 3`): equivalence with one
+// process on the concatenated batch, identical replicas, reproducible ordered reductions, and
+// faults on one rank that end every rank with the message instead of a hang.
+//
+// Every rank runs every test case in the same order, so their collectives match.
+
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <dropnet/distributed/mpi.hpp>
+#include <dropnet/dropnet.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <utility>
+
+using namespace dropnet;
+using distributed::MpiCommunicator;
+using distributed::Reduction;
+using distributed::RemoteError;
+using distributed::SingleProcess;
+
+namespace {
+
+constexpr Index kFeatures = 4, kClasses = 3;
+
+/// Gaussian blobs, the same on every rank (the seed is fixed).
+template <class T>
+void make_blobs(Index samples, Matrix<T>& x, Labels& y) {
+  Generator gen(7);
+  Matrix<T> centers(kFeatures, kClasses);
+  for (Index i = 0; i < centers.size(); ++i) centers.data()[i] = gen.normal<T>();
+  x.resize(kFeatures, samples);
+  y.resize(samples);
+  for (Index j = 0; j < samples; ++j) {
+    y(j) = static_cast<int>(j % kClasses);
+    for (Index i = 0; i < kFeatures; ++i) x(i, j) = centers(i, y(j)) + gen.normal<T>(T(0), T(0.5));
+  }
+}
+
+/// Blobs of `samples` as Matrix<double> and Labels, the same on every rank.
+struct Blobs {
+  explicit Blobs(Index samples) { make_blobs(samples, x, y); }
+  Matrix<double> x;
+  Labels y;
+};
+
+template <class T>
+Sequential<T> small_mlp(std::uint64_t seed, Index hidden = 8) {
+  Generator gen(seed);
+  Sequential<T> model(kFeatures);
+  model.add(Dense<T, ReLU>(kFeatures, hidden, gen));
+  model.add(Dense<T>(hidden, kClasses, gen));
+  return model;
+}
+
+template <class T>
+Vector<T> values_of(Sequential<T>& model) {
+  Vector<T> v;
+  ModelState<T>(model).pack_values(v);
+  return v;
+}
+
+template <class T>
+double relative_difference(const Vector<T>& a, const Vector<T>& b) {
+  return static_cast<double>((a - b).cwiseAbs().maxCoeff() / a.cwiseAbs().maxCoeff());
+}
+
+/// What train_sgd runs.
+struct SgdRun {
+  Index batch_size = 32;  ///< per rank
+  int epochs = 10;
+  double lr = 0.1;
+};
+
+/// Trains `model` with plain SGD over `comm` (every rank calls it); returns its values
+/// (parameters and buffers) and the History.
+template <class T>
+std::pair<Vector<T>, History> train_sgd(Sequential<T>& model, distributed::Communicator& comm,
+                                        const Loss<T>& loss, const Matrix<T>& x, const Labels& y,
+                                        const SgdRun& run) {
+  SGD<T> optimizer(model.parameters(), SGDOptions(run.lr));
+  FitOptions<T> options;
+  options.epochs = run.epochs;
+  options.batch_size = run.batch_size;
+  options.communicator = &comm;
+  Generator gen(11);
+  History history = fit(model, loss, optimizer, x, y, gen, options);
+  return {values_of(model), history};
+}
+
+/// The equivalence tests' run: small_mlp, 3 epochs of SGD(0.2) in batches of `batch_size`.
+template <class T>
+std::pair<Vector<T>, History> train_small(distributed::Communicator& comm, Index batch_size,
+                                          const Matrix<T>& x, const Labels& y) {
+  Sequential<T> model = small_mlp<T>(3);
+  return train_sgd(model, comm, SoftmaxCrossEntropy<T>(), x, y, {batch_size, 3, 0.2});
+}
+
+/// Checks replicas_identical after every epoch (a collective inside on_epoch_end).
+template <class T>
+struct ReplicaCheck : Callback<T> {
+  explicit ReplicaCheck(distributed::Communicator& c) : comm(c) {}
+  void on_epoch_end(TrainingContext<T>& context, const EpochLogs&) override {
+    ++epochs;
+    if (replicas_identical(comm, context.model)) ++identical;
+  }
+  distributed::Communicator& comm;
+  int epochs = 0, identical = 0;
+};
+
+/// A loss that turns NaN on one rank at its `at`-th call.
+struct NanOnRank : SoftmaxCrossEntropy<double> {
+  NanOnRank(bool poisoned, int at) : poisoned_(poisoned), at_(at) {}
+  double compute(const Matrix<double>& out, const Labels& labels, Matrix<double>* grad) const override {
+    const double value = SoftmaxCrossEntropy<double>::compute(out, labels, grad);
+    return poisoned_ && ++calls_ >= at_ ? std::nan("") : value;
+  }
+  using SoftmaxCrossEntropy<double>::compute;
+
+ private:
+  bool poisoned_;
+  int at_;
+  mutable int calls_ = 0;
+};
+
+/// Runs `train` expecting every rank to throw: the failing rank `own_type`, the others
+/// RemoteError; both messages contain `text`.
+template <class OwnError, class Train>
+void expect_every_rank_fails(MpiCommunicator& world, bool failing, const std::string& text,
+                             Train&& train) {
+  std::string message;
+  bool right_type = false;
+  try {
+    train();
+  } catch (const RemoteError& e) {
+    message = e.what();
+    right_type = !failing;
+  } catch (const OwnError& e) {
+    message = e.what();
+    right_type = failing;
+  }
+  INFO("rank ", world.rank(), ": ", message);
+  CHECK(right_type);
+  CHECK(message.find(text) != std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("SGD: p ranks x batch b equals 1 process x batch p*b, uneven shards included (double)") {
+  MpiCommunicator world;
+  SingleProcess alone;
+  Matrix<double> x;
+  Labels y;
+  make_blobs(53, x, y);  // tails: 53 = 6 x 8 + 5 (two ranks: 3 + 2), 4 x 12 + 5 (three: 2 + 2 + 1)
+  const auto [parallel, parallel_history] = train_small(world, 4, x, y);
+  const auto [single, single_history] = train_small(alone, Index{4} * world.size(), x, y);
+  CHECK(relative_difference(single, parallel) <= 1e-12);
+  REQUIRE(parallel_history.epochs.size() == 3);
+  for (std::size_t e = 0; e < 3; ++e) {
+    CHECK(parallel_history.epochs[e].loss == doctest::Approx(single_history.epochs[e].loss).epsilon(1e-12));
+    CHECK(parallel_history.epochs[e].accuracy == single_history.epochs[e].accuracy);
+  }
+}
+
+TEST_CASE("SGD: p ranks x batch b equals 1 process x batch p*b (float)") {
+  MpiCommunicator world;
+  SingleProcess alone;
+  Matrix<float> x;
+  Labels y;
+  make_blobs(53, x, y);
+  CHECK(relative_difference(train_small(alone, Index{4} * world.size(), x, y).first,
+                            train_small(world, 4, x, y).first) <= 1e-5);
+}
+
+TEST_CASE("Adam, BatchNorm, dropout: replicas identical every epoch; ordered mode bit-reproducible") {
+  Matrix<double> x;
+  Labels y;
+  make_blobs(60, x, y);
+  auto run = [&](MpiCommunicator& comm) {
+    Generator init(5 + static_cast<std::uint64_t>(comm.rank()));  // rank 0's weights must win
+    Sequential<double> model(kFeatures);
+    model.add(Dense<double, ReLU>(kFeatures, 8, init));
+    model.add(BatchNorm<double>(8));
+    model.add(Dropout<double>(0.3));
+    model.add(Dense<double>(8, kClasses, init));
+    Adam<double> optimizer(model.parameters(), AdamOptions(1e-2));
+    SoftmaxCrossEntropy<double> loss;
+    ReplicaCheck<double> check(comm);
+    FitOptions<double> options;
+    options.epochs = 3;
+    options.batch_size = 8;
+    options.communicator = &comm;
+    options.callbacks = {&check};
+    Generator gen(comm.rank() == 0 ? 21 : 99);  // only rank 0's seed matters
+    const History history = fit(model, loss, optimizer, x, y, gen, options,
+                                ValidationData<double, Labels>{x, y});
+    CHECK(check.epochs == 3);
+    CHECK(check.identical == 3);
+    // History is global: the same on every rank.
+    double val_loss = history.epochs.back().val_loss, low = val_loss, high = val_loss;
+    comm.allreduce(&low, 1, distributed::ReduceOp::min);
+    comm.allreduce(&high, 1, distributed::ReduceOp::max);
+    CHECK(low == high);
+    CHECK(std::isfinite(val_loss));
+    return values_of(model);
+  };
+  MpiCommunicator fast;
+  run(fast);
+  MpiCommunicator ordered(MPI_COMM_WORLD, Reduction::ordered);
+  const Vector<double> first = run(ordered), second = run(ordered);
+  CHECK((first.array() == second.array()).all());
+}
+
+TEST_CASE("Early stopping decides together; only rank 0 writes the checkpoint file") {
+  MpiCommunicator world;
+  Matrix<double> x;
+  Labels y;
+  make_blobs(40, x, y);
+  Sequential<double> model = small_mlp<double>(3);
+  SGD<double> optimizer(model.parameters(), SGDOptions(0.5));
+  SoftmaxCrossEntropy<double> loss;
+  // Each rank names its own file, so that a write by a rank other than 0 would show.
+  const std::string path = "dropnet_test_mpi_checkpoint_rank" + std::to_string(world.rank()) + ".dnw";
+  std::remove(path.c_str());
+  ModelCheckpoint<double> checkpoint(ModelCheckpointOptions().monitor("val_loss").path(path));
+  EarlyStopping<double> stopping(EarlyStoppingOptions().monitor("val_loss").patience(1).min_delta(1e9));
+  FitOptions<double> options;
+  options.epochs = 10;
+  options.batch_size = 4;
+  options.communicator = &world;
+  options.callbacks = {&checkpoint, &stopping};
+  Generator gen(2);
+  const History history = fit(model, loss, optimizer, x, y, gen, options,
+                              ValidationData<double, Labels>{x, y});
+  CHECK(history.epochs.size() == 2);  // min_delta 1e9: no epoch improves, patience 1
+  CHECK(checkpoint.saves() == 2);
+  const bool written = std::ifstream(path).good();
+  CHECK(written == world.is_root());
+  std::remove(path.c_str());
+}
+
+TEST_CASE("Faults: bad labels on one rank end every rank with its message") {
+  MpiCommunicator world;
+  const bool failing = world.rank() == world.size() - 1;
+  Blobs data(24);
+  if (failing) data.y(5) = 12;
+  Sequential<double> model = small_mlp<double>(3);
+  expect_every_rank_fails<InvalidArgument>(world, failing, "label 12 of sample 5", [&] {
+    train_sgd(model, world, SoftmaxCrossEntropy<double>(), data.x, data.y, {});
+  });
+}
+
+TEST_CASE("Faults: a NaN loss on one rank mid-training ends every rank") {
+  MpiCommunicator world;
+  const bool failing = world.rank() == world.size() - 1;
+  Blobs data(48);
+  Sequential<double> model = small_mlp<double>(3);
+  expect_every_rank_fails<NumericalError>(world, failing, "non-finite loss", [&] {
+    train_sgd(model, world, NanOnRank(failing, 4), data.x, data.y, {4, 10, 0.1});
+  });
+}
+
+TEST_CASE("Faults: another architecture on one rank is an error on every rank") {
+  MpiCommunicator world;
+  const bool odd = world.rank() == world.size() - 1;
+  Blobs data(24);
+  Sequential<double> model = small_mlp<double>(3, odd ? 7 : 8);
+  std::string message;
+  try {
+    train_sgd(model, world, SoftmaxCrossEntropy<double>(), data.x, data.y, {});
+  } catch (const InvalidArgument& e) {
+    message = e.what();
+  }
+  INFO("rank ", world.rank(), ": ", message);
+  CHECK(message.find("models, optimizers or data differ") != std::string::npos);
+  if (odd) CHECK(message.find("0.Dense.weight 8x4") != std::string::npos);
+}
+
+TEST_CASE("SyncBatchNorm: forward, backward and running statistics of the concatenated batch") {
+  MpiCommunicator world;
+  const Index channels = 3, spatial = 2, rows = channels * spatial;
+  // Rank r holds columns [offset, offset + 3 + r) of one global batch: uneven slices.
+  Index total = 0, offset = 0;
+  for (int r = 0; r < world.size(); ++r) {
+    if (r == world.rank()) offset = total;
+    total += 3 + r;
+  }
+  const Index mine = 3 + world.rank();
+  Generator gen(17);
+  const Matrix<double> x = Matrix<double>::Random(rows, total) * 2.0 + Matrix<double>::Ones(rows, total);
+  const Matrix<double> w = Matrix<double>::Random(rows, total);  // loss = sum(w .* y) / columns
+
+  BatchNorm<double> whole(channels, spatial);
+  whole.gamma() = Vector<double>::LinSpaced(channels, 0.5, 1.5);
+  const Matrix<double> y_whole = whole.forward(x, Mode::train, &gen);
+  const Matrix<double> dx_whole = whole.backward(w / double(total), true);
+
+  BatchNorm<double> part(channels, spatial);
+  part.gamma() = Vector<double>::LinSpaced(channels, 0.5, 1.5);
+  part.synchronize(&world);
+  const Matrix<double> x_mine = x.middleCols(offset, mine);
+  const Matrix<double> y_mine = part.forward(x_mine, Mode::train, &gen);
+  // Each rank's loss is the mean over its own columns, as in data-parallel fit.
+  const Matrix<double> dx_mine = part.backward(w.middleCols(offset, mine) / double(mine), true);
+
+  CHECK((y_mine - y_whole.middleCols(offset, mine)).cwiseAbs().maxCoeff() <= 1e-12);
+  // fit weighs rank r's gradients by m_r / M: dx in its units is the global one times M / m_r.
+  CHECK((dx_mine * (double(mine) / double(total)) - dx_whole.middleCols(offset, mine)).cwiseAbs().maxCoeff() <= 1e-13);
+  Vector<double> grads(2 * channels);
+  grads << part.gamma_grad() * double(mine), part.beta_grad() * double(mine);
+  world.allreduce(grads.data(), static_cast<std::size_t>(grads.size()), distributed::ReduceOp::sum);
+  grads /= double(total);
+  CHECK((grads.head(channels) - whole.gamma_grad()).cwiseAbs().maxCoeff() <= 1e-12);
+  CHECK((grads.tail(channels) - whole.beta_grad()).cwiseAbs().maxCoeff() <= 1e-12);
+  CHECK((part.running_mean() - whole.running_mean()).cwiseAbs().maxCoeff() <= 1e-13);
+  CHECK((part.running_var() - whole.running_var()).cwiseAbs().maxCoeff() <= 1e-13);
+}
+
+TEST_CASE("SyncBatchNorm in fit: p ranks x batch b equals 1 process x batch p*b with BatchNorm") {
+  Matrix<double> x;
+  Labels y;
+  make_blobs(54, x, y);  // tails of 6: 3 + 3 on two ranks, 2 + 2 + 2 on three
+  auto train = [&](distributed::Communicator& comm, Index batch_size) {
+    Generator init(5);
+    Sequential<double> model(kFeatures);
+    model.add(Dense<double, ReLU>(kFeatures, 8, init));
+    model.add(BatchNorm<double>(8)).synchronize(&comm);
+    model.add(Dense<double>(8, kClasses, init));
+    // The values include the running statistics.
+    return train_sgd(model, comm, SoftmaxCrossEntropy<double>(), x, y, {batch_size, 2, 0.1}).first;
+  };
+  MpiCommunicator world;
+  SingleProcess alone;
+  CHECK(relative_difference(train(alone, Index{4} * world.size()), train(world, 4)) <= 1e-11);
+}
+
+TEST_CASE("SyncBatchNorm in fit: a tail shorter than the world is refused on every rank") {
+  MpiCommunicator world;
+  Matrix<double> x;
+  Labels y;
+  make_blobs(25, x, y);  // 25 = 3 x 8 + 1 (two ranks), 2 x 12 + 1 (three): one rank gets the last
+  Sequential<double> model = small_mlp<double>(3);
+  model.add(BatchNorm<double>(kClasses)).synchronize(&world);
+  std::string message;
+  try {
+    train_sgd(model, world, SoftmaxCrossEntropy<double>(), x, y, {4, 1, 0.1});
+  } catch (const InvalidArgument& e) {
+    message = e.what();
+  }
+  INFO("rank ", world.rank(), ": ", message);
+  CHECK(message.find("is synchronized, but the last global batch has fewer samples than ranks") !=
+        std::string::npos);
+}
+
+int main(int argc, char** argv) {
+  distributed::MpiEnvironment mpi(argc, argv);
+  doctest::Context context(argc, argv);
+  return context.run();
+}
