@@ -82,3 +82,5 @@
 #include "io/weights_file.hpp"
 
 #include "callbacks/model_checkpoint.hpp"
+
+#include "instantiations.hpp"  // extern template declarations when DROPNET_COMPILED_LIB is defined
