@@ -1,6 +1,6 @@
 #pragma once
 // The explicit instantiations of the compiled library (CMake target dropnet::compiled), listed
-// once: src/dropnet_compiled.cpp defines them for float and double, and a translation unit
+// once: src/ defines them for float and double (one TU each), and a translation unit
 // built with DROPNET_COMPILED_LIB (which dropnet::compiled sets PUBLIC, as spdlog's
 // SPDLOG_COMPILED_LIB) declares them `extern template`, so it does not instantiate and
 // optimize them again: see README "Compile time". Without DROPNET_COMPILED_LIB this header
