@@ -47,28 +47,28 @@
   DROPNET_INSTANTIATE(class RMSprop<DROPNET_SCALAR>)                                                \
   DROPNET_INSTANTIATE(class Adagrad<DROPNET_SCALAR>)                                                \
   DROPNET_INSTANTIATE(History fit(Sequential<DROPNET_SCALAR>&, const Loss<DROPNET_SCALAR>&,         \
-                                  Optimizer<DROPNET_SCALAR>&, const Matrix<DROPNET_SCALAR>&,        \
+                                  Optimizer<DROPNET_SCALAR>&, const MatrixView<DROPNET_SCALAR>&,        \
                                   const Labels&, Generator&, const FitOptions<DROPNET_SCALAR>&))    \
   DROPNET_INSTANTIATE(History fit(Sequential<DROPNET_SCALAR>&, const Loss<DROPNET_SCALAR>&,         \
-                                  Optimizer<DROPNET_SCALAR>&, const Matrix<DROPNET_SCALAR>&,        \
+                                  Optimizer<DROPNET_SCALAR>&, const MatrixView<DROPNET_SCALAR>&,        \
                                   const Labels&, Generator&, const FitOptions<DROPNET_SCALAR>&,     \
                                   const ValidationData<DROPNET_SCALAR, Labels>&))                   \
   DROPNET_INSTANTIATE(History fit(Sequential<DROPNET_SCALAR>&, const Loss<DROPNET_SCALAR>&,         \
-                                  Optimizer<DROPNET_SCALAR>&, const Matrix<DROPNET_SCALAR>&,        \
+                                  Optimizer<DROPNET_SCALAR>&, const MatrixView<DROPNET_SCALAR>&,        \
                                   const Matrix<DROPNET_SCALAR>&, Generator&,                        \
                                   const FitOptions<DROPNET_SCALAR>&))                               \
   DROPNET_INSTANTIATE(History fit(Sequential<DROPNET_SCALAR>&, const Loss<DROPNET_SCALAR>&,         \
-                                  Optimizer<DROPNET_SCALAR>&, const Matrix<DROPNET_SCALAR>&,        \
+                                  Optimizer<DROPNET_SCALAR>&, const MatrixView<DROPNET_SCALAR>&,        \
                                   const Matrix<DROPNET_SCALAR>&, Generator&,                        \
                                   const FitOptions<DROPNET_SCALAR>&,                                \
                                   const ValidationData<DROPNET_SCALAR, Matrix<DROPNET_SCALAR>>&))   \
   DROPNET_INSTANTIATE(Evaluation evaluate(Sequential<DROPNET_SCALAR>&, const Loss<DROPNET_SCALAR>&, \
-                                          const Matrix<DROPNET_SCALAR>&, const Labels&, Index))     \
+                                          const MatrixView<DROPNET_SCALAR>&, const Labels&, Index))     \
   DROPNET_INSTANTIATE(Evaluation evaluate(Sequential<DROPNET_SCALAR>&, const Loss<DROPNET_SCALAR>&, \
-                                          const Matrix<DROPNET_SCALAR>&,                            \
+                                          const MatrixView<DROPNET_SCALAR>&,                        \
                                           const Matrix<DROPNET_SCALAR>&, Index))                    \
   DROPNET_INSTANTIATE(Matrix<DROPNET_SCALAR> predict(Sequential<DROPNET_SCALAR>&,                   \
-                                                     const Matrix<DROPNET_SCALAR>&, Index))         \
+                                                     const MatrixView<DROPNET_SCALAR>&, Index))         \
   DROPNET_INSTANTIATE(void save(Sequential<DROPNET_SCALAR>&, std::ostream&,                         \
                                 Optimizer<DROPNET_SCALAR>*))                                        \
   DROPNET_INSTANTIATE(void save(Sequential<DROPNET_SCALAR>&, const std::string&,                    \

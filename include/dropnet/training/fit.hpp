@@ -35,12 +35,18 @@ struct FitOptions {
                                            ///< skip the batch, or stop (nonfinite_policy.hpp)
 };
 
-/// Validation data for fit: references to data the caller keeps alive.
+/// Validation data for fit: views of data the caller keeps alive. `ValidationData{x, y}`
+/// deduces T and Target (deduction guide below).
 template <class T, class Target>
 struct ValidationData {
-  const Matrix<T>& x;
-  const Target& y;
+  MatrixView<T> x;  ///< features x samples
+  const Target& y;  ///< Labels or Matrix<T>, one sample per entry / column
 };
+
+/// ValidationData{x, y}: T from x's scalar type (x a Matrix, Map or any Eigen matrix expression).
+template <class X, class Target>
+ValidationData(const Eigen::MatrixBase<X>&, const Target&)
+    -> ValidationData<typename X::Scalar, Target>;
 
 namespace detail {
 
@@ -48,7 +54,7 @@ namespace detail {
 /// half-trained model.
 template <class T, class Target>
 void require_fit_arguments(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
-                           const Matrix<T>& x, const Target& y, const FitOptions<T>& options,
+                           const MatrixView<T>& x, const Target& y, const FitOptions<T>& options,
                            const ValidationData<T, Target>* validation) {
   require(options.epochs >= 0, "fit", "epochs must be >= 0, got ", options.epochs);
   require(options.batch_size > 0, "fit", "batch_size must be > 0, got ", options.batch_size);
@@ -70,8 +76,7 @@ void require_fit_arguments(Sequential<T>& model, const Loss<T>& loss, Optimizer<
     require_labels_in_range("fit", y, model.output_features());
     if (validation) require_labels_in_range("fit (validation)", validation->y, model.output_features());
   }
-  require(model.input_features() == 0 || x.rows() == model.input_features(), "fit",
-          "inputs have ", x.rows(), " features, the model expects ", model.input_features());
+  require_input_features("fit", x, model.input_features());
   ModelState<T>(model).require_optimizer(optimizer, "fit");
   const Index smallest = smallest_batch(x.cols(), options.batch_size);
   require(smallest >= model.min_train_batch(), "fit", "a batch of ", smallest,
@@ -82,7 +87,7 @@ void require_fit_arguments(Sequential<T>& model, const Loss<T>& loss, Optimizer<
 
 template <class T, class Target>
 History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
-            const Matrix<T>& x, const Target& y, Generator& gen, const FitOptions<T>& options,
+            const MatrixView<T>& x, const Target& y, Generator& gen, const FitOptions<T>& options,
             const ValidationData<T, Target>* validation) {
   require_fit_arguments(model, loss, optimizer, x, y, options, validation);
   const Index samples = x.cols();
@@ -151,23 +156,31 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
 
 }  // namespace detail
 
-/// Trains `model` on (x, y): x is features x samples, y integer labels or a target matrix.
+/// Trains `model` on (x, y): x is features x samples (a Matrix<T>, or a Map or block viewed
+/// without a copy), y integer labels or a target matrix.
 /// Throws InvalidArgument (before any update) on mismatched shapes, empty data, non-finite
 /// inputs or targets, out-of-range labels, an optimizer not built from model.parameters(), a
 /// null callback or a batch too small for the model (BatchNorm); NumericalError if the loss or a gradient becomes non-finite
 /// (unless options.nonfinite says to skip the batch or stop).
 template <class T, class Target>
 History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
-            const Matrix<T>& x, const Target& y, Generator& gen, const FitOptions<T>& options = {}) {
-  return detail::fit<T, Target>(model, loss, optimizer, x, y, gen, options, nullptr);
+            const detail::ViewArg<T>& x, const Target& y, Generator& gen,
+            const FitOptions<T>& options = {}) {
+  if constexpr (detail::require_target_type<T, Target>())
+    return detail::fit<T, Target>(model, loss, optimizer, x, y, gen, options, nullptr);
+  else
+    return {};
 }
 
 /// As above, evaluating `validation` in eval mode after each epoch (val_loss, val_accuracy).
 template <class T, class Target>
 History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
-            const Matrix<T>& x, const Target& y, Generator& gen, const FitOptions<T>& options,
-            const ValidationData<T, Target>& validation) {
-  return detail::fit<T, Target>(model, loss, optimizer, x, y, gen, options, &validation);
+            const detail::ViewArg<T>& x, const Target& y, Generator& gen,
+            const FitOptions<T>& options, const ValidationData<T, Target>& validation) {
+  if constexpr (detail::require_target_type<T, Target>())
+    return detail::fit<T, Target>(model, loss, optimizer, x, y, gen, options, &validation);
+  else
+    return {};
 }
 
 }  // namespace dropnet
