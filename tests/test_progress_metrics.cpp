@@ -200,3 +200,10 @@ TEST_CASE("confusion matrix: counts, precision, recall and F1 by hand") {
   CHECK_THROWS_AS(confusion_matrix(truth, predicted.head(5), 3), InvalidArgument);
   CHECK_THROWS_AS(ConfusionMatrix(0), InvalidArgument);
 }
+
+TEST_CASE("summary() works on a const model") {
+  const Problem p = small_problem();
+  const std::string table = p.model.summary();  // compiles only if summary() is const
+  CHECK(table.find("0 Dense(3->2, Identity)") != std::string::npos);
+  CHECK(table.find("Total parameters: 8") != std::string::npos);
+}
