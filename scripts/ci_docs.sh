@@ -2,7 +2,7 @@
 # Builds and checks dropnet's documentation:
 #   1. the guides' code is the tests' code: every `// guide:begin NAME` ... `// guide:end NAME`
 #      region of tests/test_custom_layer.cpp appears verbatim (de-indented) as a code block of
-#      docs/custom_layer.md;
+#      docs/custom_layer.md (and tests/test_training_loop.cpp in docs/training_loop.md);
 #   2. the API reference: Doxygen (docs/Doxyfile) over include/dropnet and the guides, every
 #      warning an error, undocumented public API included. Public API that was undocumented
 #      when this gate was introduced is listed in docs/undocumented.txt and tolerated; anything
@@ -62,6 +62,7 @@ check_guide() {
   done
 }
 check_guide tests/test_custom_layer.cpp docs/custom_layer.md
+check_guide tests/test_training_loop.cpp docs/training_loop.md
 
 echo "== API reference (Doxygen)"
 version=$(sed -n 's/.*version = "\(.*\)";.*/\1/p' include/dropnet/version.hpp)
