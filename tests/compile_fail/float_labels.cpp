@@ -1,6 +1,6 @@
 // Must NOT compile: class labels held as floats (Eigen::VectorXf). ctest builds it and passes
-// when the compiler prints fit's static_assert sentence (tests/CMakeLists.txt); without
-// DROPNET_COMPILE_FAIL the same file compiles, which shows the failure is that line alone.
+// only when the compiler prints fit's static_assert sentence (tests/CMakeLists.txt); without
+// DROPNET_COMPILE_FAIL the same file compiles.
 
 #include <dropnet/dropnet.hpp>
 
