@@ -29,12 +29,19 @@ std::string activation_name(const Activation& act) {
 
 /// Identity: f(z) = z. The activation of a logits layer.
 struct Identity {
+  /// Name in summaries, layer configs and model files.
   static constexpr const char* kind = "Identity";
+  /// False: Identity has no hyperparameter.
   static constexpr bool has_parameter = false;
+  /// Always 0 (no hyperparameter).
   double parameter() const { return 0.0; }
+  /// f(z) = z.
   template <class T> T value(T z) const { return z; }
+  /// f'(z) = 1.
   template <class T> T derivative(T) const { return T(1); }
+  /// a = z, any shape.
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const { a = z; }
+  /// dz = da (z and a unused); dz takes da's shape.
   template <class T>
   void backward(const Matrix<T>&, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
     dz = da;

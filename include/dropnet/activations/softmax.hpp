@@ -9,9 +9,13 @@ namespace dropnet {
 /// finite). Backward through the Jacobian: dz = a * (da - sum_j(da_j a_j)).
 /// For classification prefer an Identity output with SoftmaxCrossEntropy, which fuses both.
 struct Softmax {
+  /// Name in summaries, layer configs and model files.
   static constexpr const char* kind = "Softmax";
+  /// False: Softmax has no hyperparameter.
   static constexpr bool has_parameter = false;
+  /// Always 0 (no hyperparameter).
   double parameter() const { return 0.0; }
+  /// a = softmax of each column of z (classes x batch); a has z's shape, each column sums to 1.
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
     a.resize(z.rows(), z.cols());
     for (Index j = 0; j < z.cols(); ++j) {
@@ -19,6 +23,7 @@ struct Softmax {
       a.col(j) /= a.col(j).sum();
     }
   }
+  /// dz = a (da - sum_j da_j a_j) per column, from the cached output a (z unused); shape of a.
   template <class T>
   void backward(const Matrix<T>&, const Matrix<T>& a, const Matrix<T>& da, Matrix<T>& dz) const {
     dz.resize(a.rows(), a.cols());

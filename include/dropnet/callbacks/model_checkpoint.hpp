@@ -34,31 +34,41 @@ namespace dropnet {
 /// ModelCheckpoint hyperparameters; Keras' names and defaults ("" = keep in memory only).
 class ModelCheckpointOptions {
  public:
+  /// Sets the logged quantity to watch (default val_loss); returns *this.
   ModelCheckpointOptions& monitor(std::string name) {
     monitor_ = std::move(name);
     return *this;
   }
+  /// Sets the direction of improvement (default automatic, see monitor.hpp); returns *this.
   ModelCheckpointOptions& mode(MonitorMode value) {
     mode_ = value;
     return *this;
   }
+  /// Saves only epochs that improve on the best so far (default: every epoch); returns *this.
   ModelCheckpointOptions& save_best_only(bool enabled = true) {
     best_only_ = enabled;
     return *this;
   }
+  /// Also writes each save to `file` with save_weights (default "": memory only); returns *this.
   ModelCheckpointOptions& path(std::string file) {
     path_ = std::move(file);
     return *this;
   }
+  /// Sets the value the first save must beat (save_best_only); returns *this.
   ModelCheckpointOptions& initial_value_threshold(double value) {
     threshold_ = value;
     return *this;
   }
 
+  /// The watched quantity's name.
   const std::string& monitor() const { return monitor_; }
+  /// Direction of improvement.
   MonitorMode mode() const { return mode_; }
+  /// Whether only improving epochs are saved.
   bool save_best_only() const { return best_only_; }
+  /// The file each save is written to, or "" for memory only.
   const std::string& path() const { return path_; }
+  /// The value the first save must beat, if one was set.
   std::optional<double> initial_value_threshold() const { return threshold_; }
 
  private:
@@ -69,9 +79,12 @@ class ModelCheckpointOptions {
   std::optional<double> threshold_;
 };
 
+/// Keeps a model's weights from the end of an epoch, in memory and optionally in a file,
+/// Keras-style (rule in the file comment above).
 template <class T>
 class ModelCheckpoint : public Callback<T> {
  public:
+  /// Throws InvalidArgument for an unknown monitor or a non-finite initial_value_threshold.
   explicit ModelCheckpoint(const ModelCheckpointOptions& options = {})
       : options_(options), monitor_(options.monitor(), options.mode()) {
     const auto threshold = options.initial_value_threshold();
@@ -80,6 +93,8 @@ class ModelCheckpoint : public Callback<T> {
     best_ = threshold.value_or(monitor_.worst());
   }
 
+  /// Saves the model's weights if this epoch qualifies (see the file comment); a failed file write
+  /// throws FormatError out of fit.
   void on_epoch_end(TrainingContext<T>& context, const EpochLogs& logs) override {
     const double current = monitor_.value(logs);
     const bool better = !std::isnan(current) && monitor_.improves(current, best_);
@@ -93,7 +108,9 @@ class ModelCheckpoint : public Callback<T> {
   /// Puts the kept weights back into `model` (InvalidArgument if nothing was saved yet).
   void restore(Sequential<T>& model) const { weights_.restore(model); }
 
+  /// The kept parameters and buffers (empty before the first save).
   const WeightsSnapshot<T>& weights() const { return weights_; }
+  /// True once an epoch has been saved.
   bool has_weights() const { return !weights_.empty(); }
   /// Best monitored value so far (the threshold or +-infinity before any).
   double best() const { return best_; }
@@ -101,7 +118,9 @@ class ModelCheckpoint : public Callback<T> {
   int best_epoch() const { return best_epoch_; }
   /// 0-based epoch of the kept weights, or -1.
   int saved_epoch() const { return saved_epoch_; }
+  /// Number of saves so far.
   int saves() const { return saves_; }
+  /// The options this callback was built with.
   const ModelCheckpointOptions& options() const { return options_; }
 
  private:

@@ -21,10 +21,15 @@
 
 namespace dropnet {
 
+/// The seeded Philox4x32-10 generator the caller owns: every random draw in dropnet comes from one,
+/// so a run is reproducible from its seed (see the file comment above). Not thread-safe; the
+/// block() reads are, as they do not change the state.
 class Generator {
  public:
+  /// 128 random bits: one Philox block of four 32-bit words.
   using Block = std::array<std::uint32_t, 4>;
 
+  /// Starts the stream of `seed` at block 0.
   explicit Generator(std::uint64_t seed = 0) { reseed(seed); }
 
   /// Restarts the stream: same seed, same sequence.
@@ -35,6 +40,7 @@ class Generator {
     buffered_ = 0;
   }
 
+  /// The seed the stream started from (the last reseed()).
   std::uint64_t seed() const { return seed_; }
 
   /// Index of the next unused block; with seed() it is the whole state of the generator.
@@ -71,6 +77,7 @@ class Generator {
     return buffer_[static_cast<std::size_t>(4 - buffered_--)];
   }
 
+  /// The next 64 random bits (two next_u32() words, the first in the high half).
   std::uint64_t next_u64() {
     const std::uint64_t high = next_u32();
     return (high << 32) | next_u32();

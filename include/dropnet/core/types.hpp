@@ -9,6 +9,7 @@
 
 namespace dropnet {
 
+/// Eigen's signed index type: sizes, rows, columns.
 using Index = Eigen::Index;
 
 /// features x batch, column-major, one sample per column.
@@ -32,6 +33,7 @@ enum class Mode { train, eval, mc_sample };
 /// True when stochastic layers (dropout and friends) draw masks in this mode.
 constexpr bool is_stochastic(Mode mode) { return mode != Mode::eval; }
 
+/// "train", "eval" or "mc_sample".
 inline const char* to_string(Mode mode) {
   switch (mode) {
     case Mode::train: return "train";

@@ -26,11 +26,17 @@
 
 namespace dropnet::fashion_mnist {
 
+/// Number of classes (labels 0 to 9).
 inline constexpr int classes = 10;
+/// Image height in pixels.
 inline constexpr Index image_height = 28;
+/// Image width in pixels.
 inline constexpr Index image_width = 28;
+/// Pixels per image, the rows of an images matrix (784).
 inline constexpr Index features = image_height * image_width;
+/// Images in the official training set.
 inline constexpr Index train_size = 60000;
+/// Images in the official test set.
 inline constexpr Index test_size = 10000;
 
 /// Class names by label, as in the dataset's README.
@@ -44,8 +50,11 @@ inline constexpr const char* default_directory = "/usr/share/datasets/fashion-mn
 /// The official training set (60,000 images) or test set (10,000 images).
 enum class Part { train, test };
 
+/// Paths of a part's image file and label file, as files() found them.
 struct Files {
+  /// Path of the IDX3 image file.
   std::string images;
+  /// Path of the IDX1 label file.
   std::string labels;
 };
 
@@ -120,9 +129,12 @@ LabeledImages<T> take(const LabeledImages<T>& data, Index n) {
   return subset(data, index);
 }
 
+/// The two sides of split(): training and validation items.
 template <class T>
 struct TrainValid {
+  /// The size - valid_count training items.
   LabeledImages<T> train;
+  /// The valid_count validation items.
   LabeledImages<T> valid;
 };
 

@@ -51,9 +51,11 @@ inline constexpr std::uint8_t idx_unsigned_byte = 0x08;
 
 /// An IDX file's content: its dimensions (the first is the item count) and its data bytes.
 struct IdxArray {
+  /// Dimensions as the header gives them; dims[0] is the item count.
   std::vector<std::uint32_t> dims;
   std::vector<std::uint8_t> bytes;  ///< prod(dims) bytes, last dimension fastest
 
+  /// Number of items, dims[0] (0 for a file without dimensions).
   std::uint64_t count() const { return dims.empty() ? 0 : dims[0]; }
   /// Bytes per item: the product of every dimension but the first.
   std::uint64_t item_size() const {
@@ -293,6 +295,9 @@ Matrix<T> idx_images_to_matrix(const IdxArray& images) {
   return x;
 }
 
+/// The images of an IDX3 file as a (height * width) x N matrix, pixel / 255 in [0, 1], one image
+/// per column in row-major pixel order. Throws FormatError naming the file on any check of the
+/// file comment above.
 template <class T>
 Matrix<T> load_idx_images(const std::string& path) {
   return idx_images_to_matrix<T>(read_idx(path, 3));
@@ -315,11 +320,16 @@ inline Labels load_idx_labels(const std::string& path, int classes = 0) {
 /// Images with their labels: images is features x N, labels has N entries.
 template <class T>
 struct LabeledImages {
+  /// features x N pixels, one image per column.
   Matrix<T> images;
+  /// N labels, one per column of images.
   Labels labels;
+  /// Image height in pixels.
   Index height = 0;
+  /// Image width in pixels.
   Index width = 0;
 
+  /// Number of items, N.
   Index size() const { return images.cols(); }
 };
 
@@ -357,6 +367,7 @@ void normalize(Matrix<T>& x, T mean, T stddev) {
 template <class T>
 class PixelStandardizer {
  public:
+  /// Standardizer that divides by at least `min_stddev`; throws InvalidArgument unless it is > 0.
   explicit PixelStandardizer(T min_stddev = T(0.1)) : min_stddev_(min_stddev) {
     detail::require(min_stddev > T(0), "PixelStandardizer", "min_stddev must be > 0, got ",
                     min_stddev);
@@ -387,6 +398,7 @@ class PixelStandardizer {
     x.array() = (x.array().colwise() - mean_.array()).colwise() * scale_.array();
   }
 
+  /// The fitted per-feature mean (empty before fit).
   const Vector<T>& mean() const { return mean_; }
   /// 1 / max(stddev, min_stddev) per feature.
   const Vector<T>& scale() const { return scale_; }

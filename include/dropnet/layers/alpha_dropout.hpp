@@ -17,11 +17,15 @@
 
 namespace dropnet {
 
+/// Dropout for SELU networks (Klambauer et al. 2017, PyTorch nn.AlphaDropout): dropped units take
+/// SELU's saturation value and an affine map keeps mean 0 and variance 1 (formulas in the file
+/// comment above). Any features x batch.
 template <class T>
 class AlphaDropout : public DropoutBase<T> {
  public:
   static constexpr double alpha_prime = -1.7580993408473766;  ///< -SELU lambda * alpha
 
+  /// Drops with probability p; throws InvalidArgument naming the layer unless 0 <= p < 1.
   explicit AlphaDropout(double p)
       : DropoutBase<T>("AlphaDropout", p),
         keep_("AlphaDropout", p),
@@ -33,7 +37,9 @@ class AlphaDropout : public DropoutBase<T> {
     return std::make_unique<AlphaDropout>(c.number("p"));
   }
 
+  /// Scale a of the affine correction, ((1 - p)(1 + p alpha'^2))^(-1/2).
   double a() const { return a_; }
+  /// Shift b of the affine correction, -a alpha' p.
   double b() const { return b_; }
 
   /// The last mask, already scaled: entries are 0 or a.

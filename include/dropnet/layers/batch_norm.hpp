@@ -39,6 +39,8 @@
 
 namespace dropnet {
 
+/// Batch normalization (Ioffe & Szegedy 2015) with PyTorch's conventions, per feature or per
+/// channel of a flattened feature map (formulas, layouts and errors in the file comment above).
 template <class T>
 class BatchNorm : public Layer<T> {
  public:
@@ -87,6 +89,8 @@ class BatchNorm : public Layer<T> {
   /// Keras momentum (weight of the old running value), converted to m = 1 - keras_momentum.
   BatchNorm& with_keras_momentum(T keras_momentum) { return with_momentum(T(1) - keras_momentum); }
 
+  /// Sets eps, added to the variance, finite and > 0 (default 1e-5); returns *this. Throws
+  /// InvalidArgument naming the layer otherwise.
   BatchNorm& with_eps(T eps) {
     detail::require(std::isfinite(static_cast<double>(eps)) && eps > T(0), name(),
                     "eps must be finite and > 0, got ", eps);
@@ -99,10 +103,15 @@ class BatchNorm : public Layer<T> {
     return detail::concat("BatchNorm(", channels_, " channels x ", spatial_, ")");
   }
 
+  /// Number of statistics (features, or channels of a feature map).
   Index channels() const { return channels_; }
+  /// Values per channel (1 for per-feature normalization).
   Index spatial() const { return spatial_; }
+  /// Rows of the input, channels * spatial.
   Index features() const { return channels_ * spatial_; }
+  /// PyTorch momentum m, the weight of the new batch in the running statistics.
   T momentum() const { return momentum_; }
+  /// eps added to the variance.
   T eps() const { return eps_; }
 
   Index expected_input_rows() const override { return features(); }

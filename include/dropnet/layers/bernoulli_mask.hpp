@@ -36,6 +36,8 @@ inline double require_drop_rate(const std::string& layer, double p) {
 /// The comparison threshold of a keep probability of 1 - p, at 2^-32 resolution.
 class KeepThreshold {
  public:
+  /// Threshold for a keep probability of 1 - p, with `layer` naming errors; throws
+  /// InvalidArgument unless 0 <= p < 1 and the keep probability does not round to 0.
   KeepThreshold(const std::string& layer, double p) {
     detail::require_drop_rate(layer, p);
     const double scaled = std::round((1.0 - p) * 4294967296.0);  // in [0, 2^32]
@@ -47,6 +49,7 @@ class KeepThreshold {
 
   /// The keep probability actually realized: threshold / 2^32.
   double keep_probability() const { return (double(last_kept_) + 1.0) * 0x1.0p-32; }
+  /// The largest kept word, threshold - 1: an entry is kept iff its word <= this.
   std::uint32_t last_kept_word() const { return last_kept_; }
 
  private:

@@ -109,6 +109,7 @@ class Dense : public AffineLayer<T, Activation, Dense<T, Activation>> {
 template <class T, class Activation>
 class ActivationLayer : public Layer<T> {
  public:
+  /// A layer applying `activation` (a functor such as ReLU{} or LeakyReLU{0.2}) elementwise.
   explicit ActivationLayer(Activation activation = {}) : activation_(activation) {}
 
   std::string name() const override { return activation_name(activation_); }

@@ -106,10 +106,14 @@ class DropConnectDense : public AffineLayer<T, Activation, DropConnectDense<T, A
     return detail::concat("DropConnectDense(", in_features(), "->", out_features(), ", ",
                           activation_name(activation_), ", p=", p_, ")");
   }
+  /// The drop probability of each weight, in [0, 1).
   double p() const { return p_; }
+  /// True if each sample draws its own weight mask (else one mask per batch).
   bool per_sample_masks() const { return per_sample_; }
   int gaussian_samples() const { return gaussian_samples_; }  ///< 0: mean-field inference
+  /// Columns of the weight: input features.
   Index in_features() const { return weight_.cols(); }
+  /// Rows of the weight: output features.
   Index out_features() const { return weight_.rows(); }
   bool is_stochastic() const override { return true; }
 

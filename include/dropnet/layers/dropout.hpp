@@ -14,9 +14,13 @@
 
 namespace dropnet {
 
+/// Inverted dropout (Srivastava et al. 2014, PyTorch nn.Dropout): y = x m / (1 - p) with
+/// m ~ Bernoulli(1 - p) per element in train and mc_sample modes, y = x in eval. Any shape.
 template <class T>
 class Dropout : public DropoutBase<T> {
  public:
+  /// Drops each element with probability p; throws InvalidArgument naming the layer unless
+  /// 0 <= p < 1.
   explicit Dropout(double p) : DropoutBase<T>("Dropout", p), keep_("Dropout", p) {}
 
   /// The layer `c` describes (field p); allocates nothing at construction. Throws FormatError.

@@ -19,9 +19,13 @@
 
 namespace dropnet {
 
+/// Base of the shape-preserving dropout layers: validates p, makes eval mode (and p = 0) the
+/// identity, and calls the derived layer's sampling in train and mc_sample modes (see the file
+/// comment above).
 template <class T>
 class DropoutBase : public Layer<T> {
  public:
+  /// The drop probability p, in [0, 1).
   double p() const { return p_; }
   bool is_stochastic() const override { return true; }
 

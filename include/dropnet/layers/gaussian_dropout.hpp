@@ -16,9 +16,12 @@
 
 namespace dropnet {
 
+/// Multiplicative Gaussian noise with Dropout(p)'s mean and variance (Keras GaussianDropout):
+/// y = x e, e ~ N(1, p / (1 - p)) in train and mc_sample modes, y = x in eval. Any shape.
 template <class T>
 class GaussianDropout : public DropoutBase<T> {
  public:
+  /// Noise of variance p / (1 - p); throws InvalidArgument naming the layer unless 0 <= p < 1.
   explicit GaussianDropout(double p)
       : DropoutBase<T>("GaussianDropout", p), stddev_(std::sqrt(p / (1.0 - p))) {}
 

@@ -17,8 +17,10 @@
 
 namespace dropnet {
 
+/// Weight initializers; variances in the file comment above, zeros for all-zero weights.
 enum class Init { he_normal, he_uniform, xavier_normal, xavier_uniform, lecun_normal, lecun_uniform, zeros };
 
+/// The initializer's name, as init_from_string() reads it ("he_normal", ...).
 inline const char* to_string(Init init) {
   switch (init) {
     case Init::he_normal: return "he_normal";
@@ -32,6 +34,7 @@ inline const char* to_string(Init init) {
   return "?";
 }
 
+/// The initializer named `name` (as to_string() writes it); throws InvalidArgument if unknown.
 inline Init init_from_string(const std::string& name) {
   for (Init i : {Init::he_normal, Init::he_uniform, Init::xavier_normal, Init::xavier_uniform,
                  Init::lecun_normal, Init::lecun_uniform, Init::zeros})

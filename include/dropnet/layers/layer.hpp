@@ -29,6 +29,8 @@
 
 namespace dropnet {
 
+/// Base class of every layer: forward/backward on features x batch matrices, the parameters an
+/// optimizer updates and the config that rebuilds the layer (contract in the file comment above).
 template <class T>
 class Layer {
  public:
@@ -44,13 +46,26 @@ class Layer {
   /// Rows this layer requires of its input, or 0 if it takes any (shape-preserving layers).
   virtual Index expected_input_rows() const { return 0; }
 
+  /// Computes the output for x (input_features x batch) and caches what backward needs. Returns a
+  /// reference to the layer's own output (output_rows x batch), valid until the next forward. `gen`
+  /// may be null in eval mode; train and mc_sample forwards of stochastic layers need it. Throws
+  /// InvalidArgument naming the layer on a wrong row count, an empty batch or a missing generator.
   virtual const Matrix<T>& forward(const Matrix<T>& x, Mode mode, Generator* gen) = 0;
+  /// Backpropagates dy (the gradient of the loss wrt the last forward's output, same shape):
+  /// overwrites the parameter gradients and returns dx (shape of the last input), or an empty
+  /// matrix when need_dx is false. Throws InvalidArgument if dy's shape differs or no forward
+  /// came first.
   virtual const Matrix<T>& backward(const Matrix<T>& dy, bool need_dx) = 0;
 
+  /// Views of the trainable tensors and their gradients; empty for layers without parameters.
   virtual ParameterList<T> parameters() { return {}; }
+  /// Views of non-trainable state saved with the model (BatchNorm's running statistics); no grad.
   virtual ParameterList<T> buffers() { return {}; }
+  /// The layer's regularization loss (L1/L2 on its weights), added to the data loss; 0 by default.
   virtual T penalty() const { return T(0); }
+  /// Projects the parameters back onto their constraint set (max-norm); called after each step.
   virtual void apply_constraints() {}
+  /// Type and hyperparameters, enough for the layer registry to rebuild the layer.
   virtual LayerConfig config() const = 0;
 
   /// The registry's name for this layer's type ("Dense", "Dropout"), the prefix of its
@@ -65,6 +80,7 @@ class Layer {
   /// True for layers that draw random numbers in train and mc_sample modes (the dropout family).
   virtual bool is_stochastic() const { return false; }
 
+  /// Number of trainable scalars: the sum of parameters()' sizes.
   Index parameter_count() {
     Index count = 0;
     for (const auto& p : parameters()) count += p.size();
@@ -82,23 +98,28 @@ class Layer {
       detail::require_shape(name(), "output gradient", dy.rows(), dy.cols(), output.rows(),
                             output.cols());
   }
+  /// Throws InvalidArgument naming the layer unless x has `expected` rows and at least one column.
   void require_input_rows(const Matrix<T>& x, Index expected) const {
     if (x.rows() != expected)
       throw InvalidArgument(detail::concat(name(), ": input has ", x.rows(),
                                            " rows (features), expected ", expected));
     if (x.cols() == 0) throw InvalidArgument(name() + ": empty batch (0 columns)");
   }
+  /// Throws InvalidArgument naming the layer if a stochastic mode (train, mc_sample) has no
+  /// Generator.
   void require_generator(Mode mode, const Generator* gen) const {
     if (dropnet::is_stochastic(mode) && gen == nullptr)
       throw InvalidArgument(name() + ": a " + to_string(mode) +
                             "-mode forward needs a Generator (pass one to forward or fit)");
   }
+  /// Throws InvalidArgument naming the layer if x has no rows or no columns.
   void require_nonempty(const Matrix<T>& x) const {
     if (x.cols() == 0 || x.rows() == 0)
       throw InvalidArgument(detail::concat(name(), ": empty input (", x.rows(), "x", x.cols(), ")"));
   }
 };
 
+/// Owning pointer to a layer, as Sequential stores them.
 template <class T>
 using LayerPtr = std::unique_ptr<Layer<T>>;
 

@@ -17,9 +17,13 @@
 
 namespace dropnet {
 
+/// Drops whole channels (PyTorch Dropout1d/Dropout2d): one Bernoulli draw per (channel, sample)
+/// over rows / channels contiguous values (formulas in the file comment above).
 template <class T>
 class SpatialDropout : public DropoutBase<T> {
  public:
+  /// Drops each of `channels` channels with probability p; throws InvalidArgument naming the layer
+  /// unless 0 <= p < 1 and channels > 0.
   SpatialDropout(double p, Index channels)
       : DropoutBase<T>("SpatialDropout", p), keep_("SpatialDropout", p), channels_(channels) {
     detail::require(channels > 0, "SpatialDropout", "channels must be > 0, got ", channels);
@@ -32,6 +36,7 @@ class SpatialDropout : public DropoutBase<T> {
                                             c.integer("channels", 1, detail::max_layer_size));
   }
 
+  /// Number of channels the input's rows are split into.
   Index channels() const { return channels_; }
 
   std::string name() const override {

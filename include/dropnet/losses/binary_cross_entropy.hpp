@@ -8,6 +8,8 @@
 
 namespace dropnet {
 
+/// Binary cross-entropy on logits, PyTorch's BCEWithLogitsLoss (formula in the file comment):
+/// one sigmoid output per target, averaged over all elements. Targets must lie in [0, 1].
 template <class T>
 class BinaryCrossEntropyWithLogits : public Loss<T> {
  public:

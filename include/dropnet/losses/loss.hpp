@@ -14,13 +14,24 @@
 
 namespace dropnet {
 
+/// Base class of every loss: mean loss over a batch and its gradient wrt the model's output
+/// (contract in the file comment above).
 template <class T>
 class Loss {
  public:
   virtual ~Loss() = default;
+  /// The loss's name in messages and model files, e.g. "SoftmaxCrossEntropy".
   virtual std::string name() const = 0;
 
+  /// The loss for dense targets (output's shape, one column per sample), averaged as the loss
+  /// defines it (over samples or over elements); when grad is not null, writes d loss / d output
+  /// into it (output's shape). Throws InvalidArgument naming the loss on an empty batch or a
+  /// shape mismatch.
   virtual T compute(const Matrix<T>& output, const Matrix<T>& target, Matrix<T>* grad) const = 0;
+  /// The loss for integer class labels (one per column of output), averaged as above; when grad
+  /// is not null, writes d loss / d output into it (output's shape). Throws InvalidArgument
+  /// naming the loss on an empty batch, a label count other than output.cols() or a label out of
+  /// range.
   virtual T compute(const Matrix<T>& output, const Labels& labels, Matrix<T>* grad) const = 0;
 
   /// Correct predictions: argmax against the label (or the target's argmax) for several
@@ -33,6 +44,8 @@ class Loss {
     for (Index j = 0; j < output.cols(); ++j) hits += predicted_class(output, j) == labels(j);
     return hits;
   }
+  /// Correct predictions against dense targets: argmax of each target column, or target > 0.5 for a
+  /// single output. Throws InvalidArgument if the column counts differ.
   Index correct(const Matrix<T>& output, const Matrix<T>& target) const {
     check(target.cols() == output.cols(), "got ", target.cols(), " targets for a batch of ",
           output.cols(), " samples");
@@ -80,6 +93,8 @@ class Loss {
   /// The output value that separates class 0 from class 1 for a single-output model.
   virtual T decision_threshold() const { return T(0.5); }
 
+  /// The class predicted for sample `column`: argmax of the column, or, for a single output,
+  /// whether it exceeds decision_threshold().
   Index predicted_class(const Matrix<T>& output, Index column) const {
     if (output.rows() == 1) return output(0, column) > decision_threshold() ? 1 : 0;
     Index best = 0;
@@ -87,11 +102,14 @@ class Loss {
     return best;
   }
 
+  /// Throws InvalidArgument naming the loss on an empty batch or unless target has output's shape.
   void require_same_shape(const Matrix<T>& output, const Matrix<T>& target) const {
     check(output.size() > 0, "empty batch");
     check(target.rows() == output.rows() && target.cols() == output.cols(), "target has shape ",
           target.rows(), "x", target.cols(), ", expected ", output.rows(), "x", output.cols());
   }
+  /// Throws InvalidArgument naming the loss on an empty batch, unless there is one label per column
+  /// of output, and on a label outside [0, classes).
   void require_labels(const Matrix<T>& output, const Labels& labels, Index classes) const {
     check(output.size() > 0, "empty batch");
     check(labels.size() == output.cols(), "got ", labels.size(),

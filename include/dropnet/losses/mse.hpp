@@ -8,6 +8,9 @@
 
 namespace dropnet {
 
+/// Mean squared error, mean over all elements: L = |output - target|^2 / size, grad = 2 (output -
+/// target) / size. With labels, the target is their one-hot encoding (the label itself for a single
+/// output row).
 template <class T>
 class MeanSquaredError : public Loss<T> {
  public:

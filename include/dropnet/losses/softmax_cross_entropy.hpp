@@ -11,9 +11,13 @@
 
 namespace dropnet {
 
+/// Softmax cross-entropy on logits (classes x batch, at least 2 classes), PyTorch's
+/// CrossEntropyLoss with label smoothing (formula in the file comment), averaged over samples.
 template <class T>
 class SoftmaxCrossEntropy : public Loss<T> {
  public:
+  /// Cross-entropy with targets smoothed towards uniform by `label_smoothing` (eps); throws
+  /// InvalidArgument unless eps is in [0, 1].
   explicit SoftmaxCrossEntropy(T label_smoothing = T(0)) : smoothing_(label_smoothing) {
     detail::require(std::isfinite(static_cast<double>(smoothing_)) && smoothing_ >= T(0) &&
                         smoothing_ <= T(1),
@@ -21,6 +25,7 @@ class SoftmaxCrossEntropy : public Loss<T> {
   }
 
   std::string name() const override { return "SoftmaxCrossEntropy"; }
+  /// eps, the label-smoothing weight.
   T label_smoothing() const { return smoothing_; }
 
   T compute(const Matrix<T>& logits, const Labels& labels, Matrix<T>* grad) const override {

@@ -24,33 +24,44 @@ namespace dropnet {
 /// Adagrad hyperparameters; torch's names and defaults. Doubles, like torch's Python floats.
 class AdagradOptions {
  public:
+  /// Options with learning rate `lr` (default 1e-2) and torch's defaults for the rest.
   explicit AdagradOptions(double lr = 1e-2) : lr_(lr) {}
 
+  /// Sets the learning rate; returns *this. Checked when the optimizer is built.
   AdagradOptions& lr(double value) {
     lr_ = value;
     return *this;
   }
+  /// Sets lr_decay: step t uses lr / (1 + (t - 1) lr_decay) (default 0); returns *this.
   AdagradOptions& lr_decay(double value) {
     lr_decay_ = value;
     return *this;
   }
+  /// Sets the coupled L2 weight decay (default 0); returns *this.
   AdagradOptions& weight_decay(double value) {
     weight_decay_ = value;
     return *this;
   }
+  /// Sets the accumulator's starting value (default 0); returns *this.
   AdagradOptions& initial_accumulator_value(double value) {
     initial_accumulator_value_ = value;
     return *this;
   }
+  /// Sets eps, added after the square root (default 1e-10); returns *this.
   AdagradOptions& eps(double value) {
     eps_ = value;
     return *this;
   }
 
+  /// The learning rate.
   double lr() const { return lr_; }
+  /// The learning-rate decay.
   double lr_decay() const { return lr_decay_; }
+  /// The coupled L2 weight decay.
   double weight_decay() const { return weight_decay_; }
+  /// The accumulator's starting value.
   double initial_accumulator_value() const { return initial_accumulator_value_; }
+  /// eps, added after the square root.
   double eps() const { return eps_; }
 
  private:
@@ -61,9 +72,13 @@ class AdagradOptions {
   double eps_ = 1e-10;
 };
 
+/// Adagrad, exactly as torch.optim.Adagrad (update rule in the file comment above); state(): one
+/// accumulator per parameter.
 template <class T>
 class Adagrad : public Optimizer<T> {
  public:
+  /// Adagrad over `params`; throws InvalidArgument("Adagrad: ...") on an invalid option (see the
+  /// file comment) or an empty parameter list.
   explicit Adagrad(ParameterList<T> params, const AdagradOptions& options = AdagradOptions())
       : Optimizer<T>("Adagrad", std::move(params), static_cast<T>(options.lr())),
         options_(options) {
@@ -103,6 +118,7 @@ class Adagrad : public Optimizer<T> {
     return tensors;
   }
 
+  /// The hyperparameters this optimizer was built with (lr as given; see learning_rate()).
   const AdagradOptions& options() const { return options_; }
 
  private:

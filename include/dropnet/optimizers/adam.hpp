@@ -34,35 +34,49 @@ namespace dropnet {
 template <bool Decoupled>
 class BasicAdamOptions {
  public:
+  /// Options with learning rate `lr` and torch's defaults for the rest.
   explicit BasicAdamOptions(double lr = 1e-3) : lr_(lr) {}
 
+  /// Sets the learning rate; returns *this. Checked when the optimizer is built.
   BasicAdamOptions& lr(double value) {
     lr_ = value;
     return *this;
   }
+  /// Sets the decay rates of the first and second moments, each in [0, 1) (defaults 0.9, 0.999);
+  /// returns *this.
   BasicAdamOptions& betas(double beta1, double beta2) {
     beta1_ = beta1;
     beta2_ = beta2;
     return *this;
   }
+  /// Sets eps, added to the denominator after the square root (default 1e-8); returns *this.
   BasicAdamOptions& eps(double value) {
     eps_ = value;
     return *this;
   }
+  /// Sets the weight decay: coupled L2 for Adam (default 0), decoupled for AdamW (default 1e-2);
+  /// returns *this.
   BasicAdamOptions& weight_decay(double value) {
     weight_decay_ = value;
     return *this;
   }
+  /// Turns on the AMSGrad variant (the running maximum of v); returns *this.
   BasicAdamOptions& amsgrad(bool enabled) {
     amsgrad_ = enabled;
     return *this;
   }
 
+  /// The learning rate.
   double lr() const { return lr_; }
+  /// Decay rate of the first moment.
   double beta1() const { return beta1_; }
+  /// Decay rate of the second moment.
   double beta2() const { return beta2_; }
+  /// eps of the denominator.
   double eps() const { return eps_; }
+  /// The weight decay (coupled for Adam, decoupled for AdamW).
   double weight_decay() const { return weight_decay_; }
+  /// Whether AMSGrad is on.
   bool amsgrad() const { return amsgrad_; }
 
  private:
@@ -74,15 +88,22 @@ class BasicAdamOptions {
   bool amsgrad_ = false;
 };
 
+/// Adam's hyperparameters (weight decay coupled, default 0).
 using AdamOptions = BasicAdamOptions<false>;
 
+/// Adam (Decoupled = false) or AdamW (true), exactly as torch.optim (update rule in the file
+/// comment above); use the names Adam<T> and AdamW<T>. state(): m, v (and v_max with amsgrad) per
+/// parameter.
 template <class T, bool Decoupled>
 class BasicAdam : public Optimizer<T> {
  public:
+  /// The options type: AdamOptions or AdamWOptions.
   using Options = BasicAdamOptions<Decoupled>;
   /// "Adam" or "AdamW": kind() and the start of name().
   static constexpr const char* kind_name = Decoupled ? "AdamW" : "Adam";
 
+  /// Adam over `params`; throws InvalidArgument("Adam: ..." / "AdamW: ...") on an invalid option
+  /// (see the file comment) or an empty parameter list.
   explicit BasicAdam(ParameterList<T> params, const Options& options = Options())
       : Optimizer<T>(kind_name, std::move(params), static_cast<T>(options.lr())), options_(options) {
     validate();
@@ -137,6 +158,7 @@ class BasicAdam : public Optimizer<T> {
     return tensors;
   }
 
+  /// The hyperparameters this optimizer was built with (lr as given; see learning_rate()).
   const Options& options() const { return options_; }
 
  private:

@@ -10,8 +10,10 @@
 
 namespace dropnet {
 
+/// AdamW's hyperparameters: Adam's, with decoupled weight decay defaulting to 1e-2.
 using AdamWOptions = BasicAdamOptions<true>;
 
+/// Adam with decoupled weight decay (Loshchilov & Hutter 2019), as torch.optim.AdamW.
 template <class T>
 using AdamW = BasicAdam<T, true>;
 

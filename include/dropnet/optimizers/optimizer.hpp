@@ -21,6 +21,8 @@
 
 namespace dropnet {
 
+/// Base class of the optimizers: updates a fixed list of parameter views in place from their
+/// gradients, keeping per-parameter state by position in the list (see the file comment above).
 template <class T>
 class Optimizer {
  public:
@@ -45,7 +47,10 @@ class Optimizer {
     for (auto& p : params_) p.flat_grad().setZero();
   }
 
+  /// The current learning rate (what step() uses; schedules change it).
   T learning_rate() const { return lr_; }
+  /// Sets the learning rate used by the next step(); throws InvalidArgument naming the optimizer
+  /// unless lr is finite and >= 0.
   void set_learning_rate(T lr) {
     require_finite_non_negative("lr", lr);
     lr_ = lr;
@@ -61,6 +66,7 @@ class Optimizer {
     steps_ = steps;
   }
 
+  /// The parameter views this optimizer updates, in the order of state().
   const ParameterList<T>& parameters() const { return params_; }
 
   /// Leaves the parameters of these roles out of weight decay, e.g. {ParameterRole::bias,
@@ -82,9 +88,14 @@ class Optimizer {
   bool decays(std::size_t i) const { return decays_.at(i); }
 
  protected:
+  /// A parameter's values as a flat array, for coefficient-wise updates.
   using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+  /// A parameter's gradient as a flat read-only array.
   using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 
+  /// Takes `params` and the initial learning rate; `optimizer_name` prefixes error messages. Throws
+  /// InvalidArgument if params is empty, a parameter has no value or gradient, or lr is negative or
+  /// not finite.
   Optimizer(const std::string& optimizer_name, ParameterList<T> params, T lr)
       : params_(std::move(params)), lr_(lr), name_for_errors_(optimizer_name) {
     detail::require(!params_.empty(), optimizer_name, "no parameters to optimize");
@@ -101,6 +112,7 @@ class Optimizer {
                     " must be finite and >= 0, got ", value);
   }
 
+  /// Throws InvalidArgument naming the optimizer and `what` unless value is finite and > 0.
   void require_finite_positive(const char* what, double value) const {
     detail::require(std::isfinite(value) && value > 0.0, name_for_errors_, what,
                     " must be finite and > 0, got ", value);
@@ -116,7 +128,9 @@ class Optimizer {
   /// Counts a step and returns its 1-based number t, as in the torch.optim pseudo-code.
   std::int64_t begin_step() { return ++steps_; }
 
+  /// Parameter i's values as a flat writable array.
   ArrayMap value_of(std::size_t i) const { return {params_[i].value, params_[i].size()}; }
+  /// Parameter i's gradient as a flat array.
   ConstArrayMap grad_of(std::size_t i) const { return {params_[i].grad, params_[i].size()}; }
 
   /// Calls `update(g)` with parameter i's gradient, plus the coupled L2 term `wd * p` when wd is
@@ -144,9 +158,13 @@ class Optimizer {
     return buffers;
   }
 
+  /// The parameters being optimized, in the order the state is kept.
   ParameterList<T> params_;
+  /// The learning rate.
   T lr_;
+  /// The optimizer's kind, the prefix of its error messages.
   std::string name_for_errors_;
+  /// Number of step() calls so far.
   std::int64_t steps_ = 0;
   std::vector<bool> decays_;  ///< by parameter: false when its role is excluded from weight decay
 };

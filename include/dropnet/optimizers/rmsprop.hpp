@@ -26,38 +26,53 @@ namespace dropnet {
 /// RMSprop hyperparameters; torch's names and defaults. Doubles, like torch's Python floats.
 class RMSpropOptions {
  public:
+  /// Options with learning rate `lr` (default 1e-2) and torch's defaults for the rest.
   explicit RMSpropOptions(double lr = 1e-2) : lr_(lr) {}
 
+  /// Sets the learning rate; returns *this. Checked when the optimizer is built.
   RMSpropOptions& lr(double value) {
     lr_ = value;
     return *this;
   }
+  /// Sets alpha, the decay of the squared-gradient average, in [0, 1) (default 0.99); returns
+  /// *this.
   RMSpropOptions& alpha(double value) {
     alpha_ = value;
     return *this;
   }
+  /// Sets eps, added after the square root (default 1e-8); returns *this.
   RMSpropOptions& eps(double value) {
     eps_ = value;
     return *this;
   }
+  /// Sets the coupled L2 weight decay (default 0); returns *this.
   RMSpropOptions& weight_decay(double value) {
     weight_decay_ = value;
     return *this;
   }
+  /// Sets the momentum factor (default 0, none); returns *this.
   RMSpropOptions& momentum(double value) {
     momentum_ = value;
     return *this;
   }
+  /// Turns on centered RMSprop (normalizes by an estimate of the gradient's variance); returns
+  /// *this.
   RMSpropOptions& centered(bool enabled) {
     centered_ = enabled;
     return *this;
   }
 
+  /// The learning rate.
   double lr() const { return lr_; }
+  /// Decay of the squared-gradient average.
   double alpha() const { return alpha_; }
+  /// eps, added after the square root.
   double eps() const { return eps_; }
+  /// The coupled L2 weight decay.
   double weight_decay() const { return weight_decay_; }
+  /// The momentum factor.
   double momentum() const { return momentum_; }
+  /// Whether the centered variant is on.
   bool centered() const { return centered_; }
 
  private:
@@ -69,9 +84,13 @@ class RMSpropOptions {
   bool centered_ = false;
 };
 
+/// RMSprop, exactly as torch.optim.RMSprop (update rule in the file comment above); state(): v,
+/// then b with momentum, then g_avg when centered, per parameter.
 template <class T>
 class RMSprop : public Optimizer<T> {
  public:
+  /// RMSprop over `params`; throws InvalidArgument("RMSprop: ...") on an invalid option (see the
+  /// file comment) or an empty parameter list.
   explicit RMSprop(ParameterList<T> params, const RMSpropOptions& options = RMSpropOptions())
       : Optimizer<T>("RMSprop", std::move(params), static_cast<T>(options.lr())),
         options_(options) {
@@ -108,6 +127,7 @@ class RMSprop : public Optimizer<T> {
     return tensors;
   }
 
+  /// The hyperparameters this optimizer was built with (lr as given; see learning_rate()).
   const RMSpropOptions& options() const { return options_; }
 
  private:

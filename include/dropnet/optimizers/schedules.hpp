@@ -29,11 +29,14 @@
 
 namespace dropnet {
 
+/// Base class of the learning-rate schedules: holds the optimizer (which must outlive it) and
+/// writes a new rate into it at each step() (see the file comment above).
 template <class T>
 class LRScheduler {
  public:
   virtual ~LRScheduler() = default;
 
+  /// The schedule and its hyperparameters, e.g. "StepLR(step_size=10, gamma=0.1)".
   virtual std::string name() const = 0;
 
   /// Ends an epoch: advances the epoch counter and updates the optimizer's learning rate.
@@ -52,20 +55,28 @@ class LRScheduler {
   std::int64_t epoch() const { return epoch_; }
 
  protected:
+  /// Takes the optimizer's current learning rate as the base rate (epoch 0).
   explicit LRScheduler(Optimizer<T>& optimizer)
       : optimizer_(optimizer), base_lr_(static_cast<double>(optimizer.learning_rate())) {}
 
+  /// Writes the learning rate for epoch_ (already advanced) into the optimizer; `metric` is the
+  /// epoch's monitored value, read only by ReduceLROnPlateau.
   virtual void on_epoch_end(double metric) = 0;
 
+  /// Sets the optimizer's learning rate.
   void set_learning_rate(double lr) { optimizer_.set_learning_rate(static_cast<T>(lr)); }
 
+  /// Throws InvalidArgument("<schedule>: <what> must be <expected>, got <value>") unless condition.
   static void require(bool condition, const char* schedule, const char* what, const char* expected,
                       double value) {
     detail::require(condition, schedule, what, " must be ", expected, ", got ", value);
   }
 
+  /// The optimizer whose learning rate the schedule sets.
   Optimizer<T>& optimizer_;
+  /// The optimizer's learning rate at construction.
   double base_lr_;
+  /// Epochs ended so far.
   std::int64_t epoch_ = 0;
 };
 
@@ -74,6 +85,8 @@ class LRScheduler {
 template <class T>
 class StepLR : public LRScheduler<T> {
  public:
+  /// Decays the rate by `gamma` every `step_size` epochs; throws InvalidArgument("StepLR: ...")
+  /// unless step_size >= 1 and gamma is finite and >= 0.
   StepLR(Optimizer<T>& optimizer, std::int64_t step_size, double gamma = 0.1)
       : LRScheduler<T>(optimizer), step_size_(step_size), gamma_(gamma) {
     this->require(step_size >= 1, "StepLR", "step_size", ">= 1", static_cast<double>(step_size));
@@ -100,6 +113,8 @@ class StepLR : public LRScheduler<T> {
 template <class T>
 class ExponentialLR : public LRScheduler<T> {
  public:
+  /// Decays the rate by `gamma` every epoch; throws InvalidArgument("ExponentialLR: ...") unless
+  /// gamma is finite and >= 0.
   ExponentialLR(Optimizer<T>& optimizer, double gamma) : LRScheduler<T>(optimizer), gamma_(gamma) {
     this->require(std::isfinite(gamma) && gamma >= 0.0, "ExponentialLR", "gamma", "finite and >= 0",
                   gamma);
@@ -121,6 +136,8 @@ class ExponentialLR : public LRScheduler<T> {
 template <class T>
 class CosineAnnealingLR : public LRScheduler<T> {
  public:
+  /// Cosine from the base rate down to `eta_min` over `t_max` epochs; throws
+  /// InvalidArgument("CosineAnnealingLR: ...") unless t_max >= 1 and eta_min is finite and >= 0.
   CosineAnnealingLR(Optimizer<T>& optimizer, std::int64_t t_max, double eta_min = 0.0)
       : LRScheduler<T>(optimizer), t_max_(t_max), eta_min_(eta_min) {
     this->require(t_max >= 1, "CosineAnnealingLR", "T_max", ">= 1", static_cast<double>(t_max));
@@ -147,49 +164,68 @@ class CosineAnnealingLR : public LRScheduler<T> {
 /// ReduceLROnPlateau options; torch's names and defaults.
 class PlateauOptions {
  public:
+  /// Whether the metric should decrease (min, a loss) or increase (max, an accuracy).
   enum class Mode { min, max };
+  /// Whether `threshold` is relative to best (rel) or an absolute margin (abs).
   enum class ThresholdMode { rel, abs };
 
+  /// Sets the direction of improvement (default min); returns *this.
   PlateauOptions& mode(Mode value) {
     mode_ = value;
     return *this;
   }
+  /// Sets the factor the rate is multiplied by, in (0, 1) (default 0.1); returns *this.
   PlateauOptions& factor(double value) {
     factor_ = value;
     return *this;
   }
+  /// Sets how many epochs without improvement are tolerated, >= 0 (default 10); returns *this.
   PlateauOptions& patience(std::int64_t value) {
     patience_ = value;
     return *this;
   }
+  /// Sets the least change that counts as an improvement, >= 0 (default 1e-4); returns *this.
   PlateauOptions& threshold(double value) {
     threshold_ = value;
     return *this;
   }
+  /// Sets how threshold is applied (default rel); returns *this.
   PlateauOptions& threshold_mode(ThresholdMode value) {
     threshold_mode_ = value;
     return *this;
   }
+  /// Sets the epochs to wait after a reduction before counting again, >= 0 (default 0); returns
+  /// *this.
   PlateauOptions& cooldown(std::int64_t value) {
     cooldown_ = value;
     return *this;
   }
+  /// Sets the floor of the learning rate, >= 0 (default 0); returns *this.
   PlateauOptions& min_lr(double value) {
     min_lr_ = value;
     return *this;
   }
+  /// Sets the smallest change of the rate worth applying, >= 0 (default 1e-8); returns *this.
   PlateauOptions& eps(double value) {
     eps_ = value;
     return *this;
   }
 
+  /// Direction of improvement.
   Mode mode() const { return mode_; }
+  /// Reduction factor.
   double factor() const { return factor_; }
+  /// Epochs without improvement tolerated.
   std::int64_t patience() const { return patience_; }
+  /// Least change that counts as an improvement.
   double threshold() const { return threshold_; }
+  /// How threshold is applied.
   ThresholdMode threshold_mode() const { return threshold_mode_; }
+  /// Epochs of cooldown after a reduction.
   std::int64_t cooldown() const { return cooldown_; }
+  /// Floor of the learning rate.
   double min_lr() const { return min_lr_; }
+  /// Smallest change of the rate applied.
   double eps() const { return eps_; }
 
  private:
@@ -216,9 +252,13 @@ class PlateauOptions {
 template <class T>
 class ReduceLROnPlateau : public LRScheduler<T> {
  public:
+  /// min or max: the direction of improvement.
   using Mode = PlateauOptions::Mode;
+  /// rel or abs: how threshold is applied.
   using ThresholdMode = PlateauOptions::ThresholdMode;
 
+  /// Watches the metric passed to step(); throws InvalidArgument("ReduceLROnPlateau: ...") on an
+  /// invalid option (see the class comment).
   explicit ReduceLROnPlateau(Optimizer<T>& optimizer, const PlateauOptions& options = {})
       : LRScheduler<T>(optimizer), options_(options), best_(worst()) {
     validate();
@@ -235,9 +275,13 @@ class ReduceLROnPlateau : public LRScheduler<T> {
     return out.str();
   }
 
+  /// The best metric so far (+inf for min, -inf for max before the first step).
   double best() const { return best_; }
+  /// Epochs since the last improvement (reset by a reduction and during cooldown).
   std::int64_t bad_epochs() const { return bad_epochs_; }
+  /// Epochs of cooldown still to run.
   std::int64_t cooldown_left() const { return cooldown_left_; }
+  /// The options this schedule was built with.
   const PlateauOptions& options() const { return options_; }
 
  protected:

@@ -27,33 +27,44 @@ namespace dropnet {
 /// so derived constants such as 1 - dampening round once, not twice, for float models.
 class SGDOptions {
  public:
+  /// Options with learning rate `lr` and torch's defaults for the rest (no momentum).
   explicit SGDOptions(double lr) : lr_(lr) {}
 
+  /// Sets the learning rate; returns *this. Checked when the optimizer is built.
   SGDOptions& lr(double value) {
     lr_ = value;
     return *this;
   }
+  /// Sets the momentum factor (default 0, plain SGD); returns *this.
   SGDOptions& momentum(double value) {
     momentum_ = value;
     return *this;
   }
+  /// Sets the dampening of the momentum buffer, in [0, 1] (default 0); returns *this.
   SGDOptions& dampening(double value) {
     dampening_ = value;
     return *this;
   }
+  /// Sets the coupled L2 weight decay (default 0); returns *this.
   SGDOptions& weight_decay(double value) {
     weight_decay_ = value;
     return *this;
   }
+  /// Turns Nesterov momentum on (needs momentum > 0 and dampening 0); returns *this.
   SGDOptions& nesterov(bool enabled) {
     nesterov_ = enabled;
     return *this;
   }
 
+  /// The learning rate.
   double lr() const { return lr_; }
+  /// The momentum factor.
   double momentum() const { return momentum_; }
+  /// The momentum dampening.
   double dampening() const { return dampening_; }
+  /// The coupled L2 weight decay.
   double weight_decay() const { return weight_decay_; }
+  /// Whether Nesterov momentum is on.
   bool nesterov() const { return nesterov_; }
 
  private:
@@ -64,9 +75,13 @@ class SGDOptions {
   bool nesterov_ = false;
 };
 
+/// Stochastic gradient descent with optional momentum, exactly as torch.optim.SGD (update rule
+/// in the file comment above); state(): one momentum buffer per parameter when momentum != 0.
 template <class T>
 class SGD : public Optimizer<T> {
  public:
+  /// SGD over `params`; throws InvalidArgument("SGD: ...") on an invalid option (see the file
+  /// comment) or an empty parameter list.
   SGD(ParameterList<T> params, const SGDOptions& options)
       : Optimizer<T>("SGD", std::move(params), static_cast<T>(options.lr())), options_(options) {
     validate();
@@ -96,6 +111,7 @@ class SGD : public Optimizer<T> {
     return tensors;
   }
 
+  /// The hyperparameters this optimizer was built with (lr as given; see learning_rate()).
   const SGDOptions& options() const { return options_; }
 
  private:

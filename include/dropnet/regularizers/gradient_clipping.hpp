@@ -19,6 +19,10 @@
 
 namespace dropnet {
 
+/// Scales every gradient in `params` so their joint L2 norm is at most max_norm, as
+/// torch.nn.utils.clip_grad_norm_; returns the norm before clipping. Throws InvalidArgument
+/// unless max_norm is finite and >= 0; with error_if_nonfinite, NumericalError on a non-finite
+/// norm.
 template <class T>
 double clip_grad_norm(const ParameterList<T>& params, double max_norm,
                       bool error_if_nonfinite = false) {
@@ -38,6 +42,8 @@ double clip_grad_norm(const ParameterList<T>& params, double max_norm,
   return total;
 }
 
+/// Clamps every gradient entry in `params` to [-clip_value, clip_value], as
+/// torch.nn.utils.clip_grad_value_; throws InvalidArgument unless clip_value is finite and >= 0.
 template <class T>
 void clip_grad_value(const ParameterList<T>& params, double clip_value) {
   detail::require(std::isfinite(clip_value) && clip_value >= 0.0, "clip_grad_value",

@@ -8,6 +8,7 @@
 
 namespace dropnet {
 
+/// Rescales each row of w (out x in: a unit's incoming weights) whose L2 norm exceeds c to norm c.
 template <class T>
 void apply_max_norm(Matrix<T>& w, T c) {
   for (Index i = 0; i < w.rows(); ++i) {

@@ -14,12 +14,17 @@
 
 namespace dropnet {
 
+/// L1 / L2 penalty on a weight matrix, Keras kernel_regularizer style (formulas in the file comment
+/// above); the default-constructed penalty is off.
 template <class T>
 struct WeightPenalty {
+  /// L1 strength, >= 0.
   T l1 = T(0);
+  /// L2 strength, >= 0.
   T l2 = T(0);
 
   WeightPenalty() = default;
+  /// Penalty l1 sum |W| + l2 sum W^2; throws InvalidArgument unless both are finite and >= 0.
   WeightPenalty(T l1_strength, T l2_strength) : l1(l1_strength), l2(l2_strength) {
     detail::require(std::isfinite(static_cast<double>(l1)) && l1 >= T(0), "WeightPenalty",
                     "l1 must be finite and >= 0, got ", l1);
@@ -27,8 +32,10 @@ struct WeightPenalty {
                     "l2 must be finite and >= 0, got ", l2);
   }
 
+  /// True if either strength is nonzero.
   bool active() const { return l1 != T(0) || l2 != T(0); }
 
+  /// l1 sum |w_ij| + l2 sum w_ij^2.
   T value(const Matrix<T>& w) const {
     T total = T(0);
     if (l1 != T(0)) total += l1 * w.cwiseAbs().sum();

@@ -41,41 +41,57 @@ namespace dropnet {
 /// EarlyStopping hyperparameters; Keras' names and defaults.
 class EarlyStoppingOptions {
  public:
+  /// Sets the logged quantity to watch: loss, accuracy, val_loss or val_accuracy (default
+  /// val_loss); returns *this.
   EarlyStoppingOptions& monitor(std::string name) {
     monitor_ = std::move(name);
     return *this;
   }
+  /// Sets the least change that counts as an improvement (sign ignored; default 0); returns *this.
   EarlyStoppingOptions& min_delta(double value) {
     min_delta_ = value;
     return *this;
   }
+  /// Sets the epochs without improvement tolerated before stopping, >= 0 (default 0); returns
+  /// *this.
   EarlyStoppingOptions& patience(int epochs) {
     patience_ = epochs;
     return *this;
   }
+  /// Sets the direction of improvement (default automatic, see monitor.hpp); returns *this.
   EarlyStoppingOptions& mode(MonitorMode value) {
     mode_ = value;
     return *this;
   }
+  /// Sets a value the monitored quantity must beat for the patience count to reset; returns *this.
   EarlyStoppingOptions& baseline(double value) {
     baseline_ = value;
     return *this;
   }
+  /// Restores the best epoch's weights at the end of training (default off); returns *this.
   EarlyStoppingOptions& restore_best_weights(bool enabled = true) {
     restore_ = enabled;
     return *this;
   }
+  /// Sets the first 0-based epoch that is monitored, >= 0 (default 0); returns *this.
   EarlyStoppingOptions& start_from_epoch(int epoch) {
     start_from_epoch_ = epoch;
     return *this;
   }
 
+  /// The watched quantity's name.
   const std::string& monitor() const { return monitor_; }
+  /// Least change that counts as an improvement.
   double min_delta() const { return min_delta_; }
+  /// Epochs without improvement tolerated.
   int patience() const { return patience_; }
+  /// Direction of improvement.
   MonitorMode mode() const { return mode_; }
+  /// The baseline, if one was set.
   std::optional<double> baseline() const { return baseline_; }
+  /// Whether the best weights are restored at the end of training.
   bool restore_best_weights() const { return restore_; }
+  /// First monitored epoch.
   int start_from_epoch() const { return start_from_epoch_; }
 
  private:
@@ -88,9 +104,13 @@ class EarlyStoppingOptions {
   int start_from_epoch_ = 0;
 };
 
+/// Stops fit when the monitored quantity stops improving, as Keras 3's EarlyStopping (rule in
+/// the file comment above); optionally puts the best epoch's weights back at the end.
 template <class T>
 class EarlyStopping : public Callback<T> {
  public:
+  /// Throws InvalidArgument for an unknown monitor, a negative patience or start_from_epoch, or a
+  /// non-finite min_delta or baseline.
   explicit EarlyStopping(const EarlyStoppingOptions& options = {})
       : options_(options), monitor_(options.monitor(), options.mode()) {
     const char* where = "EarlyStopping";
@@ -106,8 +126,10 @@ class EarlyStopping : public Callback<T> {
     reset();
   }
 
+  /// Resets the state (wait, best, stopped epoch, saved weights), so a callback can be reused.
   void on_train_begin(TrainingContext<T>&) override { reset(); }
 
+  /// Applies the stopping rule to the epoch's monitored value; sets context.stop_training to stop.
   void on_epoch_end(TrainingContext<T>& context, const EpochLogs& logs) override {
     const double current = monitor_.value(logs);
     const int epoch = logs.epoch;
@@ -131,6 +153,7 @@ class EarlyStopping : public Callback<T> {
     }
   }
 
+  /// With restore_best_weights, puts the saved best weights back into the model.
   void on_train_end(TrainingContext<T>& context) override {
     if (options_.restore_best_weights() && !best_weights_.empty()) {
       best_weights_.restore(context.model);
@@ -141,6 +164,7 @@ class EarlyStopping : public Callback<T> {
   /// The 0-based epoch at which training was stopped, or 0 if it was not (as in Keras; the
   /// rule never stops at epoch 0).
   int stopped_epoch() const { return stopped_epoch_; }
+  /// True if the rule stopped training (stopped_epoch() > 0).
   bool stopped() const { return stopped_epoch_ > 0; }
   /// The 0-based epoch with the best monitored value (0 before any epoch was monitored).
   int best_epoch() const { return best_epoch_; }
@@ -150,7 +174,9 @@ class EarlyStopping : public Callback<T> {
   int wait() const { return wait_; }
   /// True once on_train_end has put the best weights back into the model.
   bool restored() const { return restored_; }
+  /// The weights kept for restore_best_weights (empty unless it is set).
   const WeightsSnapshot<T>& best_weights() const { return best_weights_; }
+  /// The options this callback was built with.
   const EarlyStoppingOptions& options() const { return options_; }
 
  private:

@@ -9,6 +9,7 @@
 
 namespace dropnet {
 
+/// What evaluate returns: mean loss and accuracy over a dataset.
 struct Evaluation {
   double loss = 0.0;      ///< mean data loss + the model's penalty (Keras reports both)
   double accuracy = 0.0;  ///< fraction of correct predictions, in [0, 1]

@@ -22,10 +22,14 @@
 
 namespace dropnet {
 
+/// How fit trains: epochs, batching, gradient clipping, callbacks and the non-finite policy.
 template <class T>
 struct FitOptions {
+  /// Passes over the training data (fewer if a callback or the non-finite policy stops early).
   int epochs = 10;
+  /// Samples per mini-batch; the last batch of an epoch may be smaller.
   Index batch_size = 32;
+  /// Reshuffle the sample order each epoch with fit's Generator (as PyTorch's DataLoader).
   bool shuffle = true;
   Index eval_batch_size = 1024;            ///< batch size for validation passes
   std::optional<double> clip_grad_value;   ///< clamp each gradient entry to [-v, v] before a step
@@ -39,8 +43,10 @@ struct FitOptions {
 /// deduces T and Target (deduction guide below).
 template <class T, class Target>
 struct ValidationData {
-  MatrixView<T> x;  ///< features x samples
-  const Target& y;  ///< Labels or Matrix<T>, one sample per entry / column
+  /// Validation inputs, features x samples (a view: a Matrix, Map or block of the caller's).
+  MatrixView<T> x;
+  /// Validation targets: Labels or a target matrix, as fit's y.
+  const Target& y;
 };
 
 /// ValidationData{x, y}: T from x's scalar type (x a Matrix, Map or any Eigen matrix expression).

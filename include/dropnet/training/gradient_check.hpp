@@ -19,22 +19,35 @@
 
 namespace dropnet {
 
+/// What gradient_check compares and how (step, floor, sampling, mode).
 struct GradientCheckOptions {
   double step = 1e-4;                 ///< h
   double floor = 1e-8;                ///< denominator floor, so exact zeros compare by absolute error
   Index max_entries_per_parameter = 0;  ///< 0 = every entry; otherwise an even spread of entries
   bool check_input = false;           ///< also compare d loss / d input
+  /// Mode of every forward pass; stochastic layers see the same masks in each (train by default).
   Mode mode = Mode::train;
 };
 
+/// The outcome of gradient_check: the largest relative error and where it occurred.
 struct GradientCheckResult {
+  /// max over checked entries of |analytic - numeric| / max(|analytic|, |numeric|, floor).
   double max_relative_error = 0.0;
   std::string worst;                  ///< "0.Dense.weight[17]" where the error is largest
+  /// backward()'s value at the worst entry.
   double worst_analytic = 0.0;
+  /// The finite-difference value at the worst entry.
   double worst_numeric = 0.0;
+  /// Number of entries compared.
   Index entries_checked = 0;
 };
 
+/// Compares the gradients backward() writes for (x, y) under `loss` with five-point finite
+/// differences of the loss plus penalty (formula in the file comment above). Every pass starts
+/// from a copy of `gen`, so masks are frozen; use T = double. Every perturbed parameter is put
+/// back (train-mode passes still update BatchNorm's running statistics, as any forward does).
+/// Throws InvalidArgument unless options.step > 0, and whatever forward and the loss throw for
+/// mismatched x and y.
 template <class T, class Target>
 GradientCheckResult gradient_check(Sequential<T>& model, const Loss<T>& loss, const Matrix<T>& x,
                                    const Target& y, const Generator& gen,

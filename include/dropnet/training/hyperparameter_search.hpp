@@ -454,8 +454,9 @@ std::string format(const char* pattern, Args... args) {
 
 }  // namespace detail
 
-/// The trials as CSV, in the order they ran: trial,seed,<dimension names>,epochs,score,pruned,
-/// seconds,scores (the per-epoch scores joined by ';'). Values with 6 significant digits.
+/// The trials as CSV, in the order they ran, under the header
+/// `trial,seed,<dimension names>,epochs,score,pruned,seconds,scores` (scores: the per-epoch scores
+/// joined by ';'). Values with 6 significant digits.
 inline std::string search_csv(const SearchResult& result) {
   std::string csv = "trial,seed";
   if (!result.trials.empty())

@@ -44,12 +44,14 @@ enum class McOutputs {
 /// How mc_predict batches and interprets the outputs.
 struct McDropoutOptions {
   Index batch_size = 256;  ///< columns of x per group of T passes (bounds memory)
+  /// What the model outputs (regression, logits or probabilities): decides which fields are filled.
   McOutputs outputs = McOutputs::regression;
 };
 
 /// What mc_predict returns; see the formulas at the top of this header.
 template <class T>
 struct McPrediction {
+  /// T, the number of stochastic passes averaged.
   int passes = 0;
   Matrix<T> mean;      ///< outputs x samples
   Matrix<T> variance;  ///< outputs x samples
@@ -95,6 +97,11 @@ void welford_update(const Matrix<T>& y, Index n, Block mean, Block m2, Matrix<T>
 
 }  // namespace detail
 
+/// Monte-Carlo dropout: `passes` stochastic forward passes (Mode::mc_sample) over x (features x
+/// samples), reduced to a mean and variance per output, plus class probabilities and entropies for
+/// a classifier (formulas in the file comment above). Throws InvalidArgument if passes < 1,
+/// options.batch_size < 1, x is empty or does not fit the model, or the model has no stochastic
+/// layer.
 template <class T>
 McPrediction<T> mc_predict(Sequential<T>& model, const Matrix<T>& x, int passes, Generator& gen,
                            const McDropoutOptions& options = {}) {

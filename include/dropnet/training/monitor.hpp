@@ -17,8 +17,10 @@
 
 namespace dropnet {
 
+/// Direction of improvement of a monitored quantity; automatic maximizes names containing "acc".
 enum class MonitorMode { automatic, min, max };
 
+/// "auto", "min" or "max".
 inline const char* to_string(MonitorMode mode) {
   switch (mode) {
     case MonitorMode::automatic:
@@ -31,16 +33,22 @@ inline const char* to_string(MonitorMode mode) {
   return "?";
 }
 
+/// A logged quantity and its direction, as EarlyStopping and ModelCheckpoint watch it.
 class Monitor {
  public:
+  /// Throws InvalidArgument for a name EpochLogs does not log; mode automatic maximizes names
+  /// containing "acc".
   Monitor(std::string name, MonitorMode mode) : name_(std::move(name)) {
     EpochLogs{}.get(name_);  // throws for an unknown name, before training starts
     maximize_ = mode == MonitorMode::max ||
                 (mode == MonitorMode::automatic && name_.find("acc") != std::string::npos);
   }
 
+  /// The watched quantity's name.
   const std::string& name() const { return name_; }
+  /// True if larger is better.
   bool maximize() const { return maximize_; }
+  /// The quantity in `logs` (NaN when it was not computed, e.g. val_* without validation data).
   double value(const EpochLogs& logs) const { return logs.get(name_); }
 
   /// The starting "best": worse than any value.

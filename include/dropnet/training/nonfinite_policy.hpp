@@ -37,6 +37,7 @@
 
 namespace dropnet {
 
+/// What fit does on a NaN or infinite loss or gradient (see the file comment above).
 enum class NonFinitePolicy { throw_error, skip_batch, stop_and_restore };
 
 /// One non-finite loss or gradient seen by fit.
@@ -46,13 +47,18 @@ struct NonFiniteEvent {
   std::string what;    ///< e.g. "non-finite gradient (nan) in layer 1 Dense(4->3, ReLU), ..."
 };
 
+/// What fit recorded under NonFiniteOptions::log.
 struct NonFiniteLog {
+  /// Every non-finite loss or gradient, in order.
   std::vector<NonFiniteEvent> events;
+  /// Batches dropped by skip_batch.
   long skipped_batches = 0;
   bool stopped = false;  ///< stop_and_restore ended training
 };
 
+/// FitOptions::nonfinite: the policy, its limit and where to log events.
 struct NonFiniteOptions {
+  /// What to do (default throw_error, which throws NumericalError).
   NonFinitePolicy policy = NonFinitePolicy::throw_error;
   long max_consecutive_skips = 100;  ///< skip_batch: throw after this many in a row
   NonFiniteLog* log = nullptr;       ///< not owned; receives every event when set
@@ -104,6 +110,7 @@ class NonFiniteGuard {
     return NonFiniteAction::proceed;
   }
 
+  /// True once stop_and_restore has ended training.
   bool stopped() const { return stopped_; }
 
  private:
