@@ -125,12 +125,12 @@ TEST_CASE("a batch in the samples x features layout gets a transpose hint") {
 
   const std::string fit_error =
       error_of([&] { fit(model, loss, optimizer, keras_layout, y, gen); });
-  CHECK(fit_error.find("fit: inputs have 4 samples (columns) but targets have 48") == 0);
+  CHECK(fit_error.find("fit: inputs have 4 samples but targets have 48") == 0);
   CHECK(fit_error.find("transpose?") != std::string::npos);
   CHECK(error_of([&] { evaluate(model, loss, keras_layout, y); }).find("transpose?") !=
         std::string::npos);
   const std::string predict_error = error_of([&] { predict(model, keras_layout); });
-  CHECK(predict_error.find("predict: inputs have 48 features (rows), the model expects 4") == 0);
+  CHECK(predict_error.find("predict: input has 48 features (rows), the model expects 4") == 0);
   CHECK(predict_error.find("transpose?") != std::string::npos);
 
   // A shape that fits neither layout: the error without the hint.

@@ -112,7 +112,7 @@ template <class X, class Target>
 void require_dataset(const std::string& where, const Eigen::MatrixBase<X>& x, const Target& y) {
   require(x.cols() > 0, where, "empty dataset (0 samples)");
   const Index n = sample_count(y);
-  require(n == x.cols(), where, "inputs have ", x.cols(), " samples (columns) but targets have ", n,
+  require(n == x.cols(), where, "inputs have ", x.cols(), " samples but targets have ", n,
           transpose_hint(x.rows(), x.cols(), n == x.rows()));
   require(all_finite(x), where, "inputs contain NaN or Inf");
 }
@@ -121,7 +121,7 @@ void require_dataset(const std::string& where, const Eigen::MatrixBase<X>& x, co
 template <class X>
 void require_input_features(const std::string& where, const Eigen::MatrixBase<X>& x,
                             Index features) {
-  require(features == 0 || x.rows() == features, where, "inputs have ", x.rows(),
+  require(features == 0 || x.rows() == features, where, "input has ", x.rows(),
           " features (rows), the model expects ", features,
           transpose_hint(x.rows(), x.cols(), x.cols() == features));
 }
