@@ -6,6 +6,7 @@
 #   fetch_dir        FetchContent with SOURCE_DIR <dropnet>
 #   fetch_url        FetchContent with URL file://<archive of dropnet's sources>
 #   pkg-config       one line: $CXX ... main.cpp $(pkg-config --cflags dropnet)
+#   compiled         find_package, linking dropnet::compiled instead of header-only dropnet::dropnet
 # each with g++ and clang++, C++17 and C++20, -O0 and -O3 -march=native, all with
 # -Wall -Wextra -Wpedantic -Werror. Also checks the package's version file (SameMajorVersion),
 # that no public header includes <iostream>, a g++ -O2 build with default flags (no -march)
@@ -78,9 +79,12 @@ check "no <iostream> in include/dropnet" "$work/iostream.log" no_iostream
 echo "== Install into a temporary prefix"
 prefix="$work/prefix"
 install_dropnet() {
+  # Debug: dropnet::compiled (built and installed with the package) at -O0, the cheapest build.
   cmake -S "$root" -B "$work/dropnet-build" -DDROPNET_BUILD_TESTS=OFF -DDROPNET_BUILD_BENCH=OFF \
-    -DDROPNET_BUILD_EXAMPLES=OFF &&
+    -DDROPNET_BUILD_EXAMPLES=OFF -DCMAKE_BUILD_TYPE=Debug &&
+    cmake --build "$work/dropnet-build" -j1 &&
     cmake --install "$work/dropnet-build" --prefix "$prefix" &&
+    ls "$prefix"/lib*/libdropnet.a &&
     test -f "$prefix/include/dropnet/dropnet.hpp" &&
     test -f "$prefix/share/dropnet/cmake/dropnetConfig.cmake" &&
     test -f "$prefix/share/dropnet/cmake/dropnetConfigVersion.cmake" &&
@@ -109,7 +113,7 @@ check "find_package version compatibility" "$work/version.log" version_check
 
 echo "== Source archive for FetchContent URL mode"
 archive="$work/dropnet-src.tar.gz"
-tar -czf "$archive" -C "$root" --transform 's,^,dropnet/,' CMakeLists.txt cmake include LICENSE
+tar -czf "$archive" -C "$root" --transform 's,^,dropnet/,' CMakeLists.txt cmake include src LICENSE
 
 # build_cmake MODE CXX STD OPT: configures (again, keeping compiler detection) and builds the
 # consumer in one build directory per mode and compiler, then runs it.
@@ -119,6 +123,8 @@ build_cmake() {
     -DCMAKE_BUILD_TYPE= -DCMAKE_CXX_FLAGS="$(flags "$cxx" "$opt")")
   case $mode in
     find_package) args+=(-DDROPNET_MODE=find_package -DCMAKE_PREFIX_PATH="$prefix") ;;
+    compiled) args+=(-DDROPNET_MODE=find_package -DCMAKE_PREFIX_PATH="$prefix"
+      -DDROPNET_TARGET=dropnet::compiled) ;;
     subdirectory) args+=(-DDROPNET_MODE=subdirectory -DDROPNET_SOURCE_DIR="$root") ;;
     fetch_dir) args+=(-DDROPNET_MODE=fetchcontent -DDROPNET_SOURCE_DIR="$root") ;;
     fetch_url) args+=(-DDROPNET_MODE=fetchcontent -DDROPNET_URL="file://$archive") ;;
@@ -147,7 +153,7 @@ consume() {
   fi
 }
 
-modes=(find_package subdirectory fetch_dir fetch_url pkg-config)
+modes=(find_package subdirectory fetch_dir fetch_url pkg-config compiled)
 echo "== Consumer matrix"
 if [[ $matrix == ci ]]; then
   # Every way of taking dropnet once, then every compiler x standard x optimization through one

@@ -2,7 +2,7 @@
 # Builds and checks dropnet's documentation:
 #   1. the guides' code is the tests' code: every `// guide:begin NAME` ... `// guide:end NAME`
 #      region of tests/test_custom_layer.cpp appears verbatim (de-indented) as a code block of
-#      docs/custom_layer.md;
+#      docs/custom_layer.md (and tests/test_training_loop.cpp in docs/training_loop.md);
 #   2. the API reference: Doxygen (docs/Doxyfile) over include/dropnet and the guides fails on
 #      any warning: an undocumented public entity, a broken doc comment;
 #   3. the reference lists the core free functions: Doxygen drops a namespace's members without
@@ -60,6 +60,7 @@ check_guide() {
   done
 }
 check_guide tests/test_custom_layer.cpp docs/custom_layer.md
+check_guide tests/test_training_loop.cpp docs/training_loop.md
 
 echo "== API reference (Doxygen)"
 version=$(sed -n 's/.*version = "\(.*\)";.*/\1/p' include/dropnet/version.hpp)

@@ -88,7 +88,7 @@ int run_single(const Options& o, Data& data, dropnet::Generator& gen, std::FILE*
   }
   std::fprintf(out, "\n");
 
-  Progress progress(out, progress_style(o.progress, out), "");
+  Progress progress(out, progress_style(o.progress), "");
   const TrainOutcome outcome = train(model, o.train, data, gen, {&progress});
   if (outcome.best_epoch >= 0)
     std::fprintf(out, "Early stopping: restored the weights of epoch %d (best val_loss)\n",
@@ -103,7 +103,7 @@ int run_single(const Options& o, Data& data, dropnet::Generator& gen, std::FILE*
     std::fprintf(out, "\nSaved the model (architecture and weights) to %s\n", o.save_path.c_str());
   }
   write_curves(out, o, outcome.history);
-  print_timing(out, progress.train_seconds(), progress.images(),
+  print_timing(out, progress.train_seconds(), progress.samples(),
                std::chrono::duration<double>(Clock::now() - start).count(),
                cpu_seconds() - cpu_start);
 

@@ -124,15 +124,6 @@ std::string with_extension(const std::string& path, const std::string& extension
   return fs::path(path).replace_extension(extension).string();
 }
 
-void write_history_csv(const std::string& path, const dropnet::History& history) {
-  std::ofstream out = open_csv(path);
-  out << "epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds\n";
-  for (const auto& e : history.epochs)
-    out << e.epoch + 1 << ',' << e.loss << ',' << e.accuracy << ',' << e.val_loss << ','
-        << e.val_accuracy << ',' << e.learning_rate << ',' << e.seconds << '\n';
-  if (!out) throw std::runtime_error("error writing '" + path + "'");
-}
-
 void write_study_csv(const std::string& path, const std::vector<Curves>& models) {
   std::ofstream out = open_csv(path);
   std::size_t epochs = 0;

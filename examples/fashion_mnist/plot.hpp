@@ -7,15 +7,16 @@
 // name with .svg). Plot failures are reported on stderr and returned, never thrown: the CSV is
 // already on disk by then, and training results matter more than the picture.
 
+#include <dropnet/callbacks/csv_logger.hpp>
 #include <dropnet/training/history.hpp>
 #include <string>
 #include <vector>
 
 namespace fmnist {
 
-/// epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds; epochs 1-based, accuracies
-/// as fractions. Throws std::runtime_error if the file cannot be written.
-void write_history_csv(const std::string& path, const dropnet::History& history);
+/// epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds (the library's CsvLogger
+/// format); epochs 1-based, accuracies as fractions. Throws std::runtime_error.
+using dropnet::write_history_csv;
 
 /// A curve set for the study: one model's label and history.
 struct Curves {

@@ -2,7 +2,6 @@
 
 #include <ctime>
 #include <dropnet/io/fashion_mnist.hpp>
-#include <numeric>
 
 #include "progress.hpp"
 
@@ -22,18 +21,15 @@ double percent(long part, long whole) {
 }
 
 void print_per_class(std::FILE* out, const Confusion& c) {
-  std::fprintf(out, "\n%-13s %9s %7s   %s\n", "Class", "accuracy", "images",
-               "most often mistaken for");
+  std::fprintf(out, "\n%-13s %9s %7s %7s %7s   %s\n", "Class", "precision", "recall", "F1",
+               "images", "most often mistaken for");
   for (int t = 0; t < class_count; ++t) {
-    const auto& row = c.counts[static_cast<std::size_t>(t)];
-    int worst = t == 0 ? 1 : 0;
-    for (int p = 0; p < class_count; ++p)
-      if (p != t && row[static_cast<std::size_t>(p)] > row[static_cast<std::size_t>(worst)])
-        worst = p;
-    std::fprintf(out, "%-13s %8.1f%% %7ld   %s (%.1f%%)\n", class_name(t),
-                 100.0 * c.class_accuracy(t), c.class_total(t), class_name(worst),
-                 percent(row[static_cast<std::size_t>(worst)], c.class_total(t)));
+    const auto worst = c.most_confused_with(t);
+    std::fprintf(out, "%-13s %8.1f%% %6.1f%% %7.3f %7ld   %s (%.1f%%)\n", class_name(t),
+                 100.0 * c.precision(t), 100.0 * c.recall(t), c.f1(t), c.class_total(t),
+                 class_name(static_cast<int>(worst)), percent(c.counts(t, worst), c.class_total(t)));
   }
+  std::fprintf(out, "%-13s %26.3f (macro average)\n", "", c.macro_f1());
 }
 
 void print_matrix(std::FILE* out, const Confusion& c) {
@@ -42,45 +38,15 @@ void print_matrix(std::FILE* out, const Confusion& c) {
   std::fprintf(out, "\n");
   for (int t = 0; t < class_count; ++t) {
     std::fprintf(out, "%-13s", class_name(t));
-    for (long n : c.counts[static_cast<std::size_t>(t)]) std::fprintf(out, "%9ld", n);
+    for (int p = 0; p < class_count; ++p) std::fprintf(out, "%9ld", c.counts(t, p));
     std::fprintf(out, "\n");
   }
 }
 
 }  // namespace
 
-long Confusion::total() const {
-  long n = 0;
-  for (int t = 0; t < class_count; ++t) n += class_total(t);
-  return n;
-}
-
-long Confusion::correct() const {
-  long n = 0;
-  for (std::size_t t = 0; t < counts.size(); ++t) n += counts[t][t];
-  return n;
-}
-
-double Confusion::accuracy() const { return percent(correct(), total()) / 100.0; }
-
-long Confusion::class_total(int truth) const {
-  const auto& row = counts[static_cast<std::size_t>(truth)];
-  return std::accumulate(row.begin(), row.end(), 0L);
-}
-
-double Confusion::class_accuracy(int truth) const {
-  const auto t = static_cast<std::size_t>(truth);
-  return percent(counts[t][t], class_total(truth)) / 100.0;
-}
-
 Confusion confusion_of(const dropnet::Matrix<float>& logits, const dropnet::Labels& labels) {
-  Confusion c;
-  for (dropnet::Index j = 0; j < logits.cols(); ++j) {
-    dropnet::Index predicted = 0;
-    logits.col(j).maxCoeff(&predicted);
-    ++c.counts[static_cast<std::size_t>(labels(j))][static_cast<std::size_t>(predicted)];
-  }
-  return c;
+  return dropnet::confusion_matrix(labels, dropnet::argmax(logits), class_count);
 }
 
 void print_test_report(std::FILE* out, double test_loss, const Confusion& confusion) {

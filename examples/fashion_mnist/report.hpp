@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdio>
 #include <dropnet/core/types.hpp>
+#include <dropnet/training/classification.hpp>
 #include <dropnet/training/history.hpp>
 #include <string>
 #include <vector>
@@ -13,22 +14,14 @@ namespace fmnist {
 
 constexpr int class_count = 10;
 
-/// counts[t][p]: test images of true class t predicted as class p.
-struct Confusion {
-  std::array<std::array<long, class_count>, class_count> counts{};
-
-  long total() const;
-  long correct() const;
-  double accuracy() const;
-  long class_total(int truth) const;
-  double class_accuracy(int truth) const;
-};
+/// counts(t, p): test images of true class t predicted as class p (the library's).
+using Confusion = dropnet::ConfusionMatrix;
 
 /// Tallies argmax(logits column j) against labels(j).
 Confusion confusion_of(const dropnet::Matrix<float>& logits, const dropnet::Labels& labels);
 
-/// "Test: loss, accuracy", then per class: accuracy, count and the most frequent mistake,
-/// then the confusion matrix with the class names.
+/// "Test: loss, accuracy", then per class: precision, recall (the class's accuracy), F1, count
+/// and the most frequent mistake, then the confusion matrix with the class names.
 void print_test_report(std::FILE* out, double test_loss, const Confusion& confusion);
 
 /// CPU seconds this process has used so far, over all its threads (std::clock).

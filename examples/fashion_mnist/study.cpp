@@ -125,10 +125,10 @@ int compare(const Options& options, const std::vector<ModelSpec>& specs, const s
   double train_seconds = 0.0;
   long images = 0;
   for (const ModelSpec& spec : specs) {
-    Progress progress(out, progress_style(options.progress, out), spec.label);
+    Progress progress(out, progress_style(options.progress), spec.label);
     runs.push_back(train_one(options, spec, data, gen, out, progress));
     train_seconds += progress.train_seconds();
-    images += progress.images();
+    images += progress.samples();
   }
 
   std::vector<StudyRow> rows;

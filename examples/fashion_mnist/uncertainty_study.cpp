@@ -175,7 +175,7 @@ int run_uncertainty_study(const Options& options, Data& data, std::FILE* out) {
 
   int member = 0;
   auto train_member = [&](Sequential<float>& model, dropnet::Generator& gen) {
-    Progress progress(out, progress_style(options.progress, out),
+    Progress progress(out, progress_style(options.progress),
                       "member " + std::to_string(++member));
     train(model, options.train, data, gen, {&progress});
   };

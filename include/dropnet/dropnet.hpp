@@ -62,6 +62,7 @@
 
 #include "training/calibration.hpp"
 #include "training/callback.hpp"
+#include "training/classification.hpp"
 #include "training/early_stopping.hpp"
 #include "training/ensemble.hpp"
 #include "training/evaluate.hpp"
@@ -83,4 +84,8 @@
 #include "io/model_load.hpp"
 #include "io/weights_file.hpp"
 
+#include "callbacks/csv_logger.hpp"
 #include "callbacks/model_checkpoint.hpp"
+#include "callbacks/progress.hpp"
+
+#include "instantiations.hpp"  // extern template declarations when DROPNET_COMPILED_LIB is defined

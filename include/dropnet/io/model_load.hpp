@@ -64,18 +64,30 @@ Sequential<T> build_model(const ModelRecord& m, const LayerRegistry<T>& registry
 
 /// The model stored in `in`, rebuilt with `registry`. Throws FormatError.
 template <class T>
-Sequential<T> load(std::istream& in,
-                   const LayerRegistry<T>& registry = LayerRegistry<T>::builtin()) {
+Sequential<T> load(std::istream& in, const LayerRegistry<T>& registry) {
   return detail::build_model<T>(detail::read_model(in, "load(stream)"), registry);
+}
+
+/// The model stored in `in`, rebuilt with the built-in layers. Throws FormatError. (An overload
+/// rather than a default argument: the compiled library then builds the registry, not the
+/// caller's translation unit.)
+template <class T>
+Sequential<T> load(std::istream& in) {
+  return load<T>(in, LayerRegistry<T>::builtin());
 }
 
 /// The model stored in the file at `path` (which must end at the checksum), rebuilt with
 /// `registry`. Throws FormatError.
 template <class T>
-Sequential<T> load(const std::string& path,
-                   const LayerRegistry<T>& registry = LayerRegistry<T>::builtin()) {
+Sequential<T> load(const std::string& path, const LayerRegistry<T>& registry) {
   const std::string where = "load('" + path + "')";
   return detail::build_model<T>(detail::read_model_file(path, where), registry);
+}
+
+/// The model stored in the file at `path`, rebuilt with the built-in layers. Throws FormatError.
+template <class T>
+Sequential<T> load(const std::string& path) {
+  return load<T>(path, LayerRegistry<T>::builtin());
 }
 
 }  // namespace dropnet

@@ -20,6 +20,12 @@
 #include "../core/error.hpp"
 #include "layer_config.hpp"
 
+/// X-macro over every activation a layer config can name, in dispatch order: the one list that
+/// with_activation and the compiled library's instantiations (dropnet/instantiations.hpp) share.
+#define DROPNET_FOR_EACH_ACTIVATION(X) \
+  X(Identity) X(ReLU) X(LeakyReLU) X(ELU) X(SELU) X(Sigmoid) X(Tanh) X(Softplus) X(Swish) X(GELU) \
+  X(GELUTanh) X(Softmax)
+
 namespace dropnet {
 
 namespace detail {
@@ -37,18 +43,6 @@ A activation_from(const LayerConfig& c, double parameter) {
   }
 }
 
-/// Tries each of As in turn: f(A) for the one whose kind is `name`.
-template <class F, class A, class... Rest>
-decltype(auto) dispatch_activation(const LayerConfig& c, const std::string& name, double parameter,
-                                   F&& f) {
-  if (name == A::kind) return f(activation_from<A>(c, parameter));
-  if constexpr (sizeof...(Rest) > 0) {
-    return dispatch_activation<F, Rest...>(c, name, parameter, std::forward<F>(f));
-  } else {
-    throw FormatError(concat(config_where(c), ": unknown activation '", name, "'"));
-  }
-}
-
 }  // namespace detail
 
 /// Calls f(activation) with the activation `c` names (see the file comment) and returns its
@@ -57,9 +51,11 @@ template <class F>
 decltype(auto) with_activation(const LayerConfig& c, F&& f) {
   const std::string name = c.string("activation");
   const double parameter = c.finite("activation_parameter");
-  return detail::dispatch_activation<F, Identity, ReLU, LeakyReLU, ELU, SELU, Sigmoid, Tanh,
-                                     Softplus, Swish, GELU, GELUTanh, Softmax>(
-      c, name, parameter, std::forward<F>(f));
+#define DROPNET_TRY_ACTIVATION(A) \
+  if (name == A::kind) return f(detail::activation_from<A>(c, parameter));
+  DROPNET_FOR_EACH_ACTIVATION(DROPNET_TRY_ACTIVATION)
+#undef DROPNET_TRY_ACTIVATION
+  throw FormatError(detail::concat(detail::config_where(c), ": unknown activation '", name, "'"));
 }
 
 }  // namespace dropnet

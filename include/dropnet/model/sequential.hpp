@@ -139,7 +139,7 @@ class Sequential {
   ParameterList<T> buffers() { return collect([](Layer<T>& l) { return l.buffers(); }); }
 
   /// Scalars over every trainable parameter.
-  Index parameter_count() {
+  Index parameter_count() const {
     Index count = 0;
     for (auto& layer : layers_) count += layer->parameter_count();
     return count;
@@ -172,7 +172,7 @@ class Sequential {
   }
 
   /// A table of layers, output shapes and parameter counts, like Keras' model.summary().
-  std::string summary() {
+  std::string summary() const {
     std::ostringstream out;
     out << std::left << std::setw(40) << "Layer" << std::setw(16) << "Output" << "Params\n";
     out << std::string(64, '-') << '\n';

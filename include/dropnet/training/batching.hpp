@@ -2,14 +2,53 @@
 // Helpers that cut datasets into batches: a contiguous slice or a gather by index.
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../core/error.hpp"
 #include "../core/finite.hpp"
 #include "../core/types.hpp"
 
-namespace dropnet::detail {
+namespace dropnet {
+
+/// A read-only view of a features x samples batch as fit, evaluate and predict take it: a
+/// Matrix<T>, an Eigen::Map over your own buffer (e.g. a std::vector) or a block of columns
+/// binds without a copy; a row-major or strided expression is copied once into the view.
+template <class T>
+using MatrixView = Eigen::Ref<const Matrix<T>>;
+
+namespace detail {
+
+/// `X` itself, in a context the compiler does not deduce template arguments from: T comes from
+/// the model, and any Eigen expression of T then converts to a MatrixView<T>.
+template <class X>
+struct NonDeduced {
+  using type = X;  ///< X unchanged
+};
+/// The view parameter of fit, evaluate and predict.
+template <class T>
+using ViewArg = typename NonDeduced<MatrixView<T>>::type;
+
+/// True for the targets fit and evaluate accept with a Matrix<T> model: integer class labels
+/// (Labels) or a Matrix<T> of targets.
+template <class T, class Target>
+inline constexpr bool is_target_v =
+    std::is_same_v<Target, Labels> || std::is_same_v<Target, Matrix<T>>;
+
+/// Fails the build with a sentence, rather than with errors from inside the batching code, when
+/// y is neither Labels nor Matrix<T> (e.g. Eigen::VectorXf or Eigen::VectorXi of another width).
+/// Returns is_target_v, for an `if constexpr` that keeps the rest from being instantiated.
+template <class T, class Target>
+constexpr bool require_target_type() {
+  static_assert(is_target_v<T, Target>,
+                "dropnet: targets y must be dropnet::Labels (Eigen::Matrix<std::int32_t, "
+                "Eigen::Dynamic, 1>, one class index per sample) or a dropnet::Matrix<T> of "
+                "targets (outputs x samples, same scalar as the model); for class labels held "
+                "as floats, pass y.cast<std::int32_t>()");
+  return is_target_v<T, Target>;
+}
 
 /// Number of samples in a target: columns of a matrix, entries of a label vector.
 template <class T>
@@ -24,8 +63,8 @@ inline void slice_into(const Labels& y, Index first, Index count, Labels& out) {
   out = y.segment(first, count);
 }
 
-template <class T>
-void gather_into(const Matrix<T>& y, const Index* index, Index count, Matrix<T>& out) {
+template <class X, class T>
+void gather_into(const Eigen::MatrixBase<X>& y, const Index* index, Index count, Matrix<T>& out) {
   out.resize(y.rows(), count);
   for (Index j = 0; j < count; ++j) out.col(j) = y.col(index[j]);
 }
@@ -49,8 +88,9 @@ inline Index smallest_batch(Index samples, Index batch_size) {
 /// Calls visit(batch, first, count) for consecutive slices of `count` <= batch_size columns
 /// of x, each copied into one buffer that lives until the end: the one batching loop of
 /// predict, evaluate and mc_predict.
-template <class T, class Visit>
-void for_each_batch(const Matrix<T>& x, Index batch_size, Visit&& visit) {
+template <class X, class Visit>
+void for_each_batch(const Eigen::MatrixBase<X>& x, Index batch_size, Visit&& visit) {
+  using T = typename X::Scalar;
   Matrix<T> batch;
   for (Index first = 0; first < x.cols(); first += batch_size) {
     const Index count = std::min(batch_size, x.cols() - first);
@@ -59,12 +99,31 @@ void for_each_batch(const Matrix<T>& x, Index batch_size, Visit&& visit) {
   }
 }
 
-template <class T, class Target>
-void require_dataset(const std::string& where, const Matrix<T>& x, const Target& y) {
+/// The hint for a batch in the Keras layout (samples x features), where dropnet takes features x
+/// samples: empty unless `x` would fit with rows and columns swapped.
+inline std::string transpose_hint(Index rows, Index cols, bool transposed_fits) {
+  if (!transposed_fits) return "";
+  return concat(" (x is ", rows, " x ", cols,
+                ": samples x features? dropnet takes features x samples, one sample per column:"
+                " transpose? pass x.transpose())");
+}
+
+template <class X, class Target>
+void require_dataset(const std::string& where, const Eigen::MatrixBase<X>& x, const Target& y) {
   require(x.cols() > 0, where, "empty dataset (0 samples)");
-  require(sample_count(y) == x.cols(), where, "inputs have ", x.cols(), " samples but targets have ",
-          sample_count(y));
+  const Index n = sample_count(y);
+  require(n == x.cols(), where, "inputs have ", x.cols(), " samples but targets have ", n,
+          transpose_hint(x.rows(), x.cols(), n == x.rows()));
   require(all_finite(x), where, "inputs contain NaN or Inf");
+}
+
+/// x must have the model's `features` rows (0: not known yet).
+template <class X>
+void require_input_features(const std::string& where, const Eigen::MatrixBase<X>& x,
+                            Index features) {
+  require(features == 0 || x.rows() == features, where, "input has ", x.rows(),
+          " features (rows), the model expects ", features,
+          transpose_hint(x.rows(), x.cols(), x.cols() == features));
 }
 
 /// Labels must name one of the model's outputs (0 or 1 for a single-output model).
@@ -78,4 +137,5 @@ inline void require_labels_in_range(const std::string& where, const Labels& y, I
 template <class T>
 void require_labels_in_range(const std::string&, const Matrix<T>&, Index) {}
 
-}  // namespace dropnet::detail
+}  // namespace detail
+}  // namespace dropnet

@@ -223,7 +223,7 @@ class DataParallel {
   /// Collective: the Evaluation of (x, y) with each rank evaluating its slice (as shard()
   /// splits a batch): the whole set's loss and accuracy, the same on every rank.
   template <class Target>
-  Evaluation evaluate(const Loss<T>& loss, const Matrix<T>& x, const Target& y, Index batch_size) {
+  Evaluation evaluate(const Loss<T>& loss, const MatrixView<T>& x, const Target& y, Index batch_size) {
     if (comm_.size() == 1) return dropnet::evaluate(model_, loss, x, y, batch_size);
     const std::pair<Index, Index> slice = shard(0, x.cols());  // (a lambda cannot capture a binding)
     const Index first = slice.first, count = slice.second;

@@ -15,11 +15,13 @@ struct Evaluation {
   double accuracy = 0.0;  ///< fraction of correct predictions, in [0, 1]
 };
 
-/// Outputs of the model on every column of `x` in eval mode, `batch_size` columns at a time.
+/// Outputs of the model on every column of `x` (features x samples: a Matrix<T>, or a Map or
+/// block viewed without a copy) in eval mode, `batch_size` columns at a time.
 template <class T>
-Matrix<T> predict(Sequential<T>& model, const Matrix<T>& x, Index batch_size = 1024) {
+Matrix<T> predict(Sequential<T>& model, const detail::ViewArg<T>& x, Index batch_size = 1024) {
   detail::require(batch_size > 0, "predict", "batch_size must be > 0, got ", batch_size);
   detail::require(x.cols() > 0, "predict", "empty input (0 columns)");
+  detail::require_input_features("predict", x, model.input_features());
   Matrix<T> out;
   detail::for_each_batch(x, batch_size, [&](const Matrix<T>& batch, Index first, Index count) {
     const Matrix<T>& y = model.forward_borrowed(batch, Mode::eval, nullptr);
@@ -29,12 +31,14 @@ Matrix<T> predict(Sequential<T>& model, const Matrix<T>& x, Index batch_size = 1
   return out;
 }
 
-/// Mean loss and accuracy of the model on (x, y) in eval mode.
+namespace detail {
+
 template <class T, class Target>
-Evaluation evaluate(Sequential<T>& model, const Loss<T>& loss, const Matrix<T>& x, const Target& y,
-                    Index batch_size = 1024) {
+Evaluation evaluate(Sequential<T>& model, const Loss<T>& loss, const MatrixView<T>& x,
+                    const Target& y, Index batch_size) {
   detail::require(batch_size > 0, "evaluate", "batch_size must be > 0, got ", batch_size);
   detail::require_dataset("evaluate", x, y);
+  detail::require_input_features("evaluate", x, model.input_features());
   loss.require_targets(y, "evaluate");
   double total_loss = 0.0;
   Index correct = 0;
@@ -47,6 +51,19 @@ Evaluation evaluate(Sequential<T>& model, const Loss<T>& loss, const Matrix<T>& 
   });
   const double n = static_cast<double>(x.cols());
   return {total_loss / n + static_cast<double>(model.penalty()), static_cast<double>(correct) / n};
+}
+
+}  // namespace detail
+
+/// Mean loss and accuracy of the model on (x, y) in eval mode; x as predict takes it, y Labels or
+/// a Matrix<T> of targets (anything else fails the build with a static_assert that says so).
+template <class T, class Target>
+Evaluation evaluate(Sequential<T>& model, const Loss<T>& loss, const detail::ViewArg<T>& x,
+                    const Target& y, Index batch_size = 1024) {
+  if constexpr (detail::require_target_type<T, Target>())
+    return detail::evaluate<T, Target>(model, loss, x, y, batch_size);
+  else
+    return {};
 }
 
 }  // namespace dropnet

@@ -46,14 +46,20 @@ struct FitOptions {
   distributed::Communicator* communicator = nullptr;
 };
 
-/// Validation data for fit: references to data the caller keeps alive.
+/// Validation data for fit: views of data the caller keeps alive. `ValidationData{x, y}`
+/// deduces T and Target (deduction guide below).
 template <class T, class Target>
 struct ValidationData {
-  /// Validation inputs, features x samples.
-  const Matrix<T>& x;
+  /// Validation inputs, features x samples (a view: a Matrix, Map or block of the caller's).
+  MatrixView<T> x;
   /// Validation targets: Labels or a target matrix, as fit's y.
   const Target& y;
 };
+
+/// ValidationData{x, y}: T from x's scalar type (x a Matrix, Map or any Eigen matrix expression).
+template <class X, class Target>
+ValidationData(const Eigen::MatrixBase<X>&, const Target&)
+    -> ValidationData<typename X::Scalar, Target>;
 
 namespace detail {
 
@@ -61,7 +67,7 @@ namespace detail {
 /// half-trained model.
 template <class T, class Target>
 void require_fit_arguments(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
-                           const Matrix<T>& x, const Target& y, const FitOptions<T>& options,
+                           const MatrixView<T>& x, const Target& y, const FitOptions<T>& options,
                            const ValidationData<T, Target>* validation) {
   require(options.epochs >= 0, "fit", "epochs must be >= 0, got ", options.epochs);
   require(options.batch_size > 0, "fit", "batch_size must be > 0, got ", options.batch_size);
@@ -83,8 +89,7 @@ void require_fit_arguments(Sequential<T>& model, const Loss<T>& loss, Optimizer<
     require_labels_in_range("fit", y, model.output_features());
     if (validation) require_labels_in_range("fit (validation)", validation->y, model.output_features());
   }
-  require(model.input_features() == 0 || x.rows() == model.input_features(), "fit",
-          "inputs have ", x.rows(), " features, the model expects ", model.input_features());
+  require_input_features("fit", x, model.input_features());
   ModelState<T>(model).require_optimizer(optimizer, "fit");
   const Index smallest = smallest_batch(x.cols(), options.batch_size);
   require(options.communicator || smallest >= model.min_train_batch(), "fit", "a batch of ", smallest,
@@ -96,7 +101,7 @@ void require_fit_arguments(Sequential<T>& model, const Loss<T>& loss, Optimizer<
 /// What every rank of a distributed fit must agree on besides the model: the shapes that fix
 /// how many collective calls each rank makes.
 template <class T, class Target>
-std::vector<std::string> distributed_layout(Sequential<T>& model, const Matrix<T>& x,
+std::vector<std::string> distributed_layout(Sequential<T>& model, const MatrixView<T>& x,
                                             const FitOptions<T>& options,
                                             const ValidationData<T, Target>* validation) {
   const int world = options.communicator->size();
@@ -113,7 +118,7 @@ std::vector<std::string> distributed_layout(Sequential<T>& model, const Matrix<T
 
 template <class T, class Target>
 History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
-            const Matrix<T>& x, const Target& y, Generator& gen, const FitOptions<T>& options,
+            const MatrixView<T>& x, const Target& y, Generator& gen, const FitOptions<T>& options,
             const ValidationData<T, Target>* validation) {
   distributed::Communicator* comm = options.communicator;
   std::vector<std::string> layout;
@@ -202,23 +207,31 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
 
 }  // namespace detail
 
-/// Trains `model` on (x, y): x is features x samples, y integer labels or a target matrix.
+/// Trains `model` on (x, y): x is features x samples (a Matrix<T>, or a Map or block viewed
+/// without a copy), y integer labels or a target matrix.
 /// Throws InvalidArgument (before any update) on mismatched shapes, empty data, non-finite
 /// inputs or targets, out-of-range labels, an optimizer not built from model.parameters(), a
 /// null callback or a batch too small for the model (BatchNorm); NumericalError if the loss or a gradient becomes non-finite
 /// (unless options.nonfinite says to skip the batch or stop).
 template <class T, class Target>
 History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
-            const Matrix<T>& x, const Target& y, Generator& gen, const FitOptions<T>& options = {}) {
-  return detail::fit<T, Target>(model, loss, optimizer, x, y, gen, options, nullptr);
+            const detail::ViewArg<T>& x, const Target& y, Generator& gen,
+            const FitOptions<T>& options = {}) {
+  if constexpr (detail::require_target_type<T, Target>())
+    return detail::fit<T, Target>(model, loss, optimizer, x, y, gen, options, nullptr);
+  else
+    return {};
 }
 
 /// As above, evaluating `validation` in eval mode after each epoch (val_loss, val_accuracy).
 template <class T, class Target>
 History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
-            const Matrix<T>& x, const Target& y, Generator& gen, const FitOptions<T>& options,
-            const ValidationData<T, Target>& validation) {
-  return detail::fit<T, Target>(model, loss, optimizer, x, y, gen, options, &validation);
+            const detail::ViewArg<T>& x, const Target& y, Generator& gen,
+            const FitOptions<T>& options, const ValidationData<T, Target>& validation) {
+  if constexpr (detail::require_target_type<T, Target>())
+    return detail::fit<T, Target>(model, loss, optimizer, x, y, gen, options, &validation);
+  else
+    return {};
 }
 
 }  // namespace dropnet

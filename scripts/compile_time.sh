@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Compile time of tests/compile_time/train_save_load.cpp (README's first model: trains an MLP,
+# saves it and load<float>s it back), header-only and against dropnet::compiled, with each
+# compiler at -O2 in one run: CPU seconds (user + system) and peak memory of the compile
+# (/usr/bin/time -v). Each program is then linked and run (it checks its own results).
+#
+#   scripts/compile_time.sh [compiler...]     default: g++ clang++
+#   DROPNET_COMPILED_A=<path/libdropnet.a>    reuse a built dropnet::compiled (else built here
+#                                             with the first compiler, -O2, and timed too)
+# Not run by CI (minutes of CPU); README's "Compile time" table comes from it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+source="$root/tests/compile_time/train_save_load.cpp"
+work=$(mktemp -d "${TMPDIR:-/tmp}/dropnet-compile-time.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+compilers=("$@")
+((${#compilers[@]})) || compilers=(g++ clang++)
+flags=(-std=c++17 -O2 -I"$root/include" -isystem /usr/include/eigen3)
+
+# measure LABEL COMMAND...: one line "LABEL  CPU s  peak MB".
+measure() {
+  local label=$1
+  shift
+  /usr/bin/time -v "$@" 2>"$work/time.log" >/dev/null || { cat "$work/time.log"; exit 1; }
+  awk -v label="$label" -F': ' '
+    /User time/ {u = $2} /System time/ {s = $2} /Maximum resident/ {m = $2}
+    END {printf "%-44s %7.1f s CPU %7.0f MB\n", label, u + s, m / 1024}' "$work/time.log"
+}
+
+uptime
+library=${DROPNET_COMPILED_A:-}
+if [[ -z $library ]]; then
+  for scalar in float double; do
+    measure "dropnet::compiled, ${scalar} TU (${compilers[0]})" "${compilers[0]}" "${flags[@]}" \
+      -DDROPNET_COMPILED_LIB -c "$root/src/dropnet_${scalar}.cpp" -o "$work/$scalar.o"
+  done
+  ar rcs "$work/libdropnet.a" "$work/float.o" "$work/double.o"
+  library="$work/libdropnet.a"
+fi
+for cxx in "${compilers[@]}"; do
+  measure "$cxx -O2, header-only" "$cxx" "${flags[@]}" -c "$source" -o "$work/header_only.o"
+  measure "$cxx -O2, with dropnet::compiled" "$cxx" "${flags[@]}" -DDROPNET_COMPILED_LIB \
+    -c "$source" -o "$work/compiled.o"
+  "$cxx" "$work/header_only.o" -o "$work/header_only"
+  "$cxx" "$work/compiled.o" "$library" -o "$work/compiled"
+  "$work/header_only" >/dev/null && "$work/compiled" >/dev/null ||
+    { echo "compile_time: a program failed its own check"; exit 1; }
+done
+uptime

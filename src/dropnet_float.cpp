@@ -1,0 +1,3 @@
+// dropnet::compiled, float instantiations (see instantiate.inc).
+#define DROPNET_SCALAR float
+#include "instantiate.inc"
