@@ -222,7 +222,7 @@ StateDictResult load_state_dict(Sequential<T>& model, const SafetensorsFile& fil
     if (!result.unexpected_keys.empty())
       problems += "; unexpected keys: " + detail::key_list(result.unexpected_keys);
     if (!misshaped.empty()) problems += "; mis-shaped keys: " + detail::key_list(misshaped);
-    throw FormatError(detail::concat(file.where(), ": load_state_dict", problems.substr(1),
+    throw FormatError(detail::concat(file.where(), ": load_state_dict:", problems.substr(1),
                                      " (the model is unchanged)"));
   }
   for (const auto& [e, values] : staged)
