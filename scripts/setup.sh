@@ -10,6 +10,9 @@ packages=(
   dataset-fashion-mnist
   # sanitizers, libFuzzer, static analysis and the API reference (CI's extra checks)
   libclang-rt-14-dev clang-tidy doxygen
+  # io/safetensors.hpp's JSON parser; the peer checks (tests/peers/): PyTorch, the ONNX checker,
+  # Node for ONNX Runtime
+  nlohmann-json3-dev python3-torch python3-numpy python3-onnx nodejs npm
 )
 
 missing=()
@@ -23,4 +26,12 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   "${as_root[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# ONNX Runtime for the peer check tests/peers/onnxruntime_check.js: the npm package's CPU
+# runtime, at the version package-lock.json pins (ONNXRUNTIME_NODE_INSTALL=skip: no GPU download).
+peers="$(dirname "$0")/../tests/peers"
+if [[ ! -d "$peers/node_modules/onnxruntime-node" ]]; then
+  echo "setup: npm ci in tests/peers (onnxruntime-node)"
+  (cd "$peers" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -14,6 +14,7 @@
 #include <dropnet/io/state_dict.hpp>
 #include <dropnet/layers/batch_norm.hpp>
 #include <dropnet/layers/dense.hpp>
+#include <dropnet/model/model_state.hpp>
 #include <string>
 #include <vector>
 

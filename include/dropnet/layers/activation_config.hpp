@@ -4,7 +4,7 @@
 // rebuild the right instantiation in its from_config.
 //
 // Reads the config's string "activation" (one of Identity ReLU LeakyReLU ELU SELU Sigmoid Tanh
-// Softplus Swish GELU GELUTanh Softmax) and number "activation_parameter": a parameterized
+// Softplus Swish GELU GELUTanh Softmax LogSoftmax) and number "activation_parameter": a parameterized
 // activation (LeakyReLU, ELU) is built as A(parameter); the others require the parameter to be 0.
 // Throws FormatError("layer config <kind>: ...") for an unknown name or a stray parameter.
 
@@ -58,7 +58,7 @@ decltype(auto) with_activation(const LayerConfig& c, F&& f) {
   const std::string name = c.string("activation");
   const double parameter = c.finite("activation_parameter");
   return detail::dispatch_activation<F, Identity, ReLU, LeakyReLU, ELU, SELU, Sigmoid, Tanh,
-                                     Softplus, Swish, GELU, GELUTanh, Softmax>(
+                                     Softplus, Swish, GELU, GELUTanh, Softmax, LogSoftmax>(
       c, name, parameter, std::forward<F>(f));
 }
 

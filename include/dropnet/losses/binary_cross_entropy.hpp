@@ -1,7 +1,15 @@
 #pragma once
-// Binary cross-entropy from logits, PyTorch BCEWithLogitsLoss(reduction='mean'):
+// Binary cross-entropy, from logits and from probabilities.
+//
+// BinaryCrossEntropyWithLogits, PyTorch BCEWithLogitsLoss(reduction='mean'):
 //   L = 1/(n m) sum max(z, 0) - z t + log(1 + exp(-|z|))    (stable for any |z|)
 //   dL/dz = (sigmoid(z) - t) / (n m)
+// BinaryCrossEntropy, PyTorch BCELoss(reduction='mean'), on probabilities p (after a Sigmoid):
+//   L = -1/(n m) sum t max(log p, -100) + (1 - t) max(log(1 - p), -100)
+//   dL/dp = (p - t) / max(p (1 - p), 1e-12) / (n m)    (1e-12 rounded to float, as PyTorch)
+// PyTorch clamps each log at -100 so that p = 0 or 1 gives a finite loss (100 per element at
+// worst), and bounds the gradient's denominator by 1e-12; both are copied here.
+// Prefer the logits form for training: it is exact where p saturates.
 // Targets in [0, 1]; with labels (single output), t = label in {0, 1}.
 
 #include "loss.hpp"
@@ -39,6 +47,44 @@ class BinaryCrossEntropyWithLogits : public Loss<T> {
 
  protected:
   T decision_threshold() const override { return T(0); }  // logit 0 = probability 0.5
+};
+
+/// Binary cross-entropy on probabilities in [0, 1], PyTorch BCELoss (file comment).
+template <class T>
+class BinaryCrossEntropy : public Loss<T> {
+ public:
+  std::string name() const override { return "BinaryCrossEntropy"; }
+
+  /// Mean loss; throws InvalidArgument for a shape mismatch, a target or probability outside
+  /// [0, 1].
+  T compute(const Matrix<T>& p, const Matrix<T>& target, Matrix<T>* grad) const override {
+    this->require_same_shape(p, target);
+    this->check((target.array() >= T(0)).all() && (target.array() <= T(1)).all(),
+                "targets must lie in [0, 1]");
+    this->check((p.array() >= T(0)).all() && (p.array() <= T(1)).all(),
+                "probabilities must lie in [0, 1] (use BinaryCrossEntropyWithLogits on logits)");
+    const T count = T(p.size());
+    const auto t = target.array();
+    const auto x = p.array();
+    if (grad) *grad = (x - t) / (x * (T(1) - x)).max(T(1e-12f)) / count;  // torch: a float 1e-12
+    const auto log_p = x.log().max(T(-100));
+    const auto log_q = (T(1) - x).log().max(T(-100));
+    return -(t * log_p + (T(1) - t) * log_q).sum() / count;
+  }
+
+  /// Labels in {0, 1} for a single output row.
+  T compute(const Matrix<T>& p, const Labels& labels, Matrix<T>* grad) const override {
+    this->check(p.rows() == 1, "labels need a single output row, got ", p.rows());
+    this->require_labels(p, labels, 2);
+    return compute(p, Matrix<T>(labels.cast<T>().transpose()), grad);
+  }
+
+  /// Targets in [0, 1].
+  void require_targets(const Matrix<T>& target, const std::string& where) const override {
+    this->require_targets_where(target, where, "in [0, 1]",
+                                [](T t) { return t >= T(0) && t <= T(1); });
+  }
+  using Loss<T>::require_targets;
 };
 
 }  // namespace dropnet
