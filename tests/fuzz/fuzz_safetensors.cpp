@@ -18,18 +18,11 @@
 #include <string>
 #include <vector>
 
+#include "corpus_models.hpp"
+
 using namespace dropnet;
 
 namespace {
-
-Sequential<float> small_model() {
-  Generator gen(7);
-  Sequential<float> model(4);
-  model.add(Dense<float, ReLU>(4, 3, gen));
-  model.add(BatchNorm<float>(3));
-  model.add(Dense<float>(3, 2, gen));
-  return model;
-}
 
 void check_file(const SafetensorsFile& file) {
   for (const SafeTensor& t : file.tensors()) {
@@ -43,7 +36,7 @@ void check_file(const SafetensorsFile& file) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static Sequential<float> model = small_model();
+  static Sequential<float> model = fuzz::load_into_model<float>();  // Dense, BatchNorm, Dense
   static Vector<float> before;
   try {
     const SafetensorsFile file(std::string(reinterpret_cast<const char*>(data), size), "fuzz");
