@@ -84,7 +84,8 @@ TEST_CASE("NLLLoss: value and gradient as torch.nn.NLLLoss; LogSoftmax + NLL = c
   CHECK(dense_grad.isApprox(expected, 1e-15));
   CHECK(SoftmaxCrossEntropy<double>().compute(z, labels, nullptr) ==
         doctest::Approx(25.21956209627285).epsilon(1e-13));
-  CHECK_THROWS_AS(NLLLoss<double>().compute(log_p, Labels::Constant(3, 4), nullptr), InvalidArgument);
+  const Labels out_of_range = Labels::Constant(3, 4);
+  CHECK_THROWS_AS(NLLLoss<double>().compute(log_p, out_of_range, nullptr), InvalidArgument);
 }
 
 TEST_CASE_TEMPLATE("BCELoss on probabilities: logs clamped at -100, gradient as torch", T, float,
@@ -104,9 +105,8 @@ TEST_CASE_TEMPLATE("BCELoss on probabilities: logs clamped at -100, gradient as 
   for (Index i = 0; i < 6; ++i)
     CHECK(double(grad.data()[i]) ==
           doctest::Approx(torch_grad[static_cast<std::size_t>(i)]).epsilon(is_float ? 1e-6 : 1e-14));
-  CHECK_THROWS_AS(BinaryCrossEntropy<T>().compute(Matrix<T>::Constant(1, 2, T(1.5)),
-                                                  Matrix<T>::Zero(1, 2), nullptr),
-                  InvalidArgument);
+  const Matrix<T> above_one = Matrix<T>::Constant(1, 2, T(1.5)), zeros = Matrix<T>::Zero(1, 2);
+  CHECK_THROWS_AS(BinaryCrossEntropy<T>().compute(above_one, zeros, nullptr), InvalidArgument);
 }
 
 TEST_CASE_TEMPLATE("max-norm is torch.renorm(w, 2, 0, c): rows above c scaled by c / (norm + 1e-7)",
