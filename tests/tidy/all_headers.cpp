@@ -6,6 +6,7 @@
 
 #include <dropnet/dropnet.hpp>
 #include <dropnet/io/idx.hpp>
+#include <dropnet/io/state_dict.hpp>
 
 namespace dropnet {
 
@@ -39,7 +40,14 @@ namespace dropnet {
                                          const McDropoutOptions&);               \
   template Matrix<T> load_idx_images<T>(const std::string&);                     \
   template void save_weights<T>(Sequential<T>&, const std::string&);             \
-  template void load_weights<T>(Sequential<T>&, const std::string&);
+  template void load_weights<T>(Sequential<T>&, const std::string&);             \
+  template class BinaryCrossEntropy<T>;                                          \
+  template class NLLLoss<T>;                                                     \
+  template StateDictResult load_state_dict<T>(Sequential<T>&, const std::string&, \
+                                              const StateDictOptions&);         \
+  template void save_state_dict<T>(Sequential<T>&, const std::string&,           \
+                                   const StateDictOptions&);                     \
+  template void export_onnx<T>(Sequential<T>&, const std::string&);
 
 DROPNET_TIDY_LAYERS(float)
 DROPNET_TIDY_LAYERS(double)

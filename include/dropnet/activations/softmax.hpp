@@ -34,9 +34,11 @@ struct Softmax {
 /// torch.nn.LogSoftmax(dim=1)). Backward: dz = da - softmax(z) * sum_j da_j, with softmax = exp(a).
 /// Pair it with NLLLoss, as in PyTorch; together they equal SoftmaxCrossEntropy on z.
 struct LogSoftmax {
-  static constexpr const char* kind = "LogSoftmax";
-  static constexpr bool has_parameter = false;
+  static constexpr const char* kind = "LogSoftmax";  ///< its name in configs and files
+  static constexpr bool has_parameter = false;       ///< no parameter
+  /// Always 0 (no parameter).
   double parameter() const { return 0.0; }
+  /// a = z - max z - log sum exp(z - max z), column by column.
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
     a.resize(z.rows(), z.cols());
     for (Index j = 0; j < z.cols(); ++j) {
@@ -45,6 +47,7 @@ struct LogSoftmax {
       a.col(j).array() -= std::log(a.col(j).array().exp().sum());
     }
   }
+  /// dz = da - exp(a) * sum(da), column by column.
   template <class T>
   void backward(const Matrix<T>&, const Matrix<T>& a, const Matrix<T>& da, Matrix<T>& dz) const {
     dz.resize(a.rows(), a.cols());

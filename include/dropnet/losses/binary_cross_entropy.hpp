@@ -68,6 +68,7 @@ class BinaryCrossEntropyWithLogits : public BinaryLoss<T> {
 template <class T>
 class BinaryCrossEntropy : public BinaryLoss<T> {
  public:
+  /// "BinaryCrossEntropy".
   std::string name() const override { return "BinaryCrossEntropy"; }
 
   /// Mean loss; throws InvalidArgument for a shape mismatch, a target or probability outside

@@ -14,6 +14,7 @@ namespace dropnet {
 template <class T>
 class NLLLoss : public Loss<T> {
  public:
+  /// "NLLLoss".
   std::string name() const override { return "NLLLoss"; }
 
   /// Dense targets (one column per sample): -1/n sum t * y. Throws InvalidArgument for a shape
