@@ -147,7 +147,7 @@ class OnnxGraph {
   std::string node(const std::string& op, std::vector<std::string> inputs,
                    const std::vector<Attribute>& attributes = {}, bool advance = true) {
     if (inputs.empty()) inputs.push_back(current_);
-    const std::string output = "t" + std::to_string(count_++) + "_" + op;
+    std::string output = "t" + std::to_string(count_++) + "_" + op;
     ProtoWriter n;
     for (const auto& in : inputs) n.bytes(1, in);
     n.bytes(2, output);

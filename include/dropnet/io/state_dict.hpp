@@ -110,7 +110,7 @@ int torch_module_count(const Layer<T>& layer) {
 
 inline std::string renamed(const std::map<std::string, std::string>& names,
                            const std::string& module, const std::string& local) {
-  const std::string key = module + "." + local;
+  std::string key = module + "." + local;
   if (auto it = names.find(key); it != names.end()) return it->second;
   if (auto it = names.find(module); it != names.end()) return it->second + "." + local;
   return key;
