@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the model loader, load_into with an optimizer, and the IDX reader with libFuzzer,
-# bounded in time.
+# Fuzzes the model loader, load_into with an optimizer, the IDX reader and the safetensors reader
+# (with load_state_dict) with libFuzzer, bounded in time.
 #
 #   scripts/ci_fuzz.sh                 FUZZ_SECONDS per target (default 60)
 #   FUZZ_TARGETS="idx" scripts/ci_fuzz.sh   only the named targets (default: all)
@@ -37,6 +37,7 @@ targets=(
   "model:tests/fuzz/fuzz_model_loader.cpp:"
   "model_into:tests/fuzz/fuzz_load_into.cpp:"
   "idx:tests/fuzz/fuzz_idx_reader.cpp:-lz"
+  "safetensors:tests/fuzz/fuzz_safetensors.cpp:"
 )
 
 # The last value of libFuzzer's "stat::<name>: <value>" line (-print_final_stats=1), or "".

@@ -362,6 +362,7 @@ TEST_CASE_TEMPLATE("every activation round-trips in Dense, Activation and DropCo
   round_trip_activation<T>(GELU{});
   round_trip_activation<T>(GELUTanh{});
   round_trip_activation<T>(Softmax{});
+  round_trip_activation<T>(LogSoftmax{});
   // The kinds of the first release stay loadable (newer kinds are walked by test_layer_registry).
   const LayerRegistry<T> registry = LayerRegistry<T>::builtin();
   for (const char* kind : {"Dense", "DropConnectDense", "Activation", "BatchNorm", "Dropout",

@@ -221,6 +221,9 @@ void add_run_options(CLI::App& app, Options& o) {
       ->capture_default_str();
   app.add_option("--save", o.save_path,
                  "save the trained model, architecture and weights, to FILE (dropnet::save)");
+  app.add_option("--export", o.export_path,
+                 "export the trained model to FILE as ONNX (opset 13; it takes the inputs the "
+                 "model sees, after --normalize)");
   app.add_option("--load", o.load_path,
                  "start from a model saved with --save; its architecture replaces the model "
                  "flags' (dropnet::load<float>)")
@@ -385,9 +388,9 @@ void check_search(const CLI::App& app, const Options& o) {
     return;
   }
   if (!o.study.empty()) throw CLI::ValidationError("--search", "runs alone: drop --study");
-  if (!o.load_path.empty() || !o.save_path.empty() || o.mc_samples > 0)
+  if (!o.load_path.empty() || !o.save_path.empty() || !o.export_path.empty() || o.mc_samples > 0)
     throw CLI::ValidationError("--search",
-                               "trains many models: --load, --save and --mc-samples "
+                               "trains many models: --load, --save, --export and --mc-samples "
                                "do not apply");
   if (given(app, "--prune-below") && o.prune_after == 0)
     throw CLI::ValidationError("--prune-below", "needs --prune-after K (the first epoch checked)");
@@ -421,6 +424,7 @@ void check_outputs(const Options& o) {
   if (curves.empty() && !o.plot_path.empty()) curves = with_extension(o.plot_path, ".csv");
   const std::pair<const char*, std::string> outputs[] = {
       {"--save", o.save_path},
+      {"--export", o.export_path},
       {"--plot", o.plot_path},
       {o.history_path.empty() ? "--plot" : "--history", curves}};
   for (const auto& [option, path] : outputs)
@@ -448,8 +452,9 @@ void resolve(const CLI::App& app, const Flags& f, Options& o) {
                                "seed-dropout or --dropout 0.25,0.4,0.4)");
   if (!o.plot_path.empty() && !is_plot_name(o.plot_path))
     throw CLI::ValidationError("--plot", "'" + o.plot_path + "' must end in .png or .svg");
-  if (!o.study.empty() && (!o.load_path.empty() || !o.save_path.empty()))
-    throw CLI::ValidationError("--study", "trains three models: --load and --save do not apply");
+  if (!o.study.empty() && (!o.load_path.empty() || !o.save_path.empty() || !o.export_path.empty()))
+    throw CLI::ValidationError("--study",
+                               "trains three models: --load, --save and --export do not apply");
   check_search(app, o);
   if (o.study == "l2") {  // the chapter's range (1e-5 to 1e-3) and none; the user's value too
     o.study_l2 = {0.0, 1e-5, 1e-4, 1e-3};

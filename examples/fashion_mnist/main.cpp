@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <dropnet/io/model_file.hpp>
 #include <dropnet/io/model_load.hpp>
+#include <dropnet/io/onnx_export.hpp>
 #include <exception>
 
 #include "cli.hpp"
@@ -101,6 +102,11 @@ int run_single(const Options& o, Data& data, dropnet::Generator& gen, std::FILE*
   if (!o.save_path.empty()) {
     dropnet::save(model, o.save_path);
     std::fprintf(out, "\nSaved the model (architecture and weights) to %s\n", o.save_path.c_str());
+  }
+  if (!o.export_path.empty()) {
+    dropnet::export_onnx(model, o.export_path);
+    std::fprintf(out, "\nExported the model to %s (ONNX opset %lld)\n", o.export_path.c_str(),
+                 static_cast<long long>(dropnet::onnx_opset));
   }
   write_curves(out, o, outcome.history);
   print_timing(out, progress.train_seconds(), progress.samples(),

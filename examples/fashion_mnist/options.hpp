@@ -67,6 +67,7 @@ struct Options {
   int threads = 1;                ///< Eigen's threads (OpenMP builds only)
   std::string progress = "auto";  ///< auto, bar, lines
   std::string save_path, load_path;
+  std::string export_path;  ///< --export: the trained model as an ONNX file (io/onnx_export.hpp)
   std::string history_path, plot_path;
   std::string study;  ///< "", "dropout", "l2", "uncertainty", "perceptron" (mlp) or "spatial" (cnn)
   std::vector<double> study_dropout;  ///< the third model of the study ("yours")

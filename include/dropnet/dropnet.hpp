@@ -40,6 +40,7 @@
 #include "losses/binary_cross_entropy.hpp"
 #include "losses/loss.hpp"
 #include "losses/mse.hpp"
+#include "losses/nll.hpp"
 #include "losses/softmax_cross_entropy.hpp"
 
 #include "optimizers/adagrad.hpp"
@@ -82,6 +83,7 @@
 
 #include "io/model_file.hpp"
 #include "io/model_load.hpp"
+#include "io/onnx_export.hpp"
 #include "io/weights_file.hpp"
 
 #include "callbacks/csv_logger.hpp"

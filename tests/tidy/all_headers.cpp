@@ -6,6 +6,7 @@
 
 #include <dropnet/dropnet.hpp>
 #include <dropnet/io/idx.hpp>
+#include <dropnet/io/state_dict.hpp>
 
 namespace dropnet {
 
@@ -19,6 +20,14 @@ namespace dropnet {
   DROPNET_INSTANTIATE(class WeightsSnapshot<DROPNET_SCALAR>)                                   \
   DROPNET_INSTANTIATE(class TrialCallback<DROPNET_SCALAR>)                                     \
   DROPNET_INSTANTIATE(class DataParallel<DROPNET_SCALAR>)                                      \
+  DROPNET_INSTANTIATE(class BinaryCrossEntropy<DROPNET_SCALAR>)                               \
+  DROPNET_INSTANTIATE(class NLLLoss<DROPNET_SCALAR>)                                          \
+  DROPNET_INSTANTIATE(StateDictResult load_state_dict(Sequential<DROPNET_SCALAR>&,            \
+                                                      const std::string&,                     \
+                                                      const StateDictOptions&))               \
+  DROPNET_INSTANTIATE(void save_state_dict(Sequential<DROPNET_SCALAR>&, const std::string&,   \
+                                           const StateDictOptions&))                          \
+  DROPNET_INSTANTIATE(void export_onnx(Sequential<DROPNET_SCALAR>&, const std::string&))      \
   DROPNET_INSTANTIATE(McPrediction<DROPNET_SCALAR> mc_predict(                                 \
       Sequential<DROPNET_SCALAR>&, const Matrix<DROPNET_SCALAR>&, int, Generator&,             \
       const McDropoutOptions&))                                                                \

@@ -1,5 +1,7 @@
 #pragma once
-// Softmax over each column (one sample's scores).
+// Softmax and LogSoftmax over each column (one sample's scores).
+
+#include <cmath>
 
 #include "activation.hpp"
 
@@ -29,6 +31,33 @@ struct Softmax {
     dz.resize(a.rows(), a.cols());
     for (Index j = 0; j < a.cols(); ++j)
       dz.col(j) = a.col(j).array() * (da.col(j).array() - da.col(j).dot(a.col(j)));
+  }
+};
+
+/// a_i = z_i - max z - log sum_j exp(z_j - max z), per column: log(softmax(z)) without
+/// forming softmax, so a probability that underflows is still a finite log (as
+/// torch.nn.LogSoftmax(dim=1)). Backward: dz = da - softmax(z) * sum_j da_j, with softmax = exp(a).
+/// Pair it with NLLLoss, as in PyTorch; together they equal SoftmaxCrossEntropy on z.
+struct LogSoftmax {
+  static constexpr const char* kind = "LogSoftmax";  ///< its name in configs and files
+  static constexpr bool has_parameter = false;       ///< no parameter
+  /// Always 0 (no parameter).
+  double parameter() const { return 0.0; }
+  /// a = z - max z - log sum exp(z - max z), column by column.
+  template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
+    a.resize(z.rows(), z.cols());
+    for (Index j = 0; j < z.cols(); ++j) {
+      const T shift = z.col(j).maxCoeff();
+      a.col(j) = z.col(j).array() - shift;
+      a.col(j).array() -= std::log(a.col(j).array().exp().sum());
+    }
+  }
+  /// dz = da - exp(a) * sum(da), column by column.
+  template <class T>
+  void backward(const Matrix<T>&, const Matrix<T>& a, const Matrix<T>& da, Matrix<T>& dz) const {
+    dz.resize(a.rows(), a.cols());
+    for (Index j = 0; j < a.cols(); ++j)
+      dz.col(j) = da.col(j).array() - a.col(j).array().exp() * da.col(j).sum();
   }
 };
 

@@ -3,9 +3,9 @@
 // layer templated on its activation (Dense<T, A>, DropConnectDense, Conv2D, ActivationLayer) can
 // rebuild the right instantiation in its from_config.
 //
-// Reads the config's string "activation" (one of Identity ReLU LeakyReLU ELU SELU Sigmoid Tanh
-// Softplus Swish GELU GELUTanh Softmax) and number "activation_parameter": a parameterized
-// activation (LeakyReLU, ELU) is built as A(parameter); the others require the parameter to be 0.
+// Reads the config's string "activation" (one of DROPNET_FOR_EACH_ACTIVATION's names) and number
+// "activation_parameter": a parameterized activation (LeakyReLU, ELU) is built as A(parameter);
+// the others require the parameter to be 0.
 // Throws FormatError("layer config <kind>: ...") for an unknown name or a stray parameter.
 
 #include <string>
@@ -24,7 +24,7 @@
 /// with_activation and the compiled library's instantiations (dropnet/instantiations.hpp) share.
 #define DROPNET_FOR_EACH_ACTIVATION(X) \
   X(Identity) X(ReLU) X(LeakyReLU) X(ELU) X(SELU) X(Sigmoid) X(Tanh) X(Softplus) X(Swish) X(GELU) \
-  X(GELUTanh) X(Softmax)
+  X(GELUTanh) X(Softmax) X(LogSoftmax)
 
 namespace dropnet {
 
