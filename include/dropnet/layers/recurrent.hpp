@@ -224,6 +224,7 @@ class RecurrentLayer : public Layer<T> {
     if (zoneout()) s += detail::concat(", zoneout=", options_.zoneout_c(), "/", options_.zoneout_h());
     return s + ")";
   }
+  /// "LSTM" or "GRU".
   std::string kind() const override { return cell_kind; }
 
   /// T x F of the input.
