@@ -350,8 +350,6 @@ class RecurrentLayer : public Layer<T> {
   }
 
  private:
-  static T sigmoid(T a) { return T(1) / (T(1) + std::exp(-a)); }
-
   bool zoneout() const { return options_.zoneout_c() > 0 || options_.zoneout_h() > 0; }
   Index mask_count() const { return options_.tied_masks() ? 1 : gates; }
   Index steps_cols() const { return input_.steps * batch_; }
@@ -449,45 +447,35 @@ class RecurrentLayer : public Layer<T> {
     }
   }
 
-  /// Zoneout of one value: s_{t-1} + d (s~ - s_{t-1}), or s~ without Zoneout.
-  static T zone(const Matrix<T>& d, Index i, Index j, T previous, T candidate) {
-    return d.size() == 0 ? candidate : previous + d(i, j) * (candidate - previous);
-  }
-
-  /// The fused gates of step t: reads gx_, gh_ and the state at block t, writes acts_ (and tc_)
-  /// at block t and the state at block t + 1.
+  /// The gates of step t, vectorized over the step's units and samples: reads gx_, gh_ and the
+  /// state at block t, writes acts_ (and tc_) at block t and the state at block t + 1.
   void step_forward(Index t) {
-    const Index h = units_, base = t * batch_;
-    for (Index n = 0; n < batch_; ++n) {
-      const Index j = base + n;
-      const T* gx = &gx_(0, j);
-      const T* gh = &gh_(0, j);
-      T* a = &acts_(0, j);
-      const T* h_prev = &hs_(0, j);
-      T* h_next = &hs_(0, j + batch_);
-      if constexpr (Cell == CellKind::lstm) {
-        const T* c_prev = &cs_(0, j);
-        T* c_next = &cs_(0, j + batch_);
-        T* tc = &tc_(0, j);
-        for (Index u = 0; u < h; ++u) {
-          const T i = a[u] = sigmoid(gx[u] + gh[u]);
-          const T f = a[h + u] = sigmoid(gx[h + u] + gh[h + u]);
-          const T g = a[2 * h + u] = std::tanh(gx[2 * h + u] + gh[2 * h + u]);
-          const T o = a[3 * h + u] = sigmoid(gx[3 * h + u] + gh[3 * h + u]);
-          const T c = f * c_prev[u] + i * g;
-          tc[u] = std::tanh(c);
-          c_next[u] = zone(zc_, u, j, c_prev[u], c);
-          h_next[u] = zone(zh_, u, j, h_prev[u], o * tc[u]);
-        }
-      } else {
-        for (Index u = 0; u < h; ++u) {
-          const T r = a[u] = sigmoid(gx[u] + gh[u]);
-          const T z = a[h + u] = sigmoid(gx[h + u] + gh[h + u]);
-          const T cand = a[2 * h + u] = std::tanh(gx[2 * h + u] + r * gh[2 * h + u]);
-          h_next[u] = zone(zh_, u, j, h_prev[u], (T(1) - z) * cand + z * h_prev[u]);
-        }
-      }
+    const Index h = units_;
+    auto a = step(acts_, t).array();
+    auto gate = [&](Index k) { return a.middleRows(k * h, h); };
+    const auto gx = step(gx_, t).array();
+    const auto gh = step(gh_, t).array();
+    const auto h_prev = step(hs_, t).array();
+    auto h_next = step(hs_, t + 1).array();
+    if constexpr (Cell == CellKind::lstm) {
+      a = gx + gh;
+      gate(0) = gate(0).logistic();
+      gate(1) = gate(1).logistic();
+      gate(2) = gate(2).tanh();
+      gate(3) = gate(3).logistic();
+      const auto c_prev = step(cs_, t).array();
+      auto c_next = step(cs_, t + 1).array();
+      auto tc = step(tc_, t).array();
+      c_next = gate(1) * c_prev + gate(0) * gate(2);  // c~ for now
+      tc = c_next.tanh();
+      h_next = gate(3) * tc;  // h~ for now
+      if (zc_.size() != 0) c_next = c_prev + step(zc_, t).array() * (c_next - c_prev);
+    } else {
+      a.topRows(2 * h) = (gx.topRows(2 * h) + gh.topRows(2 * h)).logistic();  // r and z
+      gate(2) = (gx.bottomRows(h) + gate(0) * gh.bottomRows(h)).tanh();
+      h_next = (T(1) - gate(1)) * gate(2) + gate(1) * h_prev;
     }
+    if (zh_.size() != 0) h_next = h_prev + step(zh_, t).array() * (h_next - h_prev);
   }
 
   /// Step t's gradients: from dh_ (and dc_) = dL/d state at block t + 1, writes the
