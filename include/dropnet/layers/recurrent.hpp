@@ -53,7 +53,10 @@
 namespace dropnet {
 
 /// The recurrent cells dropnet has.
-enum class CellKind { lstm, gru };
+enum class CellKind {
+  lstm,  ///< gates i, f, g, o and a cell state c
+  gru    ///< gates r, z, n, no cell state
+};
 
 /// LSTM and GRU options besides the shapes:
 /// RecurrentOptions().return_sequences(true).dropout(0.2).recurrent_dropout(0.2).zoneout(0.1, 0.05).
