@@ -83,3 +83,18 @@ TEST_CASE("a training step with BatchNorm, every dropout, penalties and max-norm
   SGD<float> optimizer(model.parameters(), SGDOptions(0.01).momentum(0.9).nesterov(true));
   check_no_allocation_per_step(model, optimizer, gen);
 }
+
+TEST_CASE_TEMPLATE("a training step of stacked LSTM and GRU layers with every dropout allocates nothing",
+                   T, float, double) {
+  Generator gen(3);
+  const SequenceShape shape{7, 5};
+  Sequential<T> model(shape.size());
+  model.add(LSTM<T>(shape, 16, gen,
+                    RecurrentOptions().return_sequences(true).dropout(0.2).recurrent_dropout(0.2)
+                        .zoneout(0.1, 0.1)));
+  model.add(GRU<T>(SequenceShape{7, 16}, 12, gen,
+                   RecurrentOptions().recurrent_dropout(0.3).tied_masks(true)));
+  model.add(Dense<T>(12, 10, gen));
+  Adam<T> optimizer(model.parameters(), AdamOptions(1e-3));
+  check_no_allocation_per_step(model, optimizer, gen);
+}

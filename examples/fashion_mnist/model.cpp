@@ -1,5 +1,7 @@
 #include "model.hpp"
 
+#include "recurrent_model.hpp"
+
 #include <dropnet/activations/elu.hpp>
 #include <dropnet/activations/relu.hpp>
 #include <dropnet/activations/sigmoid.hpp>
@@ -113,6 +115,10 @@ Index add_conv_blocks(Model& model, const ModelSpec& spec, dropnet::Generator& g
 Model build_model(const ModelSpec& spec, dropnet::Generator& gen) {
   namespace fm = dropnet::fashion_mnist;
   Model model(fm::features);
+  if (spec.kind == "lstm") {
+    add_lstm_layers(model, spec, gen);
+    return model;
+  }
   Index width = spec.kind == "cnn" ? add_conv_blocks(model, spec, gen) : fm::features;
   add_dropout(model, spec, 0);
   for (std::size_t i = 0; i < spec.hidden.size(); ++i) {
@@ -143,11 +149,15 @@ std::string conv_dropout_text(const ConvSpec& conv) {
 }
 
 bool has_dropout(const ModelSpec& spec) {
+  const RecurrentSpec& r = spec.recurrent;
+  if (spec.kind == "lstm")
+    return r.dropout > 0 || r.recurrent_dropout > 0 || r.zoneout_c > 0 || r.zoneout_h > 0;
   return dropout_text(spec.dropout) != "none" ||
          (spec.kind == "cnn" && conv_dropout_text(spec.conv) != "none");
 }
 
 std::string architecture(const ModelSpec& spec) {
+  if (spec.kind == "lstm") return lstm_architecture(spec);
   std::ostringstream out;
   if (spec.kind == "cnn") {
     out << "conv";
@@ -163,6 +173,7 @@ std::string architecture(const ModelSpec& spec) {
 }
 
 std::string describe(const ModelSpec& spec) {
+  if (spec.kind == "lstm") return lstm_architecture(spec) + ", " + recurrent_dropout_text(spec.recurrent);
   std::ostringstream out;
   out << architecture(spec);
   if (spec.kind == "cnn") out << ", conv dropout " << conv_dropout_text(spec.conv);

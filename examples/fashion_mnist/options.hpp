@@ -20,12 +20,21 @@ struct ConvSpec {
   double rate = 0.1;  ///< the blocks' dropout rate
 };
 
+/// The dropout of a "lstm" model (RecurrentOptions): rates of x_t and h_{t-1}, Zoneout of c, h.
+struct RecurrentSpec {
+  double dropout = 0.0;            ///< input x_t, one mask per sequence
+  double recurrent_dropout = 0.0;  ///< h_{t-1}, one mask per sequence
+  double zoneout_c = 0.0;          ///< cell state, fresh per step
+  double zoneout_h = 0.0;          ///< hidden state, fresh per step
+};
+
 /// The network. "mlp": 784 -> hidden... -> 10 logits. "cnn": 1x28x28 -> conv blocks -> their
 /// maps flattened -> hidden... -> 10 logits (the dense layers are the same in both).
 struct ModelSpec {
   std::string label = "seed";  ///< its name in tables, logs and plot legends
-  std::string kind = "mlp";    ///< "mlp" or "cnn"
+  std::string kind = "mlp";    ///< "mlp", "cnn" or "lstm" (recurrent_model.hpp)
   ConvSpec conv;               ///< kind "cnn" only
+  RecurrentSpec recurrent;     ///< kind "lstm" only (hidden[0] is its units)
   std::vector<std::ptrdiff_t> hidden = {120, 60};
   /// Empty (no dropout), or one rate per dense layer's input: the image (cnn: the flattened
   /// maps), then each hidden layer.

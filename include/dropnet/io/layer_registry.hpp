@@ -40,9 +40,11 @@
 #include "../layers/dropout.hpp"
 #include "../layers/flatten.hpp"
 #include "../layers/gaussian_dropout.hpp"
+#include "../layers/gru.hpp"
 #include "../layers/initializers.hpp"
 #include "../layers/layer.hpp"
 #include "../layers/layer_config.hpp"
+#include "../layers/lstm.hpp"
 #include "../layers/pooling.hpp"
 #include "../layers/spatial_dropout.hpp"
 #include "../layers/temperature_scaling.hpp"
@@ -192,6 +194,19 @@ class LayerRegistry {
         {"Flatten", Flatten<T>::from_config,
          {2 * 3 * 3,
           [](Generator&) -> LayerPtr<T> { return make_unique<Flatten<T>>(Image{2, 3, 3}); }}},
+        {"LSTM", LSTM<T>::from_config,
+         {3 * 2, [](Generator& g) -> LayerPtr<T> {
+            return make_unique<LSTM<T>>(SequenceShape{3, 2}, 4, g,
+                                        RecurrentOptions().return_sequences(true).dropout(0.1)
+                                            .recurrent_dropout(0.2).tied_masks(true).zoneout(0.1, 0.05)
+                                            .forget_bias(false).init(Init::he_uniform));
+          }}},
+        {"GRU", GRU<T>::from_config,
+         {3 * 2, [](Generator& g) -> LayerPtr<T> {
+            return make_unique<GRU<T>>(SequenceShape{3, 2}, 4, g,
+                                       RecurrentOptions().dropout(0.2).recurrent_dropout(0.1)
+                                           .zoneout(0, 0.1).orthogonal_recurrent(false));
+          }}},
     };
   }
 
