@@ -18,13 +18,17 @@ tests=(
   libopenmpi-dev openmpi-bin
   # io/safetensors.hpp's JSON parser; the peer checks (tests/peers/): PyTorch, the ONNX checker,
   # Node for ONNX Runtime
-  nlohmann-json3-dev python3-torch python3-numpy python3-onnx nodejs npm
+  nlohmann-json3-dev python3-torch python3-numpy python3-onnx
 )
 ci=(
   # sanitizers and libFuzzer (clang's runtimes: the unversioned package follows the default
   # clang), static analysis, the API reference
   libclang-rt-dev clang-tidy doxygen
 )
+# Node and npm for ONNX Runtime, from Debian unless a Node.js is already there (NodeSource's
+# nodejs bundles npm and conflicts with Debian's npm package).
+command -v node >/dev/null || tests+=(nodejs)
+command -v npm >/dev/null || tests+=(npm)
 case "${1:-}" in
   --ci) packages+=("${tests[@]}" "${ci[@]}") ;;
   --tests) packages+=("${tests[@]}") ;;

@@ -17,7 +17,10 @@
 #include <type_traits>
 #include <vector>
 
+#include "test_checks.hpp"
+
 using namespace dropnet;
+using dropnet::test::expect_invalid;
 
 namespace {
 
@@ -117,19 +120,6 @@ GradientCheckResult check_gradients(Sequential<double>& model, Index batch, Gene
   GradientCheckOptions options;
   options.check_input = true;
   return gradient_check(model, MeanSquaredError<double>(), x, target, gen, options);
-}
-
-/// Expects InvalidArgument whose message contains every part.
-template <class F>
-void expect_invalid(F make, std::initializer_list<std::string> parts) {
-  try {
-    make();
-    FAIL("expected InvalidArgument");
-  } catch (const InvalidArgument& e) {
-    const std::string message = e.what();
-    INFO(message);
-    for (const std::string& part : parts) CHECK(message.find(part) != std::string::npos);
-  }
 }
 
 }  // namespace

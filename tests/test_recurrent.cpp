@@ -13,9 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "test_checks.hpp"
+
 #include "reference/recurrent_reference.hpp"
 
 using namespace dropnet;
+using dropnet::test::expect_invalid;
 
 namespace {
 
@@ -140,19 +143,6 @@ void gradient_checks_of_every_option() {
   INFO(Layer::cell_kind, " stacked: worst ", r.worst, " analytic ", r.worst_analytic, " numeric ",
        r.worst_numeric);
   CHECK(r.max_relative_error < 1e-6);
-}
-
-/// Expects InvalidArgument whose message contains every part.
-template <class F>
-void expect_invalid(F make, std::initializer_list<std::string> parts) {
-  try {
-    make();
-    FAIL("expected InvalidArgument");
-  } catch (const InvalidArgument& e) {
-    const std::string message = e.what();
-    INFO(message);
-    for (const std::string& part : parts) CHECK(message.find(part) != std::string::npos);
-  }
 }
 
 double sigmoid(double a) { return 1 / (1 + std::exp(-a)); }
