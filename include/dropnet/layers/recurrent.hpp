@@ -563,20 +563,21 @@ class RecurrentLayer : public Layer<T> {
     const Index h = units_, f = input_.features, tb = steps_cols();
     const Matrix<T>& dgh = hidden_gradients();
     if (xs_.rows() == f) {
-      weight_gemm_.template multiply<Op::none, Op::transpose>(dgx_, xs_, weight_ih_grad_, T(0));
+      input_weight_gemm_.template multiply<Op::none, Op::transpose>(dgx_, xs_, weight_ih_grad_,
+                                                                    T(0));
     } else {
       for (Index k = 0; k < gates; ++k)
-        weight_gemm_.template multiply<Op::none, Op::transpose>(
+        input_weight_gemm_.template multiply<Op::none, Op::transpose>(
             dgx_.middleRows(k * h, h), xs_.middleRows(k * f, f),
             weight_ih_grad_.middleRows(k * h, h), T(0));
     }
     if (recurrent_masks_ == 0) {
-      weight_gemm_.template multiply<Op::none, Op::transpose>(dgh, hs_.leftCols(tb),
-                                                              weight_hh_grad_, T(0));
+      hidden_weight_gemm_.template multiply<Op::none, Op::transpose>(dgh, hs_.leftCols(tb),
+                                                                     weight_hh_grad_, T(0));
     } else {
       for (Index k = 0; k < gates; ++k) {
         const Index mask = recurrent_masks_ == 1 ? 0 : k;
-        weight_gemm_.template multiply<Op::none, Op::transpose>(
+        hidden_weight_gemm_.template multiply<Op::none, Op::transpose>(
             dgh.middleRows(k * h, h), hm_.middleRows(mask * h, h),
             weight_hh_grad_.middleRows(k * h, h), T(0));
       }
@@ -642,7 +643,10 @@ class RecurrentLayer : public Layer<T> {
   Matrix<T> zc_, zh_;   // Zoneout update indicators d_t
   Matrix<T> mask_x_, mask_h_;  // per-sequence masks: masks*F x batch, masks*H x batch
   Matrix<T> dgx_, dgh_, dh_, dc_, dhm_, dxs_, dx_, output_;
-  Gemm<T> input_gemm_, hidden_gemm_, recurrent_input_gemm_, weight_gemm_, input_grad_gemm_;
+  // One Gemm per product shape: a Gemm keeps the workspace of its last shape, so two shapes
+  // through one object would reallocate on every call (Eigen's kernel path, -march=native).
+  Gemm<T> input_gemm_, hidden_gemm_, recurrent_input_gemm_, input_weight_gemm_, hidden_weight_gemm_,
+      input_grad_gemm_;
 };
 
 }  // namespace dropnet
