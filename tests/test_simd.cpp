@@ -99,7 +99,8 @@ std::vector<T> values(Index n, unsigned seed) {
 /// Bitwise equality of the first n values, and the guard value untouched at v[n].
 template <class T>
 bool same_bits(const std::vector<T>& a, const std::vector<T>& b, Index n) {
-  return std::memcmp(a.data(), b.data(), static_cast<std::size_t>(n) * sizeof(T)) == 0;
+  // n == 0: an empty vector's data() may be null, which memcmp must not receive (UBSan).
+  return n == 0 || std::memcmp(a.data(), b.data(), static_cast<std::size_t>(n) * sizeof(T)) == 0;
 }
 
 /// Runs `kernel(out)` at every supported level on a fresh copy of `init` (n values plus one
