@@ -230,10 +230,10 @@ class DataParallel {
     double sums[3] = {0.0, 0.0, static_cast<double>(count)};  // loss x count, correct, count
     distributed::collectively(&comm_, "fit (validation)", [&] {
       if (count == 0) return;
-      slice_x_ = x.middleCols(first, count);
       Target slice_y;
       detail::slice_into(y, first, count, slice_y);
-      const Evaluation e = dropnet::evaluate(model_, loss, slice_x_, slice_y, batch_size);
+      const MatrixView<T> slice_x = x.middleCols(first, count);  // a view: no copy
+      const Evaluation e = dropnet::evaluate(model_, loss, slice_x, slice_y, batch_size);
       sums[0] = e.loss * sums[2];
       sums[1] = e.accuracy * sums[2];
     });
@@ -285,7 +285,6 @@ class DataParallel {
   std::uint64_t seed_ = 0;
   Generator local_gen_;
   Vector<T> gradients_, reduced_;
-  Matrix<T> slice_x_;  // this rank's validation slice
 };
 
 /// Collective: true when every rank's parameters and buffers are bit-identical (a checksum of
