@@ -116,6 +116,11 @@ void gradient_checks_of_every_option() {
       {"recurrent dropout, tied", RecurrentOptions().recurrent_dropout(0.4).tied_masks(true)},
       {"both dropouts, return_sequences",
        RecurrentOptions().dropout(0.3).recurrent_dropout(0.3).return_sequences(true)},
+      {"both dropouts, per-step masks, untied",
+       RecurrentOptions().dropout(0.3).recurrent_dropout(0.4).mask_mode(MaskMode::per_step)},
+      {"both dropouts, per-step masks, tied, return_sequences",
+       RecurrentOptions().dropout(0.4).recurrent_dropout(0.3).mask_mode(MaskMode::per_step)
+           .tied_masks(true).return_sequences(true)},
       {"zoneout", RecurrentOptions().zoneout(Layer::gates == 4 ? 0.3 : 0.0, 0.4)},
       {"zoneout and return_sequences, Xavier recurrent",
        RecurrentOptions().zoneout(Layer::gates == 4 ? 0.2 : 0.0, 0.3).return_sequences(true)
@@ -205,6 +210,60 @@ TEST_CASE("the recurrent mask is the same at every step, differs between samples
     for (Index i = 0; i < rows; ++i) changed += (next(i, batch) == 0.0) != dropped(1, 0, i);
     CHECK(changed > 0);
   }
+}
+
+TEST_CASE("per-step masks (naive dropout): a fresh recurrent mask at every step") {
+  const SequenceShape shape{6, 3};
+  const Index units = 50, batch = 40, steps = shape.steps;
+  const double p = 0.3;
+  Generator gen(17);
+  for (const bool tied : {true, false}) {
+    GRU<double> gru(shape, units, gen,
+                    RecurrentOptions().recurrent_dropout(p).tied_masks(tied).mask_mode(MaskMode::per_step));
+    Matrix<double> x(shape.size(), batch);
+    for (Index i = 0; i < x.size(); ++i) x.data()[i] = gen.normal<double>();
+    gru.forward(x, Mode::train, &gen);
+    const Matrix<double>& hm = gru.masked_recurrent_inputs();
+    const Index rows = hm.rows();
+    REQUIRE(rows == (tied ? 1 : 3) * units);
+    // h_t != 0 almost surely for t >= 1, so block t's zeros are step t's mask.
+    auto dropped = [&](Index t, Index n, Index i) { return hm(i, t * batch + n) == 0.0; };
+    Index zeros = 0, differ = 0;
+    for (Index n = 0; n < batch; ++n)
+      for (Index i = 0; i < rows; ++i) {
+        for (Index t = 1; t < steps; ++t) zeros += dropped(t, n, i);
+        differ += dropped(1, n, i) != dropped(steps - 1, n, i);
+      }
+    // Two independent masks differ at an entry with probability 2 p (1 - p); the drop fraction
+    // over steps 1..T-1 is binomial(rows*batch*(T-1), p). Both within 5 standard deviations.
+    const double entries = double(rows * batch), q = 2 * p * (1 - p);
+    CHECK(std::abs(double(differ) / entries - q) < 5 * std::sqrt(q * (1 - q) / entries));
+    const double drawn = entries * double(steps - 1);
+    CHECK(std::abs(double(zeros) / drawn - p) < 5 * std::sqrt(p * (1 - p) / drawn));
+  }
+}
+
+TEST_CASE("per-step input masks: the step-t mask is the one applied to x_t") {
+  const SequenceShape shape{5, 30};
+  const Index batch = 20;
+  const double p = 0.5;
+  Generator gen(18);
+  LSTM<double> lstm(shape, 4, gen,
+                    RecurrentOptions().dropout(p).tied_masks(true).mask_mode(MaskMode::per_step));
+  const Matrix<double> x = Matrix<double>::Ones(shape.size(), batch);
+  const Matrix<double> y = lstm.forward(x, Mode::train, &gen);
+  const Matrix<double> dx = lstm.backward(Matrix<double>::Ones(y.rows(), y.cols()), true);
+  const Matrix<double>& mask = lstm.input_mask();
+  REQUIRE(mask.rows() == shape.features);
+  REQUIRE(mask.cols() == shape.steps * batch);
+  Index differ = 0;
+  for (Index n = 0; n < batch; ++n)
+    for (Index t = 0; t < shape.steps; ++t)
+      for (Index f = 0; f < shape.features; ++f) {
+        CHECK((dx(t * shape.features + f, n) == 0.0) == (mask(f, t * batch + n) == 0.0));
+        differ += (mask(f, n) == 0.0) != (mask(f, (shape.steps - 1) * batch + n) == 0.0);
+      }
+  CHECK(differ > 0);  // P(no difference) = 0.5^600
 }
 
 TEST_CASE("the input mask is per sample and the same at every step") {
@@ -325,13 +384,21 @@ TEST_CASE("recurrent layers save and load through the registry and appear in sum
   model.add(LSTM<float>(shape, 6, gen,
                         RecurrentOptions().return_sequences(true).dropout(0.1).recurrent_dropout(0.2)
                             .tied_masks(true).zoneout(0.05, 0.1).forget_bias(false)));
-  model.add(GRU<float>(SequenceShape{4, 6}, 5, gen, RecurrentOptions().zoneout(0, 0.2)));
+  model.add(GRU<float>(SequenceShape{4, 6}, 5, gen,
+                       RecurrentOptions().zoneout(0, 0.2).dropout(0.1).mask_mode(MaskMode::per_step)));
   model.add(Dense<float>(5, 2, gen));
   const std::string summary = model.summary();
   INFO(summary);
   CHECK(summary.find("LSTM(4x3->6, seq, dropout=0.1") != std::string::npos);
   CHECK(summary.find("(24, batch)") != std::string::npos);
-  CHECK(summary.find("GRU(4x6->5") != std::string::npos);
+  CHECK(summary.find("GRU(4x6->5, dropout=0.1, per-step masks") != std::string::npos);
+  // The default mask mode writes no field, so files of per-sequence layers are unchanged.
+  for (const auto& field : model.layer(0).config().strings) CHECK(field.first != "mask_mode");
+  LayerConfig bad = model.layer(1).config();
+  for (auto& field : bad.strings)
+    if (field.first == "mask_mode") field.second = "sometimes";
+  ElementBudget bad_budget(1u << 20);
+  CHECK_THROWS_AS(LayerRegistry<float>::builtin().build(bad, bad_budget), FormatError);
   const auto registry = LayerRegistry<float>::builtin();
   for (Index i = 0; i < 2; ++i) {
     ElementBudget budget(1u << 20);

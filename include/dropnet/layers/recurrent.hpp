@@ -22,13 +22,15 @@
 //   sequence (per sample and unit) and reused at every step; one mask per gate by default, one
 //   shared by all gates with tied_masks(). The input of a gate's product is masked, nothing else
 //   (the GRU's z h_{t-1} term and the LSTM's cell state are never masked). Train and mc_sample
-//   modes only; eval mode is the plain cell.
+//   modes only; eval mode is the plain cell. MaskMode::per_step draws fresh masks at every step
+//   instead ("naive" dropout, for comparison with the variational form; not Keras').
 // Backward is BPTT over the whole sequence; the gradients are those of the formulas above, with
 // the masks of the last forward.
 //
 // Implementation: the input projection of all steps is one GEMM (one per gate with untied
 // input masks) over the time-major copy of x; the recurrent product is one GEMM per step (per
-// gate with untied recurrent masks); each step's gates are computed in one fused pass. Every
+// gate with untied recurrent masks, over h_{t-1} times each mask, written in one vectorized
+// pass); each step's gates are computed in one fused pass. Every
 // buffer is sized at the first forward of a (steps, batch) and reused, so a training step
 // allocates nothing after that. Weight gradients are two GEMMs over all steps after the loop.
 //
@@ -58,6 +60,17 @@ enum class CellKind {
   gru    ///< gates r, z, n, no cell state
 };
 
+/// How often the dropout masks of a recurrent layer are drawn.
+enum class MaskMode {
+  per_sequence,  ///< once per sequence, reused at every step (variational; Keras; the default)
+  per_step       ///< fresh at every step ("naive" dropout, for comparison)
+};
+
+/// "per_sequence" or "per_step".
+inline const char* to_string(MaskMode m) {
+  return m == MaskMode::per_step ? "per_step" : "per_sequence";
+}
+
 /// LSTM and GRU options besides the shapes:
 /// RecurrentOptions().return_sequences(true).dropout(0.2).recurrent_dropout(0.2).zoneout(0.1, 0.05).
 class RecurrentOptions {
@@ -80,6 +93,11 @@ class RecurrentOptions {
   /// One mask shared by all gates instead of one per gate (default off, as in Keras).
   RecurrentOptions& tied_masks(bool on) {
     tied_masks_ = on;
+    return *this;
+  }
+  /// When the dropout and recurrent_dropout masks are drawn (default per_sequence).
+  RecurrentOptions& mask_mode(MaskMode m) {
+    mask_mode_ = m;
     return *this;
   }
   /// Zoneout rates of the cell state c (LSTM only) and of h (default 0, 0).
@@ -112,6 +130,8 @@ class RecurrentOptions {
   double recurrent_dropout() const { return recurrent_dropout_; }
   /// See tied_masks(bool).
   bool tied_masks() const { return tied_masks_; }
+  /// See mask_mode(MaskMode).
+  MaskMode mask_mode() const { return mask_mode_; }
   /// Zoneout rate of c.
   double zoneout_c() const { return zoneout_c_; }
   /// Zoneout rate of h.
@@ -127,6 +147,7 @@ class RecurrentOptions {
   bool return_sequences_ = false;
   double dropout_ = 0.0, recurrent_dropout_ = 0.0;
   bool tied_masks_ = false;
+  MaskMode mask_mode_ = MaskMode::per_sequence;
   double zoneout_c_ = 0.0, zoneout_h_ = 0.0;
   Init init_ = Init::xavier_uniform;
   bool orthogonal_ = true;
@@ -207,6 +228,7 @@ class RecurrentLayer : public Layer<T> {
         .dropout(c.finite("dropout"))
         .recurrent_dropout(c.finite("recurrent_dropout"))
         .tied_masks(c.flag("tied_masks"))
+        .mask_mode(mask_mode_of(c))
         .zoneout(c.finite("zoneout_c"), c.finite("zoneout_h"))
         .orthogonal_recurrent(c.flag("orthogonal_recurrent"))
         .forget_bias(c.flag("forget_bias"))
@@ -224,6 +246,7 @@ class RecurrentLayer : public Layer<T> {
     if (options_.recurrent_dropout() > 0)
       s += detail::concat(", recurrent_dropout=", options_.recurrent_dropout());
     if (options_.tied_masks()) s += ", tied";
+    if (per_step_masks()) s += ", per-step masks";
     if (zoneout()) s += detail::concat(", zoneout=", options_.zoneout_c(), "/", options_.zoneout_h());
     return s + ")";
   }
@@ -266,8 +289,8 @@ class RecurrentLayer : public Layer<T> {
   /// [t*batch, (t+1)*batch)) holds h_t masked by each gate's recurrent mask (one H-row slice per
   /// mask). Empty unless the last forward applied recurrent dropout.
   const Matrix<T>& masked_recurrent_inputs() const { return hm_; }
-  /// The input masks of the last forward (values 0 and 1/(1-p)), masks*F x batch, per sample;
-  /// empty unless it applied input dropout.
+  /// The input masks of the last forward (values 0 and 1/(1-p)), masks*F x batch, per sample
+  /// (per_step: masks*F x T*batch, time-major); empty unless it applied input dropout.
   const Matrix<T>& input_mask() const { return mask_x_; }
 
   /// weight_ih, weight_hh, bias_ih, bias_hh (PyTorch's names and order).
@@ -335,9 +358,10 @@ class RecurrentLayer : public Layer<T> {
   }
 
   /// Kind "LSTM" or "GRU": steps, features, units, return_sequences, dropout, recurrent_dropout,
-  /// tied_masks, zoneout_c, zoneout_h, orthogonal_recurrent, forget_bias; string init.
+  /// tied_masks, zoneout_c, zoneout_h, orthogonal_recurrent, forget_bias; string init, and
+  /// string mask_mode only when per_step (so files of the default layer are unchanged).
   LayerConfig config() const override {
-    return {cell_kind,
+    LayerConfig c{cell_kind,
             {{"steps", double(input_.steps)},
              {"features", double(input_.features)},
              {"units", double(units_)},
@@ -350,12 +374,32 @@ class RecurrentLayer : public Layer<T> {
              {"orthogonal_recurrent", options_.orthogonal_recurrent() ? 1.0 : 0.0},
              {"forget_bias", options_.forget_bias() ? 1.0 : 0.0}},
             {{"init", to_string(options_.init())}}};
+    if (per_step_masks()) c.strings.emplace_back("mask_mode", to_string(options_.mask_mode()));
+    return c;
   }
 
  private:
+  /// The optional string mask_mode (absent: per_sequence, as in files from before the option).
+  /// Throws FormatError for another value.
+  static MaskMode mask_mode_of(const LayerConfig& c) {
+    for (const auto& [key, value] : c.strings) {
+      if (key != "mask_mode") continue;
+      if (value == to_string(MaskMode::per_step)) return MaskMode::per_step;
+      if (value == to_string(MaskMode::per_sequence)) return MaskMode::per_sequence;
+      throw FormatError("layer config " + c.kind +
+                        ": mask_mode must be per_sequence or per_step, got '" + value + "'");
+    }
+    return MaskMode::per_sequence;
+  }
+
   bool zoneout() const { return options_.zoneout_c() > 0 || options_.zoneout_h() > 0; }
+  bool per_step_masks() const { return options_.mask_mode() == MaskMode::per_step; }
   Index mask_count() const { return options_.tied_masks() ? 1 : gates; }
   Index steps_cols() const { return input_.steps * batch_; }
+  /// Columns of a dropout mask: one per sample, or one per step and sample (per_step).
+  Index mask_cols() const { return per_step_masks() ? steps_cols() : batch_; }
+  /// The column of a dropout mask that applies to sample n at step t.
+  Index mask_col(Index t, Index n) const { return per_step_masks() ? t * batch_ + n : n; }
   /// Columns of step t in a time-major buffer.
   template <class M>
   auto step(M& m, Index t) const {
@@ -377,12 +421,16 @@ class RecurrentLayer : public Layer<T> {
     }
     dh_.resize(h, batch_);
     dc_.resize(h, batch_);
+    if (recurrent_masks_ > 0) {
+      hm_.resize(recurrent_masks_ * h, tb);
+      dhm_.resize(recurrent_masks_ * h, batch_);
+    }
     output_.resize(options_.return_sequences() ? input_.steps * h : h, batch_);
   }
 
   void draw_mask(Generator& gen, double p, const KeepThreshold& keep, Index rows,
                  Matrix<T>& mask) {
-    mask.resize(rows, batch_);
+    mask.resize(rows, mask_cols());
     draw_bernoulli(gen, keep, static_cast<T>(1.0 / (1.0 - p)), T(0), mask.data(), mask.size());
   }
 
@@ -411,7 +459,8 @@ class RecurrentLayer : public Layer<T> {
         for (Index k = 0; k < copies; ++k) {
           auto dst = xs_.col(t * batch_ + n).segment(k * f, f);
           if (input_masks_ > 0) {
-            dst = xt.cwiseProduct(mask_x_.col(n).segment((input_masks_ == 1 ? 0 : k) * f, f));
+            dst = xt.cwiseProduct(
+                mask_x_.col(mask_col(t, n)).segment((input_masks_ == 1 ? 0 : k) * f, f));
           } else {
             dst = xt;
           }
@@ -437,9 +486,15 @@ class RecurrentLayer : public Layer<T> {
       hidden_gemm_.template multiply<Op::none, Op::none>(weight_hh_, step(hs_, t), gh, T(1));
       return;
     }
-    hm_.resize(recurrent_masks_ * h, steps_cols());  // no-op after the first step
     auto hm = step(hm_, t);
-    hm = step(hs_, t).replicate(recurrent_masks_, 1).cwiseProduct(mask_h_);
+    // One pass per sample over contiguous segments (vectorized; Eigen's replicate() of a block
+    // was a scalar loop with an integer division per element, 15% of a training step).
+    const auto h_prev = step(hs_, t);
+    for (Index n = 0; n < batch_; ++n) {
+      const auto mask = mask_h_.col(mask_col(t, n));
+      for (Index k = 0; k < recurrent_masks_; ++k)
+        hm.col(n).segment(k * h, h) = h_prev.col(n).cwiseProduct(mask.segment(k * h, h));
+    }
     if (recurrent_masks_ == 1) {
       hidden_gemm_.template multiply<Op::none, Op::none>(weight_hh_, hm, gh, T(1));
     } else {
@@ -545,16 +600,19 @@ class RecurrentLayer : public Layer<T> {
       recurrent_input_gemm_.template multiply<Op::transpose, Op::none>(weight_hh_, dgh, dh_, T(1));
       return;
     }
-    dhm_.resize(h, batch_);
+    // d(masked h) of each mask, then dh += sum over masks of mask * d(masked h) in one pass.
     if (recurrent_masks_ == 1) {
       recurrent_input_gemm_.template multiply<Op::transpose, Op::none>(weight_hh_, dgh, dhm_, T(0));
-      dh_ += dhm_.cwiseProduct(mask_h_);
-      return;
+    } else {
+      for (Index k = 0; k < gates; ++k)
+        recurrent_input_gemm_.template multiply<Op::transpose, Op::none>(
+            weight_hh_.middleRows(k * h, h), dgh.middleRows(k * h, h), dhm_.middleRows(k * h, h),
+            T(0));
     }
-    for (Index k = 0; k < gates; ++k) {
-      recurrent_input_gemm_.template multiply<Op::transpose, Op::none>(
-          weight_hh_.middleRows(k * h, h), dgh.middleRows(k * h, h), dhm_, T(0));
-      dh_ += dhm_.cwiseProduct(mask_h_.middleRows(k * h, h));
+    for (Index n = 0; n < batch_; ++n) {
+      const auto mask = mask_h_.col(mask_col(t, n));
+      for (Index k = 0; k < recurrent_masks_; ++k)
+        dh_.col(n) += dhm_.col(n).segment(k * h, h).cwiseProduct(mask.segment(k * h, h));
     }
   }
 
@@ -604,7 +662,7 @@ class RecurrentLayer : public Layer<T> {
           auto dst = dx_.col(n).segment(t * f, f);
           const auto src = dxs_.col(t * batch_ + n);
           if (input_masks_ > 0) {
-            dst += src.cwiseProduct(mask_x_.col(n).segment(k * f, f));
+            dst += src.cwiseProduct(mask_x_.col(mask_col(t, n)).segment(k * f, f));
           } else {
             dst += src;
           }
