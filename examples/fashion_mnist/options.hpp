@@ -26,6 +26,7 @@ struct RecurrentSpec {
   double recurrent_dropout = 0.0;  ///< h_{t-1}, one mask per sequence
   double zoneout_c = 0.0;          ///< cell state, fresh per step
   double zoneout_h = 0.0;          ///< hidden state, fresh per step
+  bool per_step_masks = false;     ///< dropout masks fresh per step ("naive"), not per sequence
 };
 
 /// The network. "mlp": 784 -> hidden... -> 10 logits. "cnn": 1x28x28 -> conv blocks -> their
@@ -78,7 +79,8 @@ struct Options {
   std::string save_path, load_path;
   std::string export_path;  ///< --export: the trained model as an ONNX file (io/onnx_export.hpp)
   std::string history_path, plot_path;
-  std::string study;  ///< "", "dropout", "l2", "uncertainty", "perceptron" (mlp) or "spatial" (cnn)
+  /// "", "dropout", "l2", "uncertainty", "perceptron" (mlp), "spatial" (cnn) or "recurrent" (lstm)
+  std::string study;
   std::vector<double> study_dropout;  ///< the third model of the study ("yours")
   std::vector<double> study_l2;       ///< --study l2: one model per L2 strength
   std::string search;                 ///< "", "grid", "random" or "compare" (both)

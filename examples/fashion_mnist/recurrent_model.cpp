@@ -22,6 +22,8 @@ void add_lstm_layers(dropnet::Sequential<float>& model, const ModelSpec& spec,
                                  dropnet::RecurrentOptions()
                                      .dropout(r.dropout)
                                      .recurrent_dropout(r.recurrent_dropout)
+                                     .mask_mode(r.per_step_masks ? dropnet::MaskMode::per_step
+                                                                 : dropnet::MaskMode::per_sequence)
                                      .zoneout(r.zoneout_c, r.zoneout_h)));
   model.add(dropnet::Dense<float>(lstm_units(spec), fm::classes, gen));
 }
@@ -35,7 +37,7 @@ std::string lstm_architecture(const ModelSpec& spec) {
 std::string recurrent_dropout_text(const RecurrentSpec& r) {
   std::ostringstream out;
   out << "dropout " << r.dropout << " / recurrent " << r.recurrent_dropout
-      << " (variational), zoneout c " << r.zoneout_c << " h " << r.zoneout_h;
+      << (r.per_step_masks ? " (per-step masks)" : " (variational)") << ", zoneout c " << r.zoneout_c << " h " << r.zoneout_h;
   return out.str();
 }
 

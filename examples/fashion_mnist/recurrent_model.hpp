@@ -20,7 +20,7 @@ void add_lstm_layers(dropnet::Sequential<float>& model, const ModelSpec& spec,
 /// "LSTM 28x28 rows -> 128 -> 10".
 std::string lstm_architecture(const ModelSpec& spec);
 
-/// "dropout 0 / recurrent 0.25 (variational), zoneout c 0 h 0".
+/// "dropout 0 / recurrent 0.25 (variational), zoneout c 0 h 0" ("(per-step masks)" when naive).
 std::string recurrent_dropout_text(const RecurrentSpec& spec);
 
 }  // namespace fmnist

@@ -9,6 +9,8 @@
 // --study spatial is the cnn preset with no dropout in its conv blocks, standard (element-wise)
 // dropout there, and SpatialDropout (whole feature maps), at the same rate; the dense layers keep
 // their dropout in all three.
+// --study recurrent is the lstm preset with no dropout, naive dropout (fresh masks per step),
+// variational dropout (one mask per sequence) and Zoneout.
 
 #include <cstdio>
 

@@ -34,6 +34,9 @@ fashion_mnist_test(NAME cli_conv_flag_on_mlp EXPECT failure
                    REGEX "--conv-rate: only applies to --preset cnn" ARGS --conv-rate 0.2)
 fashion_mnist_test(NAME cli_spatial_study_on_mlp EXPECT failure
                    REGEX "--study: spatial .*needs --preset cnn" ARGS --study spatial --preset seed)
+fashion_mnist_test(NAME cli_recurrent_study_on_mlp EXPECT failure
+                   REGEX "--study: recurrent .*needs --preset lstm"
+                   ARGS --study recurrent --preset seed)
 fashion_mnist_test(NAME cli_cnn_max_norm EXPECT failure
                    REGEX "--max-norm: applies to the mlp presets" ARGS --preset cnn --max-norm 3)
 fashion_mnist_test(NAME missing_data_dir EXPECT failure
