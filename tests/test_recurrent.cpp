@@ -47,6 +47,14 @@ void check_tensor(const Matrix<double>& got, const double* want, Index rows, Ind
   CHECK(worst < 1e-12);
 }
 
+/// A rows x cols matrix of standard normal draws from `gen`.
+template <class T = double>
+Matrix<T> normal_matrix(Index rows, Index cols, Generator& gen) {
+  Matrix<T> m(rows, cols);
+  for (Index i = 0; i < m.size(); ++i) m.data()[i] = gen.normal<T>();
+  return m;
+}
+
 /// PyTorch's (T, B, N) tensor (flat) as dropnet's T*N x B sequence batch.
 Matrix<double> sequence_batch(const double* flat, Index steps, Index batch, Index n) {
   Matrix<double> m(steps * n, batch);
@@ -86,11 +94,9 @@ void check_against_pytorch(const double* output, const double* w_ih, const doubl
 /// gradient_check of `model` on a random regression batch, parameters and input.
 GradientCheckResult check_gradients(Sequential<double>& model, Generator& gen, Mode mode = Mode::train) {
   const Index batch = 3;
-  Matrix<double> x(model.input_features(), batch);
-  for (Index i = 0; i < x.size(); ++i) x.data()[i] = gen.normal<double>();
+  const Matrix<double> x = normal_matrix(model.input_features(), batch, gen);
   const Index out = model.forward(x, Mode::eval).rows();
-  Matrix<double> target(out, batch);
-  for (Index i = 0; i < target.size(); ++i) target.data()[i] = gen.normal<double>();
+  const Matrix<double> target = normal_matrix(out, batch, gen);
   GradientCheckOptions options;
   options.check_input = true;
   options.mode = mode;
@@ -181,8 +187,7 @@ TEST_CASE("the recurrent mask is the same at every step, differs between samples
   Generator gen(7);
   for (const bool tied : {true, false}) {
     LSTM<double> lstm(shape, units, gen, RecurrentOptions().recurrent_dropout(p).tied_masks(tied));
-    Matrix<double> x(shape.size(), batch);
-    for (Index i = 0; i < x.size(); ++i) x.data()[i] = gen.normal<double>();
+    const Matrix<double> x = normal_matrix(shape.size(), batch, gen);
     lstm.forward(x, Mode::train, &gen);
     const Matrix<double> hm = lstm.masked_recurrent_inputs();
     const Index rows = hm.rows();
@@ -220,8 +225,7 @@ TEST_CASE("per-step masks (naive dropout): a fresh recurrent mask at every step"
   for (const bool tied : {true, false}) {
     GRU<double> gru(shape, units, gen,
                     RecurrentOptions().recurrent_dropout(p).tied_masks(tied).mask_mode(MaskMode::per_step));
-    Matrix<double> x(shape.size(), batch);
-    for (Index i = 0; i < x.size(); ++i) x.data()[i] = gen.normal<double>();
+    const Matrix<double> x = normal_matrix(shape.size(), batch, gen);
     gru.forward(x, Mode::train, &gen);
     const Matrix<double>& hm = gru.masked_recurrent_inputs();
     const Index rows = hm.rows();
@@ -317,8 +321,7 @@ TEST_CASE("Zoneout in training keeps each unit's state or takes the new one, fre
   const Index units = 30, batch = 10;
   Generator gen(10);
   GRU<double> gru(shape, units, gen, RecurrentOptions().zoneout(0, 0.5).return_sequences(true));
-  Matrix<double> x(shape.size(), batch);
-  for (Index i = 0; i < x.size(); ++i) x.data()[i] = gen.normal<double>();
+  const Matrix<double> x = normal_matrix(shape.size(), batch, gen);
   const Matrix<double> y = gru.forward(x, Mode::train, &gen);
   // h_t equals h_{t-1} exactly where the unit zoned out; the pattern changes between steps.
   Index kept = 0, total = 0, pattern_changes = 0;
@@ -344,8 +347,7 @@ TEST_CASE("mc_predict samples recurrent models: each pass draws its own masks") 
   Sequential<float> model(shape.size());
   model.add(LSTM<float>(shape, 8, gen, RecurrentOptions().recurrent_dropout(0.3).zoneout(0.1, 0.1)));
   model.add(Dense<float>(8, 3, gen));
-  Matrix<float> x(shape.size(), 6);
-  for (Index i = 0; i < x.size(); ++i) x.data()[i] = gen.normal<float>();
+  const Matrix<float> x = normal_matrix<float>(shape.size(), 6, gen);
   McDropoutOptions options;
   options.outputs = McOutputs::logits;
   const McPrediction<float> prediction = mc_predict(model, x, 20, gen, options);

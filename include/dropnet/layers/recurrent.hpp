@@ -311,10 +311,12 @@ class RecurrentLayer : public Layer<T> {
     input_masks_ = sample && options_.dropout() > 0 ? mask_count() : 0;
     recurrent_masks_ = sample && options_.recurrent_dropout() > 0 ? mask_count() : 0;
     resize_buffers();
-    if (input_masks_ > 0)
-      draw_mask(*gen, options_.dropout(), keep_x_, input_masks_ * input_.features, mask_x_);
-    if (recurrent_masks_ > 0)
-      draw_mask(*gen, options_.recurrent_dropout(), keep_h_, recurrent_masks_ * units_, mask_h_);
+    if (sample) {  // gen is non-null here (require_generator)
+      if (input_masks_ > 0)
+        draw_mask(*gen, options_.dropout(), keep_x_, input_masks_ * input_.features, mask_x_);
+      if (recurrent_masks_ > 0)
+        draw_mask(*gen, options_.recurrent_dropout(), keep_h_, recurrent_masks_ * units_, mask_h_);
+    }
     if (input_masks_ == 0) mask_x_.resize(0, 0);
     if (recurrent_masks_ == 0) hm_.resize(0, 0);
     draw_zoneout(sample ? gen : nullptr, options_.zoneout_c(), keep_zc_, zc_);
