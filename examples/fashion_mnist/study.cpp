@@ -73,7 +73,7 @@ std::vector<ModelSpec> recurrent_models(const Options& options) {
   specs[2].label = "variational 0.25/0.25";
   specs[3].recurrent.zoneout_c = 0.15;
   specs[3].recurrent.zoneout_h = 0.05;
-  specs[3].label = "zoneout c 0.15, h 0.05";
+  specs[3].label = "zoneout c 0.15 / h 0.05";  // no comma: the curves CSV does not quote
   return specs;
 }
 
