@@ -183,15 +183,14 @@ class DataParallel {
       return local;
     }
     const bool contributes = local_count > 0 && !error && local.action == NonFiniteAction::proceed;
+    // One pass packs the gradients, weighted by the slice's size, into the allreduce buffer;
+    // the sum is reduced in place and one pass writes it back divided by the total count.
     const Index n = state_.gradient_count();
-    if (contributes) {
-      state_.pack_gradients(gradients_);
-      gradients_ *= static_cast<T>(local_count);
-    } else {
-      gradients_.setZero(n);
-    }
     reduced_.resize(n + kTail);
-    reduced_.head(n) = gradients_;
+    if (contributes)
+      state_.pack_gradients(reduced_.data(), static_cast<T>(local_count));
+    else
+      reduced_.head(n).setZero();
     reduced_.tail(kTail) << static_cast<T>(contributes ? local_count : 0),
         static_cast<T>(contributes ? local.loss * static_cast<double>(local_count) : 0.0),
         static_cast<T>(contributes ? local.correct : 0), flag(error != nullptr),
@@ -212,8 +211,7 @@ class DataParallel {
       return global;
     }
     const T total = reduced_(n);
-    gradients_ = reduced_.head(n) / total;
-    state_.unpack_gradients(gradients_);
+    state_.unpack_gradients(reduced_.data(), T(1) / total);
     apply_gradients(model_, optimizer_, options);
     global.loss = static_cast<double>(reduced_(n + 1)) / static_cast<double>(total);
     global.correct = static_cast<Index>(reduced_(n + 2));
@@ -253,9 +251,9 @@ class DataParallel {
   /// Collective: copies the parameters, buffers and optimizer state of rank `root` to every rank.
   void broadcast_state(int root) {
     if (comm_.size() == 1) return;
-    state_.pack_values(gradients_);
-    comm_.broadcast(gradients_.data(), sizeof(T) * static_cast<std::size_t>(gradients_.size()), root);
-    state_.unpack_values(gradients_);
+    state_.pack_values(values_);
+    comm_.broadcast(values_.data(), sizeof(T) * static_cast<std::size_t>(values_.size()), root);
+    state_.unpack_values(values_);
     for (Vector<T>* s : optimizer_.state())
       comm_.broadcast(s->data(), sizeof(T) * static_cast<std::size_t>(s->size()), root);
     std::int64_t steps = optimizer_.step_count();
@@ -284,7 +282,8 @@ class DataParallel {
   ModelState<T> state_;
   std::uint64_t seed_ = 0;
   Generator local_gen_;
-  Vector<T> gradients_, reduced_;
+  Vector<T> values_;   // broadcast_state's buffer
+  Vector<T> reduced_;  // the step's allreduce buffer: the weighted gradients, then kTail scalars
 };
 
 /// Collective: true when every rank's parameters and buffers are bit-identical (a checksum of
