@@ -13,11 +13,13 @@
 #include <dropnet/distributed/mpi.hpp>
 #include <dropnet/dropnet.hpp>
 
+#include "mpi_test_support.hpp"
+
 #include <string>
 
 using namespace dropnet;
+using dropnet::testing::expect_every_rank_fails;
 using distributed::MpiCommunicator;
-using distributed::RemoteError;
 
 namespace {
 
@@ -66,27 +68,6 @@ bool same_everywhere(distributed::Communicator& comm, const Dense& m) {
 template <class Dense>
 bool bit_identical(const Dense& a, const Dense& b) {
   return a.rows() == b.rows() && a.cols() == b.cols() && (a.array() == b.array()).all();
-}
-
-/// Runs `work` expecting every rank to throw: the failing rank `OwnError`, the others
-/// RemoteError; both messages contain `text`.
-template <class OwnError, class Work>
-void expect_every_rank_fails(distributed::Communicator& world, bool failing,
-                             const std::string& text, Work&& work) {
-  std::string message;
-  bool right_type = false;
-  try {
-    work();
-  } catch (const RemoteError& e) {
-    message = e.what();
-    right_type = !failing;
-  } catch (const OwnError& e) {
-    message = e.what();
-    right_type = failing;
-  }
-  INFO("rank ", world.rank(), ": ", message);
-  CHECK(right_type);
-  CHECK(message.find(text) != std::string::npos);
 }
 
 }  // namespace
