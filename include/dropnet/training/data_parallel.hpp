@@ -4,8 +4,8 @@
 //
 //   start    the ranks check that their models, optimizers and fit arguments describe the same
 //            computation (else InvalidArgument on every rank, naming the first difference), then
-//            rank 0's parameters, buffers and optimizer state are copied to every rank, and rank
-//            0's Generator gives the run its seed (one draw).
+//            rank 0's parameters, buffers and optimizer state are copied to every rank, and
+//            every rank draws one number from its Generator: rank 0's is the run's seed.
 //   data     every epoch, every rank draws the same permutation from (seed, epoch); a global
 //            batch is batch_size x world size samples, and rank r takes its r-th slice of
 //            batch_size. The last, shorter global batch is split as evenly as the ranks allow
@@ -13,7 +13,8 @@
 //   step     forward and backward on the rank's slice, then ONE allreduce of the packed
 //            gradients weighted by the slice's size, with the loss, the correct count and the
 //            ranks' failure, skip and stop flags appended; every rank then makes the same update.
-//   masks    dropout and noise masks come from a Generator keyed by (seed, rank).
+//            Packing (with the weight) and unpacking (with 1/total) are one pass each.
+//   masks    dropout and noise masks come from rank_generator(seed, rank).
 //   errors   an exception on one rank becomes an exception on every rank (agree_on_failure);
 //            a non-finite skip or stop on one rank is a skip or stop on every rank (a stop copies
 //            the state restored by the lowest stopping rank to the others).
@@ -21,6 +22,10 @@
 //            evaluation and checkpoints see one model; each rank validates its slice of the
 //            validation set and the sums are reduced.
 // A world of one (SingleProcess) reduces nothing: the step is train_step's.
+//
+// Sharded inference, at the end of this header: predict(model, x, comm), evaluate(model, loss,
+// x, y, comm) and mc_predict(model, x, passes, gen, comm) split x's columns across the ranks as
+// a batch is split, and every rank returns the whole result.
 
 #include <algorithm>
 #include <cmath>
@@ -179,7 +184,8 @@ Evaluation sharded_evaluate(distributed::Communicator& comm, const std::string& 
     if (count == 0) return;
     Target slice_y;
     slice_into(y, first, count, slice_y);
-    const Evaluation e = evaluate<T, Target>(model, loss, x.middleCols(first, count), slice_y, batch_size);
+    const Evaluation e =
+        detail::evaluate<T, Target>(model, loss, x.middleCols(first, count), slice_y, batch_size);
     sums[0] = e.loss * sums[2];
     sums[1] = std::round(e.accuracy * sums[2]);  // the correct count, an integer
   });
