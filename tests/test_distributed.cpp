@@ -77,12 +77,22 @@ TEST_CASE("BatchNorm synchronized over a world of one is BatchNorm") {
   CHECK((plain.running_var() - synced.running_var()).cwiseAbs().maxCoeff() == 0.0);
 }
 
+namespace {
+
+/// inputs -> hidden (ReLU) -> [Dropout(dropout)] -> outputs, initialized from `seed`.
+Sequential<double> mlp(Index inputs, Index hidden, Index outputs, double dropout, std::uint64_t seed) {
+  Generator init(seed);
+  Sequential<double> model(inputs);
+  model.add(Dense<double, ReLU>(inputs, hidden, init));
+  if (dropout > 0) model.add(Dropout<double>(dropout));
+  model.add(Dense<double>(hidden, outputs, init));
+  return model;
+}
+
+}  // namespace
+
 TEST_CASE("Sharded predict, evaluate and mc_predict over a world of one are the plain ones") {
-  Generator init(3);
-  Sequential<double> model(4);
-  model.add(Dense<double, ReLU>(4, 8, init));
-  model.add(Dropout<double>(0.25));
-  model.add(Dense<double>(8, 3, init));
+  Sequential<double> model = mlp(4, 8, 3, 0.25, 3);
   const Matrix<double> x = Matrix<double>::Random(4, 21);
   Labels y(21);
   for (Index j = 0; j < 21; ++j) y(j) = static_cast<int>(j % 3);
@@ -109,10 +119,7 @@ TEST_CASE("Sharded predict, evaluate and mc_predict over a world of one are the 
 }
 
 TEST_CASE("ModelState packs gradients with a weight into a buffer and unpacks them scaled") {
-  Generator init(1);
-  Sequential<double> model(3);
-  model.add(Dense<double>(3, 2, init));
-  model.add(Dense<double>(2, 2, init));
+  Sequential<double> model = mlp(3, 2, 2, 0.0, 1);
   ModelState<double> state(model);
   Vector<double> plain = Vector<double>::LinSpaced(state.gradient_count(), 1.0, 2.0);
   state.unpack_gradients(plain);
