@@ -166,7 +166,7 @@ TEST_CASE("Sharded mc_predict: ranks draw different masks; the mean matches one 
   // columns comes from their masks: keyed by (seed, rank), they must differ.
   MpiCommunicator world;
   Sequential<double> model = model_with(true);
-  const Index samples = 6 * world.size();
+  const Index samples = Index{6} * world.size();
   const Matrix<double> x = Matrix<double>::Constant(kFeatures, samples, 0.7);
   Generator gen(5);
   const McPrediction<double> sharded = mc_predict(model, x, 4, gen, world, {});
