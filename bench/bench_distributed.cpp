@@ -6,16 +6,24 @@
 //   mpirun -np 2 ./build/bench/bench_distributed --threads 1   2 ranks x 1 Eigen thread
 //   ./build/bench/bench_distributed --threads 1                 1 process (plain fit) x 1 thread
 //   ./build/bench/bench_distributed --threads 2                 1 process x 2 threads
+//   mpirun -np 2 ./build/bench/bench_distributed --allreduce-only   the allreduce alone (no data)
 //
+// Open MPI's transport settings go on the mpirun line, e.g. `--mca
+// btl_vader_single_copy_mechanism none` (copy through shared buffers instead of CMA); on the
+// development VM see docs/distributed.md, Performance. As root add --allow-run-as-root; with
+// other work on the machine --oversubscribe (waiting ranks yield the core).
 // The global batch stays 128 (64 per rank on 2 ranks), so the runs train the same model.
 // Environment: DROPNET_BENCH_EPOCHS (timed epochs, default 3), DROPNET_BENCH_SHORT=1 (subset),
 // DROPNET_FASHION_MNIST_DIR (bench_workloads.hpp).
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <dropnet/distributed/mpi.hpp>
 
@@ -30,16 +38,21 @@ std::string load_average() {
   return one + " " + five + " " + fifteen;
 }
 
-/// Mean seconds of one allreduce (sum) of `count` floats, over `repeats` calls.
-double allreduce_seconds(dropnet::distributed::Communicator& comm, dropnet::Index count,
-                         int repeats) {
+/// Best and median seconds of one allreduce (sum) of `count` floats, over `repeats` calls: the
+/// median, not the mean, because on a shared machine a few calls wait for a descheduled rank.
+std::pair<double, double> allreduce_seconds(dropnet::distributed::Communicator& comm,
+                                            dropnet::Index count, int repeats) {
   dropnet::Vector<float> buffer = dropnet::Vector<float>::Ones(count);
   const auto n = static_cast<std::size_t>(count);
   comm.allreduce(buffer.data(), n, dropnet::distributed::ReduceOp::sum);  // warm-up, and a barrier
-  const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < repeats; ++i)
+  std::vector<double> seconds;
+  for (int i = 0; i < repeats; ++i) {
+    const auto start = std::chrono::steady_clock::now();
     comm.allreduce(buffer.data(), n, dropnet::distributed::ReduceOp::sum);
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / repeats;
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(seconds.begin(), seconds.end());
+  return {seconds.front(), seconds[seconds.size() / 2]};
 }
 
 }  // namespace
@@ -49,9 +62,23 @@ int main(int argc, char** argv) {
   distributed::MpiEnvironment mpi(argc, argv);
   distributed::MpiCommunicator world;
   int threads = 1;
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], "--threads") == 0) threads = std::atoi(argv[i + 1]);
+  bool allreduce_only = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--allreduce-only") == 0) allreduce_only = true;
+  }
   Eigen::setNbThreads(threads);
+  if (allreduce_only) {
+    Generator gen(7);
+    Sequential<float> model = bench::build_dropnet(bench::w3, gen);
+    const Index gradients = ModelState<float>(model).gradient_count();
+    const auto [best, median] = allreduce_seconds(world, gradients, 200);
+    if (world.is_root())
+      std::printf("allreduce ranks=%d floats=%ld best_ms=%.3f median_ms=%.3f load=%s\n",
+                  world.size(), static_cast<long>(gradients), best * 1e3, median * 1e3,
+                  load_average().c_str());
+    return 0;
+  }
 
   const bench::Dataset& data = bench::dataset();
   if (!data.error.empty()) {
@@ -81,11 +108,11 @@ int main(int argc, char** argv) {
   }
   const double per_epoch = total / epochs;
   const Index gradients = ModelState<float>(model).gradient_count();
-  const double reduce = allreduce_seconds(world, gradients, 50);
+  const double reduce = allreduce_seconds(world, gradients, 50).second;
   const double steps = std::ceil(double(data.train_x.cols()) / double(w.batch));
   if (world.is_root())
     std::printf(
-        "W3 ranks=%d threads=%d epochs=%d s_per_epoch=%.3f best=%.3f allreduce_ms=%.3f "
+        "W3 ranks=%d threads=%d epochs=%d s_per_epoch=%.3f best=%.3f allreduce_median_ms=%.3f "
         "(%ld floats) allreduce_share=%.1f%% train_loss=%.4f val_acc=%.4f load=%s\n",
         world.size(), Eigen::nbThreads(), epochs, per_epoch, best, reduce * 1e3,
         static_cast<long>(gradients), world.size() > 1 ? 100.0 * reduce * steps / per_epoch : 0.0,

@@ -10,15 +10,17 @@
 #include <dropnet/distributed/mpi.hpp>
 #include <dropnet/dropnet.hpp>
 
+#include "mpi_test_support.hpp"
+
 #include <cstdio>
 #include <fstream>
 #include <string>
 #include <utility>
 
 using namespace dropnet;
+using dropnet::testing::expect_every_rank_fails;
 using distributed::MpiCommunicator;
 using distributed::Reduction;
-using distributed::RemoteError;
 using distributed::SingleProcess;
 
 namespace {
@@ -124,27 +126,6 @@ struct NanOnRank : SoftmaxCrossEntropy<double> {
   int at_;
   mutable int calls_ = 0;
 };
-
-/// Runs `train` expecting every rank to throw: the failing rank `own_type`, the others
-/// RemoteError; both messages contain `text`.
-template <class OwnError, class Train>
-void expect_every_rank_fails(MpiCommunicator& world, bool failing, const std::string& text,
-                             Train&& train) {
-  std::string message;
-  bool right_type = false;
-  try {
-    train();
-  } catch (const RemoteError& e) {
-    message = e.what();
-    right_type = !failing;
-  } catch (const OwnError& e) {
-    message = e.what();
-    right_type = failing;
-  }
-  INFO("rank ", world.rank(), ": ", message);
-  CHECK(right_type);
-  CHECK(message.find(text) != std::string::npos);
-}
 
 }  // namespace
 

@@ -44,6 +44,17 @@ class Communicator {
   virtual void allreduce(float* data, std::size_t n, ReduceOp op) = 0;
   /// Copies `bytes` bytes at `data` from rank `root` to every other rank.
   virtual void broadcast(void* data, std::size_t bytes, int root) = 0;
+  /// Every rank ends with the whole buffer at `data`: rank r contributes the block of
+  /// `bytes[r]` bytes (size() entries, the same on every rank) that starts after the blocks of
+  /// ranks 0 .. r-1. This default broadcasts the blocks in turn; MpiCommunicator overrides it
+  /// with one MPI_Allgatherv.
+  virtual void allgather(void* data, const std::size_t* bytes) {
+    auto* block = static_cast<char*>(data);
+    for (int r = 0; r < size(); ++r) {
+      if (bytes[r] > 0) broadcast(block, bytes[r], r);
+      block += bytes[r];
+    }
+  }
 
   /// True on the rank that writes files and prints progress (rank 0).
   bool is_root() const { return rank() == 0; }

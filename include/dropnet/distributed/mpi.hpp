@@ -89,6 +89,21 @@ class MpiCommunicator final : public Communicator {
       done += static_cast<std::size_t>(chunk);
     }
   }
+  /// MPI_Allgatherv in place; blocks or offsets beyond INT_MAX bytes take the base class's
+  /// broadcasts instead.
+  void allgather(void* data, const std::size_t* bytes) override {
+    std::vector<int> counts(static_cast<std::size_t>(size_)), offsets(counts.size());
+    std::size_t offset = 0;
+    for (std::size_t r = 0; r < counts.size(); ++r) {
+      if (offset + bytes[r] > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+        return Communicator::allgather(data, bytes);
+      counts[r] = static_cast<int>(bytes[r]);
+      offsets[r] = static_cast<int>(offset);
+      offset += bytes[r];
+    }
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, counts.data(), offsets.data(),
+                   MPI_BYTE, comm_);
+  }
   /// How this communicator sums.
   Reduction reduction() const { return reduction_; }
 

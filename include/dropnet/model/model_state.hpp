@@ -54,18 +54,31 @@ class ModelState {
   Index gradient_count() const { return gradient_count_; }
 
   /// Copies every tensor's values, in order, into `out` (resized to value_count()).
-  void pack_values(Vector<T>& out) const { pack(tensors_, &ParameterView<T>::value, value_count_, out); }
+  void pack_values(Vector<T>& out) const {
+    out.resize(value_count_);
+    pack(tensors_, &ParameterView<T>::value, out.data(), T(1));
+  }
   /// Writes `in` (value_count() scalars, as pack_values lays them out) into the tensors.
   void unpack_values(const Vector<T>& in) const {
-    unpack(tensors_, &ParameterView<T>::value, value_count_, in, "unpack_values");
+    require_size(in, value_count_, "unpack_values");
+    unpack(tensors_, &ParameterView<T>::value, in.data(), T(1));
   }
   /// Copies every parameter's gradient, in order, into `out` (resized to gradient_count()).
   void pack_gradients(Vector<T>& out) const {
-    pack(parameters_, &ParameterView<T>::grad, gradient_count_, out);
+    out.resize(gradient_count_);
+    pack_gradients(out.data(), T(1));
   }
   /// Writes `in` (gradient_count() scalars) into the parameters' gradients.
   void unpack_gradients(const Vector<T>& in) const {
-    unpack(parameters_, &ParameterView<T>::grad, gradient_count_, in, "unpack_gradients");
+    require_size(in, gradient_count_, "unpack_gradients");
+    unpack_gradients(in.data(), T(1));
+  }
+  /// out[0 .. gradient_count()) = scale x every parameter's gradient, in order: one pass, for a
+  /// caller that packs into part of a larger buffer (data-parallel fit's allreduce buffer).
+  void pack_gradients(T* out, T scale) const { pack(parameters_, &ParameterView<T>::grad, out, scale); }
+  /// Every parameter's gradient = scale x in[...] (gradient_count() scalars, in pack order).
+  void unpack_gradients(const T* in, T scale) const {
+    unpack(parameters_, &ParameterView<T>::grad, in, scale);
   }
 
   /// True when `optimizer` updates exactly these parameters, in this order.
@@ -92,24 +105,22 @@ class ModelState {
   }
 
  private:
-  static void pack(const ParameterList<T>& views, T* ParameterView<T>::*field, Index count,
-                   Vector<T>& out) {
-    out.resize(count);
-    Index offset = 0;
+  static void pack(const ParameterList<T>& views, T* ParameterView<T>::*field, T* out, T scale) {
     for (const auto& v : views) {
-      out.segment(offset, v.size()) = Eigen::Map<const Vector<T>>(v.*field, v.size());
-      offset += v.size();
+      Eigen::Map<Vector<T>>(out, v.size()) = scale * Eigen::Map<const Vector<T>>(v.*field, v.size());
+      out += v.size();
     }
   }
-  static void unpack(const ParameterList<T>& views, T* ParameterView<T>::*field, Index count,
-                     const Vector<T>& in, const char* what) {
+  static void unpack(const ParameterList<T>& views, T* ParameterView<T>::*field, const T* in,
+                     T scale) {
+    for (const auto& v : views) {
+      Eigen::Map<Vector<T>>(v.*field, v.size()) = scale * Eigen::Map<const Vector<T>>(in, v.size());
+      in += v.size();
+    }
+  }
+  static void require_size(const Vector<T>& in, Index count, const char* what) {
     detail::require(in.size() == count, std::string("ModelState::") + what, "expected ", count,
                     " values, got ", in.size());
-    Index offset = 0;
-    for (const auto& v : views) {
-      Eigen::Map<Vector<T>>(v.*field, v.size()) = in.segment(offset, v.size());
-      offset += v.size();
-    }
   }
 
   ParameterList<T> parameters_, buffers_, tensors_;

@@ -4,8 +4,8 @@
 //
 //   start    the ranks check that their models, optimizers and fit arguments describe the same
 //            computation (else InvalidArgument on every rank, naming the first difference), then
-//            rank 0's parameters, buffers and optimizer state are copied to every rank, and rank
-//            0's Generator gives the run its seed (one draw).
+//            rank 0's parameters, buffers and optimizer state are copied to every rank, and
+//            every rank draws one number from its Generator: rank 0's is the run's seed.
 //   data     every epoch, every rank draws the same permutation from (seed, epoch); a global
 //            batch is batch_size x world size samples, and rank r takes its r-th slice of
 //            batch_size. The last, shorter global batch is split as evenly as the ranks allow
@@ -13,7 +13,8 @@
 //   step     forward and backward on the rank's slice, then ONE allreduce of the packed
 //            gradients weighted by the slice's size, with the loss, the correct count and the
 //            ranks' failure, skip and stop flags appended; every rank then makes the same update.
-//   masks    dropout and noise masks come from a Generator keyed by (seed, rank).
+//            Packing (with the weight) and unpacking (with 1/total) are one pass each.
+//   masks    dropout and noise masks come from rank_generator(seed, rank).
 //   errors   an exception on one rank becomes an exception on every rank (agree_on_failure);
 //            a non-finite skip or stop on one rank is a skip or stop on every rank (a stop copies
 //            the state restored by the lowest stopping rank to the others).
@@ -21,7 +22,13 @@
 //            evaluation and checkpoints see one model; each rank validates its slice of the
 //            validation set and the sums are reduced.
 // A world of one (SingleProcess) reduces nothing: the step is train_step's.
+//
+// Sharded inference, at the end of this header: predict(model, x, comm), evaluate(model, loss,
+// x, y, comm) and mc_predict(model, x, passes, gen, comm) split x's columns across the ranks as
+// a batch is split, and every rank returns the whole result.
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -34,6 +41,7 @@
 #include "../model/model_state.hpp"
 #include "batching.hpp"
 #include "evaluate.hpp"
+#include "mc_dropout.hpp"
 #include "train_step.hpp"
 
 namespace dropnet {
@@ -88,7 +96,112 @@ inline std::string first_difference_from_root(distributed::Communicator& comm,
   return concat("rank 0 has '", theirs, "', rank ", comm.rank(), " has '", ours, "'");
 }
 
+/// Collective: throws InvalidArgument on every rank, prefixed by `where`, unless every rank's
+/// `lines` equal rank 0's (the message names the first difference).
+inline void require_same_on_every_rank(distributed::Communicator& comm, const std::string& where,
+                                       const std::vector<std::string>& lines) {
+  const std::string difference = first_difference_from_root(comm, lines);
+  if (!difference.empty()) throw InvalidArgument(where + ": " + difference);
+}
+
+/// One line per tensor of the model ("0.Dense.weight 8x4"): what must agree across ranks.
+template <class T>
+std::vector<std::string> describe_tensors(const ModelState<T>& state) {
+  std::vector<std::string> lines;
+  for (const auto& t : state.tensors()) lines.push_back(concat(t.name, " ", t.rows, "x", t.cols));
+  return lines;
+}
+
+/// Rank `rank`'s slice (first, count) of the `count` samples from `first`, split over `ranks`
+/// into consecutive slices, in rank order, whose sizes differ by at most one.
+inline std::pair<Index, Index> shard_of(Index first, Index count, Index rank, Index ranks) {
+  const Index base = count / ranks, extra = count % ranks;
+  return {first + rank * base + std::min(rank, extra), base + (rank < extra ? 1 : 0)};
+}
+
+/// Collective: every rank draws one number from its `gen`; rank 0's is returned on every rank.
+inline std::uint64_t shared_seed(distributed::Communicator& comm, Generator& gen) {
+  std::uint64_t seed = gen.next_u64();
+  comm.broadcast(&seed, sizeof seed, 0);
+  return seed;
+}
+
+/// Collective: `all` becomes rows x samples (a Vector: samples, rows == 1) holding every rank's
+/// columns; this rank's, `mine` (rows x count), go to the columns from `first`.
+template <class Dense>
+void gather_columns(distributed::Communicator& comm, const Dense& mine, Index first, Index count,
+                    Index rows, Index samples, Dense& all) {
+  using T = typename Dense::Scalar;
+  if constexpr (Dense::ColsAtCompileTime == 1)
+    all.resize(samples);
+  else
+    all.resize(rows, samples);
+  if (count > 0)
+    Eigen::Map<Matrix<T>>(all.data(), rows, samples).middleCols(first, count) =
+        Eigen::Map<const Matrix<T>>(mine.data(), rows, count);
+  // Column-major: rank r's columns are one block, right after ranks 0 .. r-1's.
+  std::vector<std::size_t> bytes(static_cast<std::size_t>(comm.size()));
+  for (int r = 0; r < comm.size(); ++r)
+    bytes[static_cast<std::size_t>(r)] =
+        sizeof(T) * static_cast<std::size_t>(rows * shard_of(0, samples, r, comm.size()).second);
+  comm.allgather(all.data(), bytes.data());
+}
+
+/// Collective: the largest `rows` over the ranks (a rank without samples knows no output size).
+inline Index max_over_ranks(distributed::Communicator& comm, Index rows) {
+  double value = static_cast<double>(rows);
+  comm.allreduce(&value, 1, distributed::ReduceOp::max);
+  return static_cast<Index>(value);
+}
+
+/// Collective opening of a sharded inference call (predict, evaluate, mc_predict over a
+/// communicator): `check` runs on every rank (an exception on one ends every rank), then the
+/// ranks must agree on the model's tensors and `layout` (InvalidArgument on every rank
+/// otherwise). Returns this rank's slice (first, count) of the `samples` columns.
+template <class T, class Check>
+std::pair<Index, Index> open_sharded(distributed::Communicator& comm, const std::string& where,
+                                     Sequential<T>& model, Index samples,
+                                     const std::vector<std::string>& layout, Check&& check) {
+  distributed::collectively(&comm, where, [&] {
+    require(samples > 0, where, "empty input (0 columns)");
+    check();
+  });
+  std::vector<std::string> lines = describe_tensors(ModelState<T>(model));
+  lines.insert(lines.end(), layout.begin(), layout.end());
+  require_same_on_every_rank(comm, where + " (distributed): the ranks' models or inputs differ", lines);
+  return shard_of(0, samples, comm.rank(), comm.size());
+}
+
+/// Collective: evaluate with every rank evaluating its `slice` of (x, y), the sums reduced: the
+/// whole set's loss and accuracy on every rank. An exception on one rank ends every rank.
+template <class T, class Target>
+Evaluation sharded_evaluate(distributed::Communicator& comm, const std::string& where,
+                            Sequential<T>& model, const Loss<T>& loss, const MatrixView<T>& x,
+                            const Target& y, Index batch_size, std::pair<Index, Index> slice) {
+  const Index first = slice.first, count = slice.second;  // (a lambda cannot capture a binding)
+  double sums[3] = {0.0, 0.0, static_cast<double>(count)};  // loss x count, correct, count
+  distributed::collectively(&comm, where, [&] {
+    if (count == 0) return;
+    Target slice_y;
+    slice_into(y, first, count, slice_y);
+    const Evaluation e =
+        detail::evaluate<T, Target>(model, loss, x.middleCols(first, count), slice_y, batch_size);
+    sums[0] = e.loss * sums[2];
+    sums[1] = std::round(e.accuracy * sums[2]);  // the correct count, an integer
+  });
+  comm.allreduce(sums, 3, distributed::ReduceOp::sum);
+  return {sums[0] / sums[2], sums[1] / sums[2]};
+}
+
 }  // namespace detail
+
+/// The Generator of rank `rank` in a distributed run seeded `seed` (rank 0's draw): its dropout,
+/// DropConnect and noise masks, keyed by (seed, rank). fit's steps and the distributed
+/// mc_predict use it; given the seed, any process can reproduce a rank's masks.
+inline Generator rank_generator(std::uint64_t seed, int rank) {
+  return Generator(
+      detail::mix_seed(seed ^ detail::mix_seed(static_cast<std::uint64_t>(rank) + 1)));
+}
 
 /// Data-parallel training state of one rank; see the file comment. fit builds it when
 /// FitOptions::communicator is set; a custom loop may use it the same way.
@@ -103,14 +216,11 @@ class DataParallel {
       : comm_(comm), model_(model), optimizer_(optimizer), state_(model) {
     std::vector<std::string> lines = describe();
     lines.insert(lines.end(), layout.begin(), layout.end());
-    const std::string difference = detail::first_difference_from_root(comm_, lines);
-    if (!difference.empty())
-      throw InvalidArgument("fit (distributed): the ranks' models, optimizers or data differ: " +
-                            difference);
+    detail::require_same_on_every_rank(
+        comm_, "fit (distributed): the ranks' models, optimizers or data differ", lines);
     broadcast_state(0);
-    if (comm_.is_root()) seed_ = gen.next_u64();
-    comm_.broadcast(&seed_, sizeof seed_, 0);
-    local_gen_.reseed(detail::mix_seed(seed_ ^ detail::mix_seed(static_cast<std::uint64_t>(comm_.rank()) + 1)));
+    seed_ = detail::shared_seed(comm_, gen);
+    local_gen_ = rank_generator(seed_, comm_.rank());
   }
 
   /// The communicator.
@@ -133,9 +243,7 @@ class DataParallel {
   /// size() consecutive slices whose sizes differ by at most one (batch_size each in a full
   /// global batch).
   std::pair<Index, Index> shard(Index first, Index count) const {
-    const Index ranks = comm_.size(), rank = comm_.rank();
-    const Index base = count / ranks, extra = count % ranks;
-    return {first + rank * base + std::min(rank, extra), base + (rank < extra ? 1 : 0)};
+    return detail::shard_of(first, count, comm_.rank(), comm_.size());
   }
 
   /// The smallest non-empty slice of `samples` in global batches of batch_size x `world`.
@@ -183,15 +291,14 @@ class DataParallel {
       return local;
     }
     const bool contributes = local_count > 0 && !error && local.action == NonFiniteAction::proceed;
+    // One pass packs the gradients, weighted by the slice's size, into the allreduce buffer;
+    // the sum is reduced in place and one pass writes it back divided by the total count.
     const Index n = state_.gradient_count();
-    if (contributes) {
-      state_.pack_gradients(gradients_);
-      gradients_ *= static_cast<T>(local_count);
-    } else {
-      gradients_.setZero(n);
-    }
     reduced_.resize(n + kTail);
-    reduced_.head(n) = gradients_;
+    if (contributes)
+      state_.pack_gradients(reduced_.data(), static_cast<T>(local_count));
+    else
+      reduced_.head(n).setZero();
     reduced_.tail(kTail) << static_cast<T>(contributes ? local_count : 0),
         static_cast<T>(contributes ? local.loss * static_cast<double>(local_count) : 0.0),
         static_cast<T>(contributes ? local.correct : 0), flag(error != nullptr),
@@ -212,8 +319,7 @@ class DataParallel {
       return global;
     }
     const T total = reduced_(n);
-    gradients_ = reduced_.head(n) / total;
-    state_.unpack_gradients(gradients_);
+    state_.unpack_gradients(reduced_.data(), T(1) / total);
     apply_gradients(model_, optimizer_, options);
     global.loss = static_cast<double>(reduced_(n + 1)) / static_cast<double>(total);
     global.correct = static_cast<Index>(reduced_(n + 2));
@@ -225,20 +331,8 @@ class DataParallel {
   template <class Target>
   Evaluation evaluate(const Loss<T>& loss, const MatrixView<T>& x, const Target& y, Index batch_size) {
     if (comm_.size() == 1) return dropnet::evaluate(model_, loss, x, y, batch_size);
-    const std::pair<Index, Index> slice = shard(0, x.cols());  // (a lambda cannot capture a binding)
-    const Index first = slice.first, count = slice.second;
-    double sums[3] = {0.0, 0.0, static_cast<double>(count)};  // loss x count, correct, count
-    distributed::collectively(&comm_, "fit (validation)", [&] {
-      if (count == 0) return;
-      Target slice_y;
-      detail::slice_into(y, first, count, slice_y);
-      const MatrixView<T> slice_x = x.middleCols(first, count);  // a view: no copy
-      const Evaluation e = dropnet::evaluate(model_, loss, slice_x, slice_y, batch_size);
-      sums[0] = e.loss * sums[2];
-      sums[1] = e.accuracy * sums[2];
-    });
-    comm_.allreduce(sums, 3, distributed::ReduceOp::sum);
-    return {sums[0] / sums[2], sums[1] / sums[2]};
+    return detail::sharded_evaluate(comm_, "fit (validation)", model_, loss, x, y, batch_size,
+                                    shard(0, x.cols()));
   }
 
   /// Collective: every buffer (BatchNorm's running statistics) becomes its mean over the ranks.
@@ -253,9 +347,9 @@ class DataParallel {
   /// Collective: copies the parameters, buffers and optimizer state of rank `root` to every rank.
   void broadcast_state(int root) {
     if (comm_.size() == 1) return;
-    state_.pack_values(gradients_);
-    comm_.broadcast(gradients_.data(), sizeof(T) * static_cast<std::size_t>(gradients_.size()), root);
-    state_.unpack_values(gradients_);
+    state_.pack_values(values_);
+    comm_.broadcast(values_.data(), sizeof(T) * static_cast<std::size_t>(values_.size()), root);
+    state_.unpack_values(values_);
     for (Vector<T>* s : optimizer_.state())
       comm_.broadcast(s->data(), sizeof(T) * static_cast<std::size_t>(s->size()), root);
     std::int64_t steps = optimizer_.step_count();
@@ -269,9 +363,7 @@ class DataParallel {
 
   // One line per tensor and per optimizer state vector: what must agree across ranks.
   std::vector<std::string> describe() const {
-    std::vector<std::string> lines;
-    for (const auto& t : state_.tensors())
-      lines.push_back(detail::concat(t.name, " ", t.rows, "x", t.cols));
+    std::vector<std::string> lines = detail::describe_tensors(state_);
     lines.push_back("optimizer " + optimizer_.kind());
     for (Vector<T>* s : optimizer_.state()) lines.push_back(detail::concat("optimizer state ", s->size()));
     lines.push_back(detail::concat("scalar bytes ", sizeof(T)));
@@ -284,7 +376,8 @@ class DataParallel {
   ModelState<T> state_;
   std::uint64_t seed_ = 0;
   Generator local_gen_;
-  Vector<T> gradients_, reduced_;
+  Vector<T> values_;   // broadcast_state's buffer
+  Vector<T> reduced_;  // the step's allreduce buffer: the weighted gradients, then kTail scalars
 };
 
 /// Collective: true when every rank's parameters and buffers are bit-identical (a checksum of
@@ -296,6 +389,92 @@ bool replicas_identical(distributed::Communicator& comm, Sequential<T>& model) {
   const std::uint64_t hash =
       detail::fnv1a(values.data(), sizeof(T) * static_cast<std::size_t>(values.size()));
   return detail::same_on_every_rank(comm, hash);
+}
+
+/// Collective, the sharded predict: every rank of `comm` calls it with the same model and x;
+/// rank r computes the outputs of its slice of x's columns (consecutive slices in rank order,
+/// sizes differing by at most one: any number of columns >= 1 works, ranks beyond it idle), and
+/// every rank returns the outputs of all columns, as predict(model, x, batch_size) would within
+/// rounding. Every rank must hold the same parameters (after a distributed fit they do).
+/// Throws what predict throws, on every rank (RemoteError on the ranks that did not fail), and
+/// InvalidArgument on every rank when the ranks' models (tensor names, shapes) or x's shape
+/// differ.
+template <class T>
+Matrix<T> predict(Sequential<T>& model, const detail::ViewArg<T>& x, distributed::Communicator& comm,
+                  Index batch_size = 1024) {
+  const std::pair<Index, Index> slice = detail::open_sharded(
+      comm, "predict", model, x.cols(),
+      {detail::concat("predict ", x.rows(), "x", x.cols(), " batch_size ", batch_size)}, [] {});
+  const Index first = slice.first, count = slice.second;  // (a lambda cannot capture a binding)
+  Matrix<T> local, out;
+  distributed::collectively(&comm, "predict", [&] {
+    if (count > 0) local = predict(model, x.middleCols(first, count), batch_size);
+  });
+  detail::gather_columns(comm, local, first, count, detail::max_over_ranks(comm, local.rows()),
+                         x.cols(), out);
+  return out;
+}
+
+/// Collective, the sharded evaluate: every rank of `comm` calls it with the same model, loss,
+/// x and y; rank r evaluates its slice of the columns (split as the sharded predict splits
+/// them) and the sums are reduced, so every rank returns the Evaluation of the whole set:
+/// evaluate(model, loss, x, y, batch_size)'s within rounding (the accuracy exactly). Throws what
+/// evaluate throws, on every rank, and InvalidArgument on every rank when the ranks' models or
+/// data shapes differ.
+template <class T, class Target>
+Evaluation evaluate(Sequential<T>& model, const Loss<T>& loss, const detail::ViewArg<T>& x,
+                    const Target& y, distributed::Communicator& comm, Index batch_size = 1024) {
+  if constexpr (detail::require_target_type<T, Target>()) {
+    const std::pair<Index, Index> slice = detail::open_sharded(
+        comm, "evaluate", model, x.cols(),
+        {detail::concat("evaluate ", x.rows(), "x", x.cols(), " batch_size ", batch_size)},
+        [&] { detail::require_dataset("evaluate", x, y); });
+    return detail::sharded_evaluate(comm, "evaluate", model, loss, MatrixView<T>(x), y, batch_size,
+                                    slice);
+  } else {
+    return {};
+  }
+}
+
+/// Collective, the sharded mc_predict: every rank of `comm` calls it with the same model, x,
+/// passes and options; rank r runs the `passes` stochastic passes over its slice of the columns
+/// (split as the sharded predict splits them) with rank_generator(seed, r), seed being rank 0's
+/// draw from `gen` (every rank draws one number from its own `gen`), and every rank returns the
+/// McPrediction of all columns. It is exactly, bit for bit, the concatenation over r of
+/// mc_predict(model, slice r of x, passes, rank_generator(seed, r), options): reproducible
+/// from rank 0's Generator and the world size, and not the single-process draw (other masks),
+/// which it matches in distribution. Throws what mc_predict throws, on every rank, and
+/// InvalidArgument on every rank when the ranks' models, x's shape, passes or options differ.
+template <class T>
+McPrediction<T> mc_predict(Sequential<T>& model, const detail::ViewArg<T>& x, int passes,
+                           Generator& gen, distributed::Communicator& comm,
+                           const McDropoutOptions& options = {}) {
+  const std::pair<Index, Index> slice = detail::open_sharded(
+      comm, "mc_predict", model, x.cols(),
+      {detail::concat("mc_predict ", x.rows(), "x", x.cols(), " passes ", passes, " batch_size ",
+                      options.batch_size, " outputs ", static_cast<int>(options.outputs))},
+      [] {});
+  const Index first = slice.first, count = slice.second;
+  Generator local_gen = rank_generator(detail::shared_seed(comm, gen), comm.rank());
+  McPrediction<T> local, out;
+  distributed::collectively(&comm, "mc_predict", [&] {
+    if (count > 0)
+      local = mc_predict(model, Matrix<T>(x.middleCols(first, count)), passes, local_gen, options);
+  });
+  const Index rows = detail::max_over_ranks(comm, local.mean.rows()), samples = x.cols();
+  auto gather = [&](const auto& mine, auto& all, Index field_rows) {
+    detail::gather_columns(comm, mine, first, count, field_rows, samples, all);
+  };
+  out.passes = passes;
+  gather(local.mean, out.mean, rows);
+  gather(local.variance, out.variance, rows);
+  if (options.outputs != McOutputs::regression) {
+    gather(local.probabilities, out.probabilities, rows);
+    gather(local.predictive_entropy, out.predictive_entropy, 1);
+    gather(local.expected_entropy, out.expected_entropy, 1);
+    gather(local.mutual_information, out.mutual_information, 1);
+  }
+  return out;
 }
 
 }  // namespace dropnet
