@@ -129,6 +129,11 @@ extract() {
       done ;;
     search)
       printf 'search.row_grid\t%s\n' "$(grep -m1 -E '^grid +32 ' "$log" | awk '{ print $4, $5 }')"
+      # The same two figures as README.md words them: validation / test.
+      printf 'search.best_grid\t%s\n' \
+        "$(grep -m1 -E '^grid +32 ' "$log" | awk '{ print $4 " / " $5 }')"
+      printf 'search.best_random\t%s\n' \
+        "$(grep -m1 -E '^random +32 ' "$log" | awk '{ print $4 " / " $5 }')"
       printf 'search.row_random\t%s\n' \
         "$(grep -m1 -E '^random +32 ' "$log" | awk '{ print $4, $5 }')" ;;
     spatial)
