@@ -26,7 +26,7 @@ measure() {
   /usr/bin/time -v "$@" 2>"$work/time.log" >/dev/null || { cat "$work/time.log"; exit 1; }
   awk -v label="$label" -F': ' '
     /User time/ {u = $2} /System time/ {s = $2} /Maximum resident/ {m = $2}
-    END {printf "%-44s %7.1f s CPU %7.0f MB\n", label, u + s, m / 1024}' "$work/time.log"
+    END {printf "%-48s %7.1f s CPU %7.0f MB\n", label, u + s, m / 1024}' "$work/time.log"
 }
 
 uptime
