@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Compile time of tests/compile_time/train_save_load.cpp (README's first model: trains an MLP,
-# saves it and load<float>s it back), header-only and against dropnet::compiled, with each
-# compiler at -O2 in one run: CPU seconds (user + system) and peak memory of the compile
+# saves it and load<float>s it back), header-only, against dropnet::compiled, and against
+# dropnet::compiled with <dropnet/dropnet.hpp> precompiled (what CMake's
+# target_precompile_headers does: the header built once, force-included before the source), with
+# each compiler at -O2 in one run: CPU seconds (user + system) and peak memory of the compile
 # (/usr/bin/time -v). Each program is then linked and run (it checks its own results).
 #
 #   scripts/compile_time.sh [compiler...]     default: g++ clang++
@@ -24,7 +26,7 @@ measure() {
   /usr/bin/time -v "$@" 2>"$work/time.log" >/dev/null || { cat "$work/time.log"; exit 1; }
   awk -v label="$label" -F': ' '
     /User time/ {u = $2} /System time/ {s = $2} /Maximum resident/ {m = $2}
-    END {printf "%-44s %7.1f s CPU %7.0f MB\n", label, u + s, m / 1024}' "$work/time.log"
+    END {printf "%-48s %7.1f s CPU %7.0f MB\n", label, u + s, m / 1024}' "$work/time.log"
 }
 
 uptime
@@ -37,13 +39,37 @@ if [[ -z $library ]]; then
   ar rcs "$work/libdropnet.a" "$work/float.o" "$work/double.o"
   library="$work/libdropnet.a"
 fi
+# precompiled CXX: builds <dropnet/dropnet.hpp> as CXX's precompiled header (DROPNET_COMPILED_LIB)
+# and sets pch_flags to the flags that make a compile use it. GCC takes a .gch found beside the
+# name it includes, when that is the first include (-include makes it so; the symlink lets the
+# source's own #include find the same file, which #pragma once then skips); clang, -include-pch.
+precompiled() {
+  local cxx=$1 dir="$work/pch-$1"
+  mkdir -p "$dir/dropnet"
+  if [[ $cxx == *clang* ]]; then
+    measure "$cxx -O2, precompiling the header" "$cxx" "${flags[@]}" -DDROPNET_COMPILED_LIB \
+      -x c++-header "$root/include/dropnet/dropnet.hpp" -o "$dir/dropnet.pch"
+    pch_flags=(-include-pch "$dir/dropnet.pch")
+  else
+    ln -sf "$root/include/dropnet/dropnet.hpp" "$dir/dropnet/dropnet.hpp"
+    measure "$cxx -O2, precompiling the header" "$cxx" "${flags[@]}" -DDROPNET_COMPILED_LIB \
+      -x c++-header "$root/include/dropnet/dropnet.hpp" -o "$dir/dropnet/dropnet.hpp.gch"
+    pch_flags=("-I$dir" -include dropnet/dropnet.hpp -Winvalid-pch)
+  fi
+}
+
 for cxx in "${compilers[@]}"; do
   measure "$cxx -O2, header-only" "$cxx" "${flags[@]}" -c "$source" -o "$work/header_only.o"
   measure "$cxx -O2, with dropnet::compiled" "$cxx" "${flags[@]}" -DDROPNET_COMPILED_LIB \
     -c "$source" -o "$work/compiled.o"
+  precompiled "$cxx"
+  measure "$cxx -O2, with dropnet::compiled and the PCH" "$cxx" "${pch_flags[@]}" "${flags[@]}" \
+    -DDROPNET_COMPILED_LIB -c "$source" -o "$work/precompiled.o"
   "$cxx" "$work/header_only.o" -o "$work/header_only"
   "$cxx" "$work/compiled.o" "$library" -o "$work/compiled"
-  "$work/header_only" >/dev/null && "$work/compiled" >/dev/null ||
-    { echo "compile_time: a program failed its own check"; exit 1; }
+  "$cxx" "$work/precompiled.o" "$library" -o "$work/precompiled"
+  for program in header_only compiled precompiled; do
+    "$work/$program" >/dev/null || { echo "compile_time: $program failed its own check"; exit 1; }
+  done
 done
 uptime

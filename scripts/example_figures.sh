@@ -17,7 +17,7 @@
 #
 # The runs. Fast (CI reruns them on every check, about 6 s of CPU): seed. Slow (a developer
 # reruns them with regen after changing what they measure; their figures are only quote-checked
-# in CI): mc, best, dropout, l2, uncertainty, uncertainty_best, search, cnn, spatial.
+# in CI): mc, best, dropout, l2, uncertainty, uncertainty_best, search, cnn, spatial, lstm.
 #
 # figures.txt, one figure a line:   name | value | CI check | quoted as | in
 #   CI check  "abs D": |measured - value| <= D;  "factor F": value/F <= measured <= value*F;
@@ -30,7 +30,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 figures="$root/examples/fashion_mnist/figures.txt"
 fast_runs=(seed)
-slow_runs=(mc best dropout l2 uncertainty uncertainty_best search cnn spatial)
+slow_runs=(mc best dropout l2 uncertainty uncertainty_best search cnn spatial lstm)
 
 usage() {
   echo "usage: bash scripts/example_figures.sh regen|check|quotes BINARY [RUN...]" >&2
@@ -51,6 +51,7 @@ run_arguments() {
     search) echo "--search compare --trials 32 --epochs 5" ;;
     cnn) echo "--preset cnn" ;;
     spatial) echo "--study spatial" ;;
+    lstm) echo "--preset lstm" ;;
     *) echo "example_figures: no run named '$1'" >&2; exit 2 ;;
   esac
 }
@@ -91,6 +92,12 @@ extract() {
   case "$run" in
     seed | best | cnn)
       printf '%s.accuracy\t%s\n' "$run" "$(capture "$log" "$test_accuracy")" ;;
+    lstm)
+      printf 'lstm.accuracy\t%s\n' "$(capture "$log" "$test_accuracy")"
+      # The last epoch's validation accuracy, from its progress line (a percentage there).
+      printf 'lstm.valid_accuracy\t%s\n' "$(grep -E 'epoch +[0-9]+/[0-9]+ .* valid loss ' "$log" | tail -1 |
+        sed -nE 's/.* valid loss [0-9.]+ acc ([0-9.]+)%.*/\1/p' |
+        awk '{ printf "%.4f", $1 / 100 }')" ;;
     mc)
       printf 'mc.accuracy\t%s\n' "$(capture "$log" "$test_accuracy")"
       printf 'mc.mean_accuracy\t%s\n' "$(capture "$log" '.*MC mean ([0-9.]+).*')"
@@ -122,6 +129,11 @@ extract() {
       done ;;
     search)
       printf 'search.row_grid\t%s\n' "$(grep -m1 -E '^grid +32 ' "$log" | awk '{ print $4, $5 }')"
+      # The same two figures as README.md words them: validation / test.
+      printf 'search.best_grid\t%s\n' \
+        "$(grep -m1 -E '^grid +32 ' "$log" | awk '{ print $4 " / " $5 }')"
+      printf 'search.best_random\t%s\n' \
+        "$(grep -m1 -E '^random +32 ' "$log" | awk '{ print $4 " / " $5 }')"
       printf 'search.row_random\t%s\n' \
         "$(grep -m1 -E '^random +32 ' "$log" | awk '{ print $4, $5 }')" ;;
     spatial)

@@ -14,16 +14,32 @@
 
 #include "dropnet.hpp"
 
-/// The layers templated on an activation, for one activation A.
-#define DROPNET_ACTIVATED_LAYERS(A)                                \
-  DROPNET_INSTANTIATE(class Dense<DROPNET_SCALAR, A>)              \
-  DROPNET_INSTANTIATE(class DropConnectDense<DROPNET_SCALAR, A>)   \
-  DROPNET_INSTANTIATE(class Conv2D<DROPNET_SCALAR, A>)             \
-  DROPNET_INSTANTIATE(class ActivationLayer<DROPNET_SCALAR, A>)    \
+/// The layers templated on an activation, for one activation A, and their AffineLayer bases
+/// (whose vtables and virtual functions an including TU would otherwise emit, since the inline
+/// constructors of Dense and the others refer to them).
+#define DROPNET_ACTIVATED_LAYERS(A)                                                         \
+  DROPNET_INSTANTIATE(class AffineLayer<DROPNET_SCALAR, A, Dense<DROPNET_SCALAR, A>>)       \
+  DROPNET_INSTANTIATE(class Dense<DROPNET_SCALAR, A>)                                       \
+  DROPNET_INSTANTIATE(                                                                      \
+      class AffineLayer<DROPNET_SCALAR, A, DropConnectDense<DROPNET_SCALAR, A>>)            \
+  DROPNET_INSTANTIATE(class DropConnectDense<DROPNET_SCALAR, A>)                            \
+  DROPNET_INSTANTIATE(class AffineLayer<DROPNET_SCALAR, A, Conv2D<DROPNET_SCALAR, A>, false>) \
+  DROPNET_INSTANTIATE(class Conv2D<DROPNET_SCALAR, A>)                                      \
+  DROPNET_INSTANTIATE(class ActivationLayer<DROPNET_SCALAR, A>)                             \
   DROPNET_INSTANTIATE(class ConcreteDropoutDense<DROPNET_SCALAR, A>)
 
 /// Every instantiation of the compiled library, for the scalar type DROPNET_SCALAR.
 #define DROPNET_FOR_EACH_INSTANTIATION                                                              \
+  DROPNET_INSTANTIATE(class Layer<DROPNET_SCALAR>)                                                  \
+  DROPNET_INSTANTIATE(class DropoutBase<DROPNET_SCALAR>)                                            \
+  DROPNET_INSTANTIATE(class Pool2D<DROPNET_SCALAR>)                                                 \
+  DROPNET_INSTANTIATE(class Loss<DROPNET_SCALAR>)                                                   \
+  DROPNET_INSTANTIATE(class BinaryLoss<DROPNET_SCALAR>)                                             \
+  DROPNET_INSTANTIATE(class Optimizer<DROPNET_SCALAR>)                                              \
+  DROPNET_INSTANTIATE(struct WeightPenalty<DROPNET_SCALAR>)                                         \
+  DROPNET_INSTANTIATE(void initialize(Matrix<DROPNET_SCALAR>&, Init, Generator&))                   \
+  DROPNET_INSTANTIATE(void apply_max_norm(Matrix<DROPNET_SCALAR>&, DROPNET_SCALAR))                 \
+  DROPNET_INSTANTIATE(DROPNET_SCALAR Generator::normal(DROPNET_SCALAR, DROPNET_SCALAR))             \
   DROPNET_INSTANTIATE(class Sequential<DROPNET_SCALAR>)                                             \
   DROPNET_INSTANTIATE(class ModelState<DROPNET_SCALAR>)                                             \
   DROPNET_INSTANTIATE(class LayerRegistry<DROPNET_SCALAR>)                                          \
