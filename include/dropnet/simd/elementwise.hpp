@@ -1,7 +1,8 @@
 #pragma once
 // The elementwise hot loops at the SIMD level chosen at run time (simd/dispatch.hpp): the
-// activations' forward and backward passes, Dense's bias, dropout's mask product and the fused
-// updates of Adam, SGD and RMSprop. Each kernel is written once (simd/elementwise_kernel.inc)
+// activations' forward and backward passes, Dense's bias and its gradient, dropout's mask
+// product, BatchNorm's statistics, normalization and input gradient, and the fused updates of
+// Adam, SGD and RMSprop. Each kernel is written once (simd/elementwise_kernel.inc)
 // and compiled for AVX-512, AVX2 and the baseline (the translation unit's own flags, through
 // Eigen's packets), so a build with the compiler's default flags runs them in the CPU's widest
 // registers. The level is read once per call; the kernels are templates on the scalar only, so a
@@ -148,6 +149,43 @@ void rmsprop_update(T* p, const T* g, T* v, T* b, T* g_avg, Eigen::Index n,
 template <class T>
 void add_to_columns(T* z, Eigen::Index rows, Eigen::Index cols, const T* bias) {
   DROPNET_SIMD_DISPATCH(add_to_columns<T>(z, rows, cols, bias));
+}
+
+/// sum(r) = sum over j of x(r, j) for the rows x cols column-major x (sum: rows); with y (same
+/// shape as x, else null), also products(r) = sum over j of x(r, j) y(r, j). The columns are
+/// added in order, so the levels differ only where the compiler contracts a product into its
+/// sum (avx2, avx512): one rounding per column, at most cols eps sum |x y| in all.
+template <class T>
+void sum_columns(const T* x, const T* y, Eigen::Index rows, Eigen::Index cols, T* sum,
+                 T* products) {
+  DROPNET_SIMD_DISPATCH(sum_columns<T>(x, y, rows, cols, sum, products));
+}
+
+/// squares(r) = sum over j of (x(r, j) - mean(r))^2 for the rows x cols column-major x (mean,
+/// squares: rows), the columns in order; the levels differ by the contraction of each square
+/// into the sum (at most cols eps squares(r) in all).
+template <class T>
+void centered_square_sums(const T* x, const T* mean, Eigen::Index rows, Eigen::Index cols,
+                          T* squares) {
+  DROPNET_SIMD_DISPATCH(centered_square_sums<T>(x, mean, rows, cols, squares));
+}
+
+/// For the rows x cols column-major x, per row r: xhat = (x - mean(r)) scale(r), stored when
+/// xhat is not null, and out = xhat gamma(r) + beta(r) (xhat + beta(r) when gamma is null).
+/// out may be x; the levels differ by the contraction of xhat gamma + beta (one rounding).
+template <class T>
+void normalize_columns(const T* x, const T* mean, const T* scale, const T* gamma, const T* beta,
+                       Eigen::Index rows, Eigen::Index cols, T* xhat, T* out) {
+  DROPNET_SIMD_DISPATCH(normalize_columns<T>(x, mean, scale, gamma, beta, rows, cols, xhat, out));
+}
+
+/// dx = ((dy - xhat b(r)) - a(r)) c(r) for the rows x cols column-major dy, xhat and dx (a, b,
+/// c: rows): BatchNorm's input gradient. dx may be dy; the levels differ by the contraction of
+/// dy - xhat b (one rounding).
+template <class T>
+void batch_norm_input_gradient(const T* dy, const T* xhat, const T* a, const T* b, const T* c,
+                               Eigen::Index rows, Eigen::Index cols, T* dx) {
+  DROPNET_SIMD_DISPATCH(batch_norm_input_gradient<T>(dy, xhat, a, b, c, rows, cols, dx));
 }
 
 #undef DROPNET_SIMD_DISPATCH
