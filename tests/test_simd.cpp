@@ -446,3 +446,131 @@ TEST_CASE_TEMPLATE("column kernels (bias gradient, BatchNorm) agree with their f
     }
   }
 }
+
+// ---- exp and the activations built on it: errors in ulp of the correctly rounded result,
+// against std:: functions evaluated in long double, over dense sweeps, at every level. The
+// bounds are the measured maxima rounded up (docs/performance.md quotes them).
+
+namespace {
+
+/// |got - exact| in units of the spacing of T at exact (the denormal spacing below the normals).
+template <class T>
+double ulps(T got, long double exact) {
+  const T rounded = static_cast<T>(exact);
+  if (std::isinf(rounded)) return got == rounded ? 0.0 : 1e9;
+  const T magnitude = std::abs(rounded);
+  const long double spacing =
+      static_cast<long double>(std::nextafter(magnitude, std::numeric_limits<T>::infinity())) -
+      static_cast<long double>(magnitude);
+  return static_cast<double>(std::abs(static_cast<long double>(got) - exact) / spacing);
+}
+
+/// n points evenly spread over [low, high], both included.
+template <class T>
+std::vector<T> sweep(T low, T high, Index n) {
+  std::vector<T> x(static_cast<std::size_t>(n));
+  for (Index i = 0; i < n; ++i)
+    x[static_cast<std::size_t>(i)] =
+        static_cast<T>(low + (high - low) * static_cast<long double>(i) / (n - 1));
+  return x;
+}
+
+/// The largest error in ulp of kernel(x, out) over x against exact(x), at the current level.
+template <class T, class Kernel, class Exact>
+double max_ulps(const std::vector<T>& x, Kernel kernel, Exact exact) {
+  std::vector<T> out(x.size());
+  kernel(x.data(), out.data(), static_cast<Index>(x.size()));
+  double worst = 0;
+  for (std::size_t i = 0; i < x.size(); ++i)
+    worst = std::max(worst, ulps<T>(out[i], exact(static_cast<long double>(x[i]))));
+  return worst;
+}
+
+/// Checks kernel against exact within `bound` ulp at every supported level; prints the maxima.
+template <class T, class Kernel, class Exact>
+void check_ulps(const std::vector<T>& x, Kernel kernel, Exact exact, double bound,
+                const char* what) {
+  LevelGuard guard;
+  for (SimdLevel level : supported_levels()) {
+    dropnet::set_simd_level(level);
+    const double worst = max_ulps<T>(x, kernel, exact);
+    const std::string where = std::string(what) + (sizeof(T) == 4 ? " (float) at " : " (double) at ") +
+                              dropnet::simd_level_name(level);
+    MESSAGE(where, ": ", worst, " ulp");
+    CHECK_MESSAGE(worst <= bound, where);
+  }
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("exponential is within 2 ulp of exp at every level, with its edge values", T,
+                   float, double) {
+  const T low = ExpConstants<T>::low, high = ExpConstants<T>::high;
+  check_ulps<T>(
+      sweep<T>(low, high, 200001),
+      [](const T* x, T* out, Index n) { exponential(x, out, n); },
+      [](long double x) { return std::exp(x); }, 2.0, "exp");
+  check_ulps<T>(
+      sweep<T>(T(-1), T(1), 20001),
+      [](const T* x, T* out, Index n) { exponential(x, out, n); },
+      [](long double x) { return std::exp(x); }, 2.0, "exp on [-1, 1]");
+  const T inf = std::numeric_limits<T>::infinity();
+  const std::vector<T> edges = {-inf, T(-1000), T(0), -T(0), T(1000), inf,
+                                std::numeric_limits<T>::quiet_NaN()};
+  LevelGuard guard;
+  for (SimdLevel level : supported_levels()) {
+    dropnet::set_simd_level(level);
+    std::vector<T> out(edges.size());
+    exponential(edges.data(), out.data(), Index(edges.size()));
+    CHECK(out[0] == T(0));
+    CHECK(out[1] == T(0));
+    CHECK(out[2] == T(1));
+    CHECK(out[3] == T(1));
+    CHECK(out[4] == inf);
+    CHECK(out[5] == inf);
+    CHECK(std::isnan(out[6]));
+  }
+}
+
+TEST_CASE_TEMPLATE("expm1 (ELU's negative side) within 2 ulp, sigmoid and tanh within 3", T,
+                   float, double) {
+  const T low = ExpConstants<T>::low;
+  // ELU with scale 1 and alpha 1 is expm1 on z <= 0, including the tiny values near 0.
+  auto elu = [](const T* x, T* out, Index n) {
+    exponential_branch(x, x, out, n, T(1), T(1), true);
+  };
+  auto expm1 = [](long double x) { return x > 0 ? x : std::expm1(x); };
+  check_ulps<T>(sweep<T>(low, T(0), 200001), elu, expm1, 2.0, "expm1");
+  check_ulps<T>(sweep<T>(T(-1e-3), T(1e-3), 20001), elu, expm1, 2.0, "expm1 near 0");
+  auto sigmoid = [](const T* x, T* out, Index n) { logistic(x, out, n, false); };
+  check_ulps<T>(
+      sweep<T>(T(-80), T(80), 200001), sigmoid,
+      [](long double x) { return 1 / (1 + std::exp(-x)); }, 3.0, "sigmoid");
+  auto tanh = [](const T* x, T* out, Index n) { hyperbolic_tangent(x, out, n); };
+  auto exact_tanh = [](long double x) { return std::tanh(x); };
+  check_ulps<T>(sweep<T>(T(-20), T(20), 200001), tanh, exact_tanh, 3.0, "tanh");
+  check_ulps<T>(sweep<T>(T(-1e-3), T(1e-3), 20001), tanh, exact_tanh, 3.0, "tanh near 0");
+  const std::vector<T> edges = {-std::numeric_limits<T>::infinity(), -T(0),
+                                std::numeric_limits<T>::infinity(),
+                                std::numeric_limits<T>::quiet_NaN()};
+  LevelGuard guard;
+  for (SimdLevel level : supported_levels()) {
+    dropnet::set_simd_level(level);
+    std::vector<T> out(edges.size());
+    hyperbolic_tangent(edges.data(), out.data(), Index(edges.size()));
+    CHECK(out[0] == T(-1));
+    CHECK((out[1] == T(0) && std::signbit(out[1])));
+    CHECK(out[2] == T(1));
+    CHECK(std::isnan(out[3]));
+    logistic(edges.data(), out.data(), Index(edges.size()), false);
+    CHECK(out[0] == T(0));
+    CHECK(out[1] == T(0.5));
+    CHECK(out[2] == T(1));
+    CHECK(std::isnan(out[3]));
+    exponential_branch(edges.data(), edges.data(), out.data(), Index(edges.size()), T(1), T(2),
+                       true);
+    CHECK(out[0] == T(-2));
+    CHECK(out[2] == std::numeric_limits<T>::infinity());
+    CHECK(std::isnan(out[3]));
+  }
+}

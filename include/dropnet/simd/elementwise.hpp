@@ -69,6 +69,46 @@ struct RmspropConstants {
   bool coupled_decay;  ///< add weight_decay p to g
 };
 
+/// The constants of the vectorized exp and expm1 (simd/elementwise_kernel.inc): x is clamped
+/// to [low, high] (beyond them exp is 0 or inf in T anyway), split as x = n ln2 + r with n =
+/// round(x log2e) and |r| <= ln2 / 2 (ln2 in two parts, Cody and Waite: n ln2_high is exact),
+/// and exp(r) - 1 = r + r^2 P(r), with P Cephes' minimax polynomial for float and the Taylor
+/// terms 1/k!, k = 2..13, for double (truncation below 0.1 ulp on |r| <= ln2 / 2).
+template <class T>
+struct ExpConstants;
+
+/// float: Cephes' expf.
+template <>
+struct ExpConstants<float> {
+  static constexpr float low = -104.0f;                ///< exp(low) rounds to 0
+  static constexpr float high = 89.0f;                 ///< exp(high) overflows
+  static constexpr float log2e = 1.44269504088896341f;  ///< 1 / ln 2
+  static constexpr float ln2_high = 0.693359375f;      ///< ln 2 to 9 bits
+  static constexpr float ln2_low = -2.12194440e-4f;    ///< ln 2 - ln2_high
+  static constexpr float round_magic = 12582912.0f;    ///< 1.5 2^23: (y + it) - it rounds y
+  static constexpr int degree = 6;                     ///< terms of P
+  /// P, highest power first.
+  static constexpr float poly[degree] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                                         4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+};
+
+/// double: Cephes' range reduction, Taylor terms.
+template <>
+struct ExpConstants<double> {
+  static constexpr double low = -746.0;                      ///< exp(low) rounds to 0
+  static constexpr double high = 710.0;                      ///< exp(high) overflows
+  static constexpr double log2e = 1.4426950408889634074;     ///< 1 / ln 2
+  static constexpr double ln2_high = 6.93145751953125e-1;    ///< ln 2 to 14 bits
+  static constexpr double ln2_low = 1.42860682030941723212e-6;  ///< ln 2 - ln2_high
+  static constexpr double round_magic = 6755399441055744.0;  ///< 1.5 2^52: rounds to integer
+  static constexpr int degree = 12;                          ///< terms of P
+  /// P = sum 1/k! r^(k-2), k = 13 down to 2.
+  static constexpr double poly[degree] = {
+      1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+      1.0 / 362880.0,     1.0 / 40320.0,     1.0 / 5040.0,     1.0 / 720.0,
+      1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,        1.0 / 2.0};
+};
+
 /// The kernels compiled for the baseline level.
 namespace baseline {
 #define DROPNET_KERNEL_TARGET
@@ -186,6 +226,47 @@ template <class T>
 void batch_norm_input_gradient(const T* dy, const T* xhat, const T* a, const T* b, const T* c,
                                Eigen::Index rows, Eigen::Index cols, T* dx) {
   DROPNET_SIMD_DISPATCH(batch_norm_input_gradient<T>(dy, xhat, a, b, c, rows, cols, dx));
+}
+
+/// out = exp(x) for i < n: 0 below ExpConstants<T>::low, inf above high, NaN for NaN. Error
+/// against std::exp and between levels: see docs/performance.md (tests/test_simd.cpp bounds it).
+template <class T>
+void exponential(const T* x, T* out, Eigen::Index n) {
+  DROPNET_SIMD_DISPATCH(exponential<T>(x, out, n));
+}
+
+/// out = 1 / (1 + exp(-z)) for i < n (Sigmoid), or z / (1 + exp(-z)) with swish (Swish).
+template <class T>
+void logistic(const T* z, T* out, Eigen::Index n, bool swish) {
+  DROPNET_SIMD_DISPATCH(logistic<T>(z, out, n, swish));
+}
+
+/// dz = da s (1 + z (1 - s)), s = sigmoid(z), for i < n: Swish's backward pass.
+template <class T>
+void swish_gradient(const T* z, const T* da, T* dz, Eigen::Index n) {
+  DROPNET_SIMD_DISPATCH(swish_gradient<T>(z, da, dz, n));
+}
+
+/// out = tanh(z) for i < n, as -t / (2 + t), t = expm1(-2|z|), with z's sign.
+template <class T>
+void hyperbolic_tangent(const T* z, T* out, Eigen::Index n) {
+  DROPNET_SIMD_DISPATCH(hyperbolic_tangent<T>(z, out, n));
+}
+
+/// dz = da a (1 - a) (Sigmoid's derivative from its output a), or da (1 - a^2) with tanh, for
+/// i < n.
+template <class T>
+void output_gradient(const T* a, const T* da, T* dz, Eigen::Index n, bool tanh) {
+  DROPNET_SIMD_DISPATCH(output_gradient<T>(a, da, dz, n, tanh));
+}
+
+/// ELU and SELU for i < n, with d = z (forward) or da (backward):
+///   forward:  z > 0 ? scale z  : scale_alpha expm1(z)
+///   backward: z > 0 ? scale da : scale_alpha exp(z) da
+template <class T>
+void exponential_branch(const T* z, const T* d, T* out, Eigen::Index n, T scale, T scale_alpha,
+                        bool forward) {
+  DROPNET_SIMD_DISPATCH(exponential_branch<T>(z, d, out, n, scale, scale_alpha, forward));
 }
 
 #undef DROPNET_SIMD_DISPATCH

@@ -76,6 +76,12 @@ struct Vec {
   static Reg max(Reg a, Reg b) {
     return Eigen::internal::pselect(Eigen::internal::pcmp_lt(b, a), a, b);
   }
+  /// a < b ? a : b (b where either is NaN, as x86's min instruction does).
+  static Reg min(Reg a, Reg b) {
+    return Eigen::internal::pselect(Eigen::internal::pcmp_lt(a, b), a, b);
+  }
+  /// 2^n for integer-valued n within the normal exponents, exactly.
+  static Reg pow2(Reg n) { return Eigen::internal::pldexp(set1(T(1)), n); }
   /// z > 0 ? a : b, lane by lane (b where z is NaN).
   static Reg where_positive(Reg z, Reg a, Reg b) {
     return Eigen::internal::pselect(Eigen::internal::pcmp_lt(zero(), z), a, b);
