@@ -354,7 +354,8 @@ TEST_CASE_TEMPLATE("sgd_update and rmsprop_update agree with their scalar formul
   }
 }
 
-TEST_CASE_TEMPLATE("column kernels (bias gradient, BatchNorm) agree with their formulas at every level",
+TEST_CASE_TEMPLATE("column kernels (bias gradient, BatchNorm) agree with their formulas at every "
+                   "level",
                    T, float, double) {
   const T eps = std::numeric_limits<T>::epsilon();
   for (Index rows : {Index(1), Index(7), Index(16), Index(33), Index(120)}) {
@@ -447,6 +448,39 @@ TEST_CASE_TEMPLATE("column kernels (bias gradient, BatchNorm) agree with their f
   }
 }
 
+TEST_CASE_TEMPLATE("adagrad_update agrees with its scalar formulas at every level", T, float,
+                   double) {
+  const T eps = std::numeric_limits<T>::epsilon();
+  for (Index n : {Index(0), Index(5), Index(16), Index(37), Index(120)}) {
+    std::vector<T> p = values<T>(n, 31), g = values<T>(n, 32), s = values<T>(n, 33);
+    for (auto* a : {&p, &g, &s})
+      std::replace_if(
+          a->begin(), a->end(), [](T x) { return std::isnan(x); }, T(0.5));
+    for (auto& x : s) x = x * x;  // a sum of squares
+    for (bool decay : {false, true}) {
+      AdagradConstants<T> c{};
+      c.lr = T(0.1), c.eps = T(1e-10), c.weight_decay = T(0.05), c.coupled_decay = decay;
+      std::vector<T> ap = p, as = s;
+      for (std::size_t i = 0; i < p.size(); ++i) {
+        const T grad = decay ? g[i] + c.weight_decay * p[i] : g[i];
+        as[i] = as[i] + grad * grad;
+        ap[i] = ap[i] - c.lr * grad / (std::sqrt(as[i]) + c.eps);
+      }
+      // A contracted g^2 + s moves s by one rounding, and the step lr g / sqrt(s) (<= lr) by
+      // a few: bound both by 8 eps of their scale.
+      const auto bound = [&](std::size_t, std::size_t i) {
+        return 8 * eps * (std::abs(p[i]) + std::abs(s[i]) + g[i] * g[i] + 1);
+      };
+      check_update<T>(
+          {p, g, s}, {ap, g, as},
+          [&](std::vector<std::vector<T>>& t) {
+            adagrad_update(t[0].data(), t[1].data(), t[2].data(), n, c);
+          },
+          bound, "adagrad_update");
+    }
+  }
+}
+
 // ---- exp and the activations built on it: errors in ulp of the correctly rounded result,
 // against std:: functions evaluated in long double, over dense sweeps, at every level. The
 // bounds are the measured maxima rounded up (docs/performance.md quotes them).
@@ -486,6 +520,16 @@ double max_ulps(const std::vector<T>& x, Kernel kernel, Exact exact) {
   return worst;
 }
 
+/// Calls f() at every supported level, restoring the process's level afterwards.
+template <class F>
+void at_every_level(F f) {
+  LevelGuard guard;
+  for (SimdLevel level : supported_levels()) {
+    dropnet::set_simd_level(level);
+    f();
+  }
+}
+
 /// Checks kernel against exact within `bound` ulp at every supported level; prints the maxima.
 template <class T, class Kernel, class Exact>
 void check_ulps(const std::vector<T>& x, Kernel kernel, Exact exact, double bound,
@@ -494,7 +538,8 @@ void check_ulps(const std::vector<T>& x, Kernel kernel, Exact exact, double boun
   for (SimdLevel level : supported_levels()) {
     dropnet::set_simd_level(level);
     const double worst = max_ulps<T>(x, kernel, exact);
-    const std::string where = std::string(what) + (sizeof(T) == 4 ? " (float) at " : " (double) at ") +
+    const std::string where = std::string(what) +
+                              (sizeof(T) == 4 ? " (float) at " : " (double) at ") +
                               dropnet::simd_level_name(level);
     MESSAGE(where, ": ", worst, " ulp");
     CHECK_MESSAGE(worst <= bound, where);
@@ -517,9 +562,7 @@ TEST_CASE_TEMPLATE("exponential is within 2 ulp of exp at every level, with its 
   const T inf = std::numeric_limits<T>::infinity();
   const std::vector<T> edges = {-inf, T(-1000), T(0), -T(0), T(1000), inf,
                                 std::numeric_limits<T>::quiet_NaN()};
-  LevelGuard guard;
-  for (SimdLevel level : supported_levels()) {
-    dropnet::set_simd_level(level);
+  at_every_level([&] {
     std::vector<T> out(edges.size());
     exponential(edges.data(), out.data(), Index(edges.size()));
     CHECK(out[0] == T(0));
@@ -529,7 +572,7 @@ TEST_CASE_TEMPLATE("exponential is within 2 ulp of exp at every level, with its 
     CHECK(out[4] == inf);
     CHECK(out[5] == inf);
     CHECK(std::isnan(out[6]));
-  }
+  });
 }
 
 TEST_CASE_TEMPLATE("expm1 (ELU's negative side) within 2 ulp, sigmoid and tanh within 3", T,
@@ -553,9 +596,7 @@ TEST_CASE_TEMPLATE("expm1 (ELU's negative side) within 2 ulp, sigmoid and tanh w
   const std::vector<T> edges = {-std::numeric_limits<T>::infinity(), -T(0),
                                 std::numeric_limits<T>::infinity(),
                                 std::numeric_limits<T>::quiet_NaN()};
-  LevelGuard guard;
-  for (SimdLevel level : supported_levels()) {
-    dropnet::set_simd_level(level);
+  at_every_level([&] {
     std::vector<T> out(edges.size());
     hyperbolic_tangent(edges.data(), out.data(), Index(edges.size()));
     CHECK(out[0] == T(-1));
@@ -572,5 +613,5 @@ TEST_CASE_TEMPLATE("expm1 (ELU's negative side) within 2 ulp, sigmoid and tanh w
     CHECK(out[0] == T(-2));
     CHECK(out[2] == std::numeric_limits<T>::infinity());
     CHECK(std::isnan(out[3]));
-  }
+  });
 }

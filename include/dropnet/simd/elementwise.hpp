@@ -1,13 +1,13 @@
 #pragma once
 // The elementwise hot loops at the SIMD level chosen at run time (simd/dispatch.hpp): the
-// activations' forward and backward passes, Dense's bias and its gradient, dropout's mask
-// product, BatchNorm's statistics, normalization and input gradient, and the fused updates of
-// Adam, SGD and RMSprop. Each kernel is written once (simd/elementwise_kernel.inc)
-// and compiled for AVX-512, AVX2 and the baseline (the translation unit's own flags, through
-// Eigen's packets), so a build with the compiler's default flags runs them in the CPU's widest
-// registers. The level is read once per call; the kernels are templates on the scalar only, so a
-// translation unit instantiates each at most once per scalar type and level, whatever layers it
-// uses.
+// activations' forward and backward passes (and the exp they use), Dense's bias and its
+// gradient, dropout's mask product, BatchNorm's statistics, normalization and input gradient,
+// and the fused updates of Adam, SGD, RMSprop and Adagrad. Each kernel is written once
+// (simd/elementwise_kernel.inc) and compiled for AVX-512, AVX2 and the baseline (the
+// translation unit's own flags, through Eigen's packets), so a build with the compiler's
+// default flags runs them in the CPU's widest registers. The level is read once per call; the
+// kernels are templates on the scalar only, so a translation unit instantiates each at most
+// once per scalar type and level, whatever layers it uses.
 //
 // Results: every level computes the same IEEE operations in the same order (see the .inc), so
 // levels agree bit for bit except where the compiler contracts a product and a sum into an FMA
@@ -65,6 +65,16 @@ struct RmspropConstants {
   T one_minus_alpha;   ///< 1 - alpha, rounded once
   T eps;               ///< added after the square root
   T momentum;          ///< momentum factor
+  T weight_decay;      ///< coupled L2 factor
+  bool coupled_decay;  ///< add weight_decay p to g
+};
+
+/// The scalars of one Adagrad step (optimizers/adagrad.hpp): g += weight_decay p
+/// (coupled_decay); s += g^2; p -= lr g / (sqrt(s) + eps).
+template <class T>
+struct AdagradConstants {
+  T lr;                ///< this step's learning rate, lr / (1 + (t - 1) lr_decay)
+  T eps;               ///< added after the square root
   T weight_decay;      ///< coupled L2 factor
   bool coupled_decay;  ///< add weight_decay p to g
 };
@@ -183,6 +193,13 @@ template <class T>
 void rmsprop_update(T* p, const T* g, T* v, T* b, T* g_avg, Eigen::Index n,
                     const RmspropConstants<T>& c) {
   DROPNET_SIMD_DISPATCH(rmsprop_update<T>(p, g, v, b, g_avg, n, c));
+}
+
+/// One Adagrad step over n elements of p with gradient g and accumulator s, updated in place;
+/// see AdagradConstants.
+template <class T>
+void adagrad_update(T* p, const T* g, T* s, Eigen::Index n, const AdagradConstants<T>& c) {
+  DROPNET_SIMD_DISPATCH(adagrad_update<T>(p, g, s, n, c));
 }
 
 /// z(:, j) += bias for every column j of the rows x cols column-major array z (bias: rows).
