@@ -47,8 +47,9 @@ TEST_CASE("philox_block matches the Random123 known-answer vectors") {
 // (whole registers and every tail), with a guard past the end. Kernels made only of a multiply,
 // an add, a max or a select cannot be contracted, so every level must equal the reference bit
 // for bit; Adam's multiply-adds may become FMAs on the avx2 and avx512 levels (GNU dialects
-// contract by default), so there avx2 must equal avx512 bit for bit and both the reference
-// within the rounding of the contracted terms.
+// contract by default), so there each level must equal the reference within the rounding of
+// the contracted terms (GCC 12 contracts Adam's avx2 and avx512 loops differently since its
+// constants are held by value: no bitwise check between those two).
 
 namespace {
 
@@ -217,7 +218,6 @@ TEST_CASE_TEMPLATE("adam_update agrees with its scalar formulas at every level",
         p[i] = p[i] - c.step_size * m[i] / (std::sqrt(second) * c.inv_bc2_sqrt + c.eps);
       }
       LevelGuard guard;
-      std::vector<std::vector<T>> results;
       for (SimdLevel level : supported_levels()) {
         dropnet::set_simd_level(level);
         std::vector<T> lp = p0, lm = m0, lv = v0, lvmax = vmax0;
@@ -235,16 +235,11 @@ TEST_CASE_TEMPLATE("adam_update agrees with its scalar formulas at every level",
                           variant);
           REQUIRE(std::abs(lm[i] - m[i]) <= 4 * eps * (std::abs(m[i]) + std::abs(g[i]) + 1));
           REQUIRE(std::abs(lv[i] - v[i]) <= 4 * eps * (std::abs(v[i]) + g[i] * g[i] + 1));
+          if (amsgrad)  // max(v, v_max): v's bound
+            REQUIRE(std::abs(lvmax[i] - vmax[i]) <=
+                    4 * eps * (std::abs(vmax[i]) + g[i] * g[i] + 1));
         }
-        lp.pop_back();
-        results.push_back(lp);
-        results.push_back(lm);
-        results.push_back(lv);
-        results.push_back(lvmax);
       }
-      if (results.size() == 12 && same_contractions)  // the same operations: the same bits
-        for (std::size_t k = 0; k < 4; ++k)
-          CHECK_MESSAGE(same_bits(results[4 + k], results[8 + k], n), "tensor ", k);
     }
   }
 }
