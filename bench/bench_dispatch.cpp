@@ -1,10 +1,11 @@
 // Gemm<float> at each SIMD level this machine supports (simd/dispatch.hpp), on every product of
 // W1 (784-120-60-10, batch 64), W2's input dropout mask (Philox), and the elementwise kernels
-// (simd/elementwise.hpp: ReLU, bias, dropout product, Adam) on W1's shapes, in one binary
-// built with the compiler's default flags (x86-64 baseline: what a user of find_package or
-// pkg-config gets). The levels run alternately, block by block in rotating order, so they share the
-// machine's load, and each is summed up by its median block: only the ratios between levels,
-// measured in the same run, mean anything on a busy machine.
+// (simd/elementwise.hpp: ReLU, bias, dropout product, Adam, Adagrad, BatchNorm, exp, sigmoid,
+// tanh, ELU) on W1's and W3's shapes, in one binary built with the compiler's default flags
+// (x86-64 baseline: what a user of find_package or pkg-config gets). The levels run
+// alternately, block by block in rotating order, so they share the machine's load, and each is
+// summed up by its median block: only the ratios between levels, measured in the same run, mean
+// anything on a busy machine.
 //
 // Counters:  <level>_gflops          2 m n k / median time per call at that level
 //            <level>_gvalues_per_s   mask values per second (10^9)
@@ -185,9 +186,9 @@ void bench_elementwise(benchmark::State& state, Index n, std::size_t arrays, flo
   race_levels(state, run, double(n), "gvalues_per_s");
 }
 
-/// The elementwise kernels on W1's shapes: ReLU forward and backward on the first hidden layer
-/// (120 x 64), Dense's bias on it, W2's input dropout product (784 x 64) and Adam's update of
-/// all of W1's 102,070 parameters.
+/// The elementwise kernels on W1's and W3's shapes: ReLU forward and backward on the first
+/// hidden layer (120 x 64), Dense's bias on it, W2's input dropout product (784 x 64), Adam's and
+/// Adagrad's updates of all of W1's 102,070 parameters, and the kernels listed below.
 void register_elementwise() {
   using namespace dropnet::simd;
   const auto add = [](const char* name, Index n, std::size_t arrays, float tolerance, auto kernel) {
@@ -209,6 +210,40 @@ void register_elementwise() {
     c.one_minus_beta1 = 0.1f, c.one_minus_beta2 = 1e-3f, c.eps = 1e-8f;
     adam_update(b, b + n, b + 2 * n, b + 3 * n, static_cast<float*>(nullptr), n, c);
   });
+  add("dispatch/elementwise/adagrad/W1", 102070, 4, 1e-5f, [](float* b, Index n) {
+    AdagradConstants<float> c{};
+    c.lr = 1e-2f, c.eps = 1e-10f;
+    adagrad_update(b, b + n, b + 3 * n, n, c);
+  });
+  // W3's first BatchNorm (512 features, batch 128): the statistics' sums, the normalization
+  // (xhat and y) and the input gradient; per-row vectors sit at the start of the last array.
+  constexpr Index bn_rows = 512;
+  add("dispatch/elementwise/batch_norm_sums/512x128", bn_rows * 128, 3, 1e-4f,
+      [](float* b, Index n) {
+        sum_columns(b + n, b + 2 * n, bn_rows, n / bn_rows, b, b + bn_rows);
+      });
+  add("dispatch/elementwise/batch_norm_forward/512x128", bn_rows * 128, 4, 1e-5f,
+      [](float* b, Index n) {
+        const float* row = b + 3 * n;
+        normalize_columns(b + n, row, row + bn_rows, row + 2 * bn_rows, row + 3 * bn_rows, bn_rows,
+                          n / bn_rows, b + 2 * n, b);
+      });
+  add("dispatch/elementwise/batch_norm_backward/512x128", bn_rows * 128, 4, 1e-5f,
+      [](float* b, Index n) {
+        const float* row = b + 3 * n;
+        batch_norm_input_gradient(b + n, b + 2 * n, row, row + bn_rows, row + 2 * bn_rows, bn_rows,
+                                  n / bn_rows, b);
+      });
+  // The softmax cross-entropy's exponentials on W1's logits (10 x 64), and the exp-based
+  // activations on W1's first hidden layer.
+  add("dispatch/elementwise/exp/10x64", 10 * 64, 2, 1e-6f,
+      [](float* b, Index n) { exponential(b + n, b, n); });
+  add("dispatch/elementwise/sigmoid/120x64", 120 * 64, 2, 1e-6f,
+      [](float* b, Index n) { logistic(b + n, b, n, false); });
+  add("dispatch/elementwise/tanh/120x64", 120 * 64, 2, 1e-6f,
+      [](float* b, Index n) { hyperbolic_tangent(b + n, b, n); });
+  add("dispatch/elementwise/elu_forward/120x64", 120 * 64, 2, 1e-6f,
+      [](float* b, Index n) { exponential_branch(b + n, b + n, b, n, 1.f, 1.f, true); });
 }
 
 void register_w1() {

@@ -47,8 +47,9 @@ TEST_CASE("philox_block matches the Random123 known-answer vectors") {
 // (whole registers and every tail), with a guard past the end. Kernels made only of a multiply,
 // an add, a max or a select cannot be contracted, so every level must equal the reference bit
 // for bit; Adam's multiply-adds may become FMAs on the avx2 and avx512 levels (GNU dialects
-// contract by default), so there avx2 must equal avx512 bit for bit and both the reference
-// within the rounding of the contracted terms.
+// contract by default), so there each level must equal the reference within the rounding of
+// the contracted terms (GCC 12 contracts Adam's avx2 and avx512 loops differently since its
+// constants are held by value: no bitwise check between those two).
 
 namespace {
 
@@ -217,7 +218,6 @@ TEST_CASE_TEMPLATE("adam_update agrees with its scalar formulas at every level",
         p[i] = p[i] - c.step_size * m[i] / (std::sqrt(second) * c.inv_bc2_sqrt + c.eps);
       }
       LevelGuard guard;
-      std::vector<std::vector<T>> results;
       for (SimdLevel level : supported_levels()) {
         dropnet::set_simd_level(level);
         std::vector<T> lp = p0, lm = m0, lv = v0, lvmax = vmax0;
@@ -235,16 +235,11 @@ TEST_CASE_TEMPLATE("adam_update agrees with its scalar formulas at every level",
                           variant);
           REQUIRE(std::abs(lm[i] - m[i]) <= 4 * eps * (std::abs(m[i]) + std::abs(g[i]) + 1));
           REQUIRE(std::abs(lv[i] - v[i]) <= 4 * eps * (std::abs(v[i]) + g[i] * g[i] + 1));
+          if (amsgrad)  // max(v, v_max): v's bound
+            REQUIRE(std::abs(lvmax[i] - vmax[i]) <=
+                    4 * eps * (std::abs(vmax[i]) + g[i] * g[i] + 1));
         }
-        lp.pop_back();
-        results.push_back(lp);
-        results.push_back(lm);
-        results.push_back(lv);
-        results.push_back(lvmax);
       }
-      if (results.size() == 12 && same_contractions)  // the same operations: the same bits
-        for (std::size_t k = 0; k < 4; ++k)
-          CHECK_MESSAGE(same_bits(results[4 + k], results[8 + k], n), "tensor ", k);
     }
   }
 }
@@ -252,12 +247,14 @@ TEST_CASE_TEMPLATE("adam_update agrees with its scalar formulas at every level",
 namespace {
 
 /// Runs `update(tensors)` at every supported level on copies of `init`, checks every tensor
-/// against `expected` within `bound(k, i)` (tensor k, element i), and avx2 against avx512 bit
-/// for bit (the same operations, contracted alike).
+/// against `expected` within `bound(k, i)` (tensor k, element i), and, unless `avx_alike` is
+/// false, avx2 against avx512 bit for bit (the same operations, contracted alike). The column
+/// kernels pass false: GCC contracts their whole and partial registers differently, and an
+/// element sits in a partial register at one width and in a whole one at the other.
 template <class T, class Update, class Bound>
 void check_update(const std::vector<std::vector<T>>& init,
                   const std::vector<std::vector<T>>& expected, Update update, Bound bound,
-                  const char* what) {
+                  const char* what, bool avx_alike = true) {
   LevelGuard guard;
   std::vector<std::vector<std::vector<T>>> results;
   for (SimdLevel level : supported_levels()) {
@@ -271,7 +268,7 @@ void check_update(const std::vector<std::vector<T>>& init,
                         " element ", i);
     results.push_back(tensors);
   }
-  if (results.size() == 3 && same_contractions)
+  if (results.size() == 3 && same_contractions && avx_alike)
     CHECK_MESSAGE(results[1] == results[2], std::string(what), ": avx2 != avx512");
 }
 
@@ -350,4 +347,266 @@ TEST_CASE_TEMPLATE("sgd_update and rmsprop_update agree with their scalar formul
           rms_bound, "rmsprop_update");
     }
   }
+}
+
+TEST_CASE_TEMPLATE("column kernels (bias gradient, BatchNorm) agree with their formulas at every "
+                   "level",
+                   T, float, double) {
+  const T eps = std::numeric_limits<T>::epsilon();
+  for (Index rows : {Index(1), Index(7), Index(16), Index(33), Index(120)}) {
+    for (Index cols : {Index(1), Index(2), Index(9)}) {
+      const auto n = static_cast<std::size_t>(rows * cols), r = static_cast<std::size_t>(rows);
+      std::vector<T> x = values<T>(rows * cols, 21), y = values<T>(rows * cols, 22);
+      std::vector<T> mean = values<T>(rows, 23), scale = values<T>(rows, 24);
+      std::vector<T> gamma = values<T>(rows, 25), beta = values<T>(rows, 26);
+      for (auto* a : {&x, &y, &mean, &scale, &gamma, &beta})
+        std::replace_if(
+            a->begin(), a->end(), [](T v) { return std::isnan(v); }, T(0.5));
+      const auto at = [rows](Index i, Index j) { return static_cast<std::size_t>(j * rows + i); };
+      // The references, column after column as the kernels add them.
+      std::vector<T> sum(r, T(0)), products(r, T(0)), squares(r, T(0)), abs_products(r, T(0));
+      std::vector<T> xhat(n), out(n), out_eval(n), dx(n);
+      for (Index j = 0; j < cols; ++j)
+        for (Index i = 0; i < rows; ++i) {
+          const auto k = static_cast<std::size_t>(i);
+          const T value = x[at(i, j)], centered = value - mean[k];
+          sum[k] = sum[k] + value;
+          products[k] = products[k] + value * y[at(i, j)];
+          abs_products[k] += std::abs(value * y[at(i, j)]);
+          squares[k] = squares[k] + centered * centered;
+          xhat[at(i, j)] = centered * scale[k];
+          out[at(i, j)] = xhat[at(i, j)] * gamma[k] + beta[k];
+          out_eval[at(i, j)] = xhat[at(i, j)] + beta[k];
+          dx[at(i, j)] = ((y[at(i, j)] - x[at(i, j)] * scale[k]) - mean[k]) * gamma[k];
+        }
+      // Adds alone round alike at every level: the plain sums are exact copies. A contracted
+      // product moves each partial sum by one rounding of its size: at most cols eps of the
+      // sum of the terms' magnitudes in all.
+      check_levels<T>(
+          std::vector<T>(r, T(7)), sum, rows,
+          [&](T* s) { sum_columns<T>(x.data(), nullptr, rows, cols, s, nullptr); }, "sum_columns");
+      const auto sum_bound = [&](std::size_t, std::size_t i) {
+        return T(cols + 1) * eps * abs_products[i];
+      };
+      // Every output starts as 7s, so a kernel that skips an element fails.
+      const std::vector<T> row_garbage(r, T(7)), garbage(n, T(7));
+      check_update<T>(
+          {row_garbage, row_garbage}, {sum, products},
+          [&](std::vector<std::vector<T>>& t) {
+            sum_columns(x.data(), y.data(), rows, cols, t[0].data(), t[1].data());
+          },
+          sum_bound, "sum_columns with products", false);
+      const auto square_bound = [&](std::size_t, std::size_t i) {
+        return T(cols + 1) * eps * squares[i];
+      };
+      check_update<T>(
+          {row_garbage}, {squares},
+          [&](std::vector<std::vector<T>>& t) {
+            centered_square_sums(x.data(), mean.data(), rows, cols, t[0].data());
+          },
+          square_bound, "centered_square_sums", false);
+      // One contracted pair: one rounding of the product's size, |xhat gamma|.
+      const auto normalize_bound = [&](std::size_t k, std::size_t e) {
+        const T term = k == 1 ? std::abs(xhat[e] * gamma[e % r]) : T(0);
+        return eps * (term + std::abs(out[e]));
+      };
+      check_update<T>(
+          {garbage, garbage}, {xhat, out},
+          [&](std::vector<std::vector<T>>& t) {
+            normalize_columns(x.data(), mean.data(), scale.data(), gamma.data(), beta.data(), rows,
+                              cols, t[0].data(), t[1].data());
+          },
+          normalize_bound, "normalize_columns", false);
+      const auto eval_bound = [&](std::size_t, std::size_t e) {
+        return eps * (std::abs(xhat[e]) + std::abs(out_eval[e]));
+      };
+      check_update<T>(
+          {x}, {out_eval},
+          [&](std::vector<std::vector<T>>& t) {
+            normalize_columns<T>(t[0].data(), mean.data(), scale.data(), nullptr, beta.data(), rows,
+                                 cols, nullptr, t[0].data());
+          },
+          eval_bound, "normalize_columns without gamma, in place", false);
+      const auto gradient_bound = [&](std::size_t, std::size_t e) {
+        const auto k = e % r;
+        return 4 * eps * std::abs(gamma[k]) *
+               (std::abs(y[e]) + std::abs(x[e] * scale[k]) + std::abs(mean[k]));
+      };
+      check_update<T>(
+          {garbage}, {dx},
+          [&](std::vector<std::vector<T>>& t) {
+            batch_norm_input_gradient(y.data(), x.data(), mean.data(), scale.data(), gamma.data(),
+                                      rows, cols, t[0].data());
+          },
+          gradient_bound, "batch_norm_input_gradient", false);
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("adagrad_update agrees with its scalar formulas at every level", T, float,
+                   double) {
+  const T eps = std::numeric_limits<T>::epsilon();
+  for (Index n : {Index(0), Index(5), Index(16), Index(37), Index(120)}) {
+    std::vector<T> p = values<T>(n, 31), g = values<T>(n, 32), s = values<T>(n, 33);
+    for (auto* a : {&p, &g, &s})
+      std::replace_if(
+          a->begin(), a->end(), [](T x) { return std::isnan(x); }, T(0.5));
+    for (auto& x : s) x = x * x;  // a sum of squares
+    for (bool decay : {false, true}) {
+      AdagradConstants<T> c{};
+      c.lr = T(0.1), c.eps = T(1e-10), c.weight_decay = T(0.05), c.coupled_decay = decay;
+      std::vector<T> ap = p, as = s;
+      for (std::size_t i = 0; i < p.size(); ++i) {
+        const T grad = decay ? g[i] + c.weight_decay * p[i] : g[i];
+        as[i] = as[i] + grad * grad;
+        ap[i] = ap[i] - c.lr * grad / (std::sqrt(as[i]) + c.eps);
+      }
+      // A contracted g^2 + s moves s by one rounding, and the step lr g / sqrt(s) (<= lr) by
+      // a few: bound both by 8 eps of their scale.
+      const auto bound = [&](std::size_t, std::size_t i) {
+        return 8 * eps * (std::abs(p[i]) + std::abs(s[i]) + g[i] * g[i] + 1);
+      };
+      check_update<T>(
+          {p, g, s}, {ap, g, as},
+          [&](std::vector<std::vector<T>>& t) {
+            adagrad_update(t[0].data(), t[1].data(), t[2].data(), n, c);
+          },
+          bound, "adagrad_update");
+    }
+  }
+}
+
+// ---- exp and the activations built on it: errors in ulp of the correctly rounded result,
+// against std:: functions evaluated in long double, over dense sweeps, at every level. The
+// bounds are the measured maxima rounded up (docs/performance.md quotes them).
+
+namespace {
+
+/// |got - exact| in units of the spacing of T at exact (the denormal spacing below the normals).
+template <class T>
+double ulps(T got, long double exact) {
+  const T rounded = static_cast<T>(exact);
+  if (std::isinf(rounded)) return got == rounded ? 0.0 : 1e9;
+  const T magnitude = std::abs(rounded);
+  const long double spacing =
+      static_cast<long double>(std::nextafter(magnitude, std::numeric_limits<T>::infinity())) -
+      static_cast<long double>(magnitude);
+  return static_cast<double>(std::abs(static_cast<long double>(got) - exact) / spacing);
+}
+
+/// n points evenly spread over [low, high], both included.
+template <class T>
+std::vector<T> sweep(T low, T high, Index n) {
+  std::vector<T> x(static_cast<std::size_t>(n));
+  for (Index i = 0; i < n; ++i)
+    x[static_cast<std::size_t>(i)] =
+        static_cast<T>(low + (high - low) * static_cast<long double>(i) / (n - 1));
+  return x;
+}
+
+/// The largest error in ulp of kernel(x, out) over x against exact(x), at the current level.
+template <class T, class Kernel, class Exact>
+double max_ulps(const std::vector<T>& x, Kernel kernel, Exact exact) {
+  std::vector<T> out(x.size());
+  kernel(x.data(), out.data(), static_cast<Index>(x.size()));
+  double worst = 0;
+  for (std::size_t i = 0; i < x.size(); ++i)
+    worst = std::max(worst, ulps<T>(out[i], exact(static_cast<long double>(x[i]))));
+  return worst;
+}
+
+/// Calls f() at every supported level, restoring the process's level afterwards.
+template <class F>
+void at_every_level(F f) {
+  LevelGuard guard;
+  for (SimdLevel level : supported_levels()) {
+    dropnet::set_simd_level(level);
+    f();
+  }
+}
+
+/// Checks kernel against exact within `bound` ulp at every supported level; prints the maxima.
+template <class T, class Kernel, class Exact>
+void check_ulps(const std::vector<T>& x, Kernel kernel, Exact exact, double bound,
+                const char* what) {
+  LevelGuard guard;
+  for (SimdLevel level : supported_levels()) {
+    dropnet::set_simd_level(level);
+    const double worst = max_ulps<T>(x, kernel, exact);
+    const std::string where = std::string(what) +
+                              (sizeof(T) == 4 ? " (float) at " : " (double) at ") +
+                              dropnet::simd_level_name(level);
+    MESSAGE(where, ": ", worst, " ulp");
+    CHECK_MESSAGE(worst <= bound, where);
+  }
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("exponential is within 2 ulp of exp at every level, with its edge values", T,
+                   float, double) {
+  const T low = ExpConstants<T>::low, high = ExpConstants<T>::high;
+  check_ulps<T>(
+      sweep<T>(low, high, 200001),
+      [](const T* x, T* out, Index n) { exponential(x, out, n); },
+      [](long double x) { return std::exp(x); }, 2.0, "exp");
+  check_ulps<T>(
+      sweep<T>(T(-1), T(1), 20001),
+      [](const T* x, T* out, Index n) { exponential(x, out, n); },
+      [](long double x) { return std::exp(x); }, 2.0, "exp on [-1, 1]");
+  const T inf = std::numeric_limits<T>::infinity();
+  const std::vector<T> edges = {-inf, T(-1000), T(0), -T(0), T(1000), inf,
+                                std::numeric_limits<T>::quiet_NaN()};
+  at_every_level([&] {
+    std::vector<T> out(edges.size());
+    exponential(edges.data(), out.data(), Index(edges.size()));
+    CHECK(out[0] == T(0));
+    CHECK(out[1] == T(0));
+    CHECK(out[2] == T(1));
+    CHECK(out[3] == T(1));
+    CHECK(out[4] == inf);
+    CHECK(out[5] == inf);
+    CHECK(std::isnan(out[6]));
+  });
+}
+
+TEST_CASE_TEMPLATE("expm1 (ELU's negative side) within 2 ulp, sigmoid and tanh within 3", T,
+                   float, double) {
+  const T low = ExpConstants<T>::low;
+  // ELU with scale 1 and alpha 1 is expm1 on z <= 0, including the tiny values near 0.
+  auto elu = [](const T* x, T* out, Index n) {
+    exponential_branch(x, x, out, n, T(1), T(1), true);
+  };
+  auto expm1 = [](long double x) { return x > 0 ? x : std::expm1(x); };
+  check_ulps<T>(sweep<T>(low, T(0), 200001), elu, expm1, 2.0, "expm1");
+  check_ulps<T>(sweep<T>(T(-1e-3), T(1e-3), 20001), elu, expm1, 2.0, "expm1 near 0");
+  auto sigmoid = [](const T* x, T* out, Index n) { logistic(x, out, n, false); };
+  check_ulps<T>(
+      sweep<T>(T(-80), T(80), 200001), sigmoid,
+      [](long double x) { return 1 / (1 + std::exp(-x)); }, 3.0, "sigmoid");
+  auto tanh = [](const T* x, T* out, Index n) { hyperbolic_tangent(x, out, n); };
+  auto exact_tanh = [](long double x) { return std::tanh(x); };
+  check_ulps<T>(sweep<T>(T(-20), T(20), 200001), tanh, exact_tanh, 3.0, "tanh");
+  check_ulps<T>(sweep<T>(T(-1e-3), T(1e-3), 20001), tanh, exact_tanh, 3.0, "tanh near 0");
+  const std::vector<T> edges = {-std::numeric_limits<T>::infinity(), -T(0),
+                                std::numeric_limits<T>::infinity(),
+                                std::numeric_limits<T>::quiet_NaN()};
+  at_every_level([&] {
+    std::vector<T> out(edges.size());
+    hyperbolic_tangent(edges.data(), out.data(), Index(edges.size()));
+    CHECK(out[0] == T(-1));
+    CHECK((out[1] == T(0) && std::signbit(out[1])));
+    CHECK(out[2] == T(1));
+    CHECK(std::isnan(out[3]));
+    logistic(edges.data(), out.data(), Index(edges.size()), false);
+    CHECK(out[0] == T(0));
+    CHECK(out[1] == T(0.5));
+    CHECK(out[2] == T(1));
+    CHECK(std::isnan(out[3]));
+    exponential_branch(edges.data(), edges.data(), out.data(), Index(edges.size()), T(1), T(2),
+                       true);
+    CHECK(out[0] == T(-2));
+    CHECK(out[2] == std::numeric_limits<T>::infinity());
+    CHECK(std::isnan(out[3]));
+  });
 }

@@ -3,31 +3,22 @@
 
 #include <type_traits>
 
-#include "../simd/where_positive.hpp"
+#include "../simd/elementwise.hpp"
 #include "activation.hpp"
 
 namespace dropnet {
 
 namespace detail {
 
-/// ELU and SELU in one vectorized pass, with d = z (forward) or d = da (backward):
+/// ELU and SELU in one vectorized pass at the dispatched SIMD level, with d = z (forward) or
+/// d = da (backward) into out (resized to z's shape):
 ///   forward:  z > 0 ? scale * z  : scale_alpha * expm1(z)
 ///   backward: z > 0 ? scale * da : scale_alpha * exp(z) * da
-/// The exponential sees min(z, 0), so the discarded lane of a large positive z cannot overflow.
 template <class T>
-auto exponential_branch(const Matrix<T>& z, const Matrix<T>& d, T scale, T scale_alpha,
-                        bool forward) {
-  namespace ei = Eigen::internal;
-  auto positive = [scale](const auto& x, const auto& y) {
-    return ei::pmul(ei::pset1<std::decay_t<decltype(x)>>(scale), y);
-  };
-  auto negative = [scale_alpha, forward](const auto& x, const auto& y) {
-    using P = std::decay_t<decltype(x)>;
-    const P clamped = ei::pmin(x, ei::pset1<P>(T(0)));
-    const P e = forward ? ei::pexpm1(clamped) : ei::pmul(ei::pexp(clamped), y);
-    return ei::pmul(ei::pset1<P>(scale_alpha), e);
-  };
-  return simd::where_positive<simd::has_packet_expm1<T>>(z.array(), d.array(), positive, negative);
+void exponential_branch(const Matrix<T>& z, const Matrix<T>& d, Matrix<T>& out, T scale,
+                        T scale_alpha, bool forward) {
+  out.resize(z.rows(), z.cols());
+  simd::exponential_branch(z.data(), d.data(), out.data(), z.size(), scale, scale_alpha, forward);
 }
 
 }  // namespace detail
@@ -51,12 +42,12 @@ struct ELU {
   template <class T> T derivative(T z) const { return z > T(0) ? T(1) : T(alpha) * std::exp(z); }
   /// a = f(z) elementwise, shape of z.
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
-    a = detail::exponential_branch<T>(z, z, T(1), T(alpha), true);
+    detail::exponential_branch<T>(z, z, a, T(1), T(alpha), true);
   }
   /// dz = da f'(z) elementwise (a unused); shape of z.
   template <class T>
   void backward(const Matrix<T>& z, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
-    dz = detail::exponential_branch<T>(z, da, T(1), T(alpha), false);
+    detail::exponential_branch<T>(z, da, dz, T(1), T(alpha), false);
   }
 };
 
@@ -83,12 +74,12 @@ struct SELU {
   }
   /// a = f(z) elementwise, shape of z.
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
-    a = detail::exponential_branch<T>(z, z, T(lambda), T(lambda * alpha), true);
+    detail::exponential_branch<T>(z, z, a, T(lambda), T(lambda * alpha), true);
   }
   /// dz = da f'(z) elementwise (a unused); shape of z.
   template <class T>
   void backward(const Matrix<T>& z, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
-    dz = detail::exponential_branch<T>(z, da, T(lambda), T(lambda * alpha), false);
+    detail::exponential_branch<T>(z, da, dz, T(lambda), T(lambda * alpha), false);
   }
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 // Sigmoid, Tanh and Softplus.
 
+#include "../simd/elementwise.hpp"
 #include "activation.hpp"
 
 namespace dropnet {
@@ -25,12 +26,14 @@ struct Sigmoid {
   }
   /// a = sigmoid(z) elementwise, shape of z.
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
-    a = z.array().logistic();
+    a.resize(z.rows(), z.cols());
+    simd::logistic(z.data(), a.data(), z.size(), false);
   }
   /// dz = da a (1 - a) from the cached output a (z unused); shape of a.
   template <class T>
   void backward(const Matrix<T>&, const Matrix<T>& a, const Matrix<T>& da, Matrix<T>& dz) const {
-    dz = da.array() * a.array() * (T(1) - a.array());
+    dz.resize(a.rows(), a.cols());
+    simd::output_gradient(a.data(), da.data(), dz.data(), a.size(), false);
   }
 };
 
@@ -50,11 +53,15 @@ struct Tanh {
     return T(1) - t * t;
   }
   /// a = tanh(z) elementwise, shape of z.
-  template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const { a = z.array().tanh(); }
+  template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
+    a.resize(z.rows(), z.cols());
+    simd::hyperbolic_tangent(z.data(), a.data(), z.size());
+  }
   /// dz = da (1 - a^2) from the cached output a (z unused); shape of a.
   template <class T>
   void backward(const Matrix<T>&, const Matrix<T>& a, const Matrix<T>& da, Matrix<T>& dz) const {
-    dz = da.array() * (T(1) - a.array().square());
+    dz.resize(a.rows(), a.cols());
+    simd::output_gradient(a.data(), da.data(), dz.data(), a.size(), true);
   }
 };
 

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "../simd/elementwise.hpp"
 #include "activation.hpp"
 
 namespace dropnet {
@@ -19,11 +20,12 @@ struct Softmax {
   double parameter() const { return 0.0; }
   /// a = softmax of each column of z (classes x batch); a has z's shape, each column sums to 1.
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
+    // The exponentials over the whole matrix at once (a column often has too few entries for
+    // SIMD registers), at the dispatched level.
     a.resize(z.rows(), z.cols());
-    for (Index j = 0; j < z.cols(); ++j) {
-      a.col(j) = (z.col(j).array() - z.col(j).maxCoeff()).exp();
-      a.col(j) /= a.col(j).sum();
-    }
+    for (Index j = 0; j < z.cols(); ++j) a.col(j) = z.col(j).array() - z.col(j).maxCoeff();
+    simd::exponential(a.data(), a.data(), a.size());
+    for (Index j = 0; j < z.cols(); ++j) a.col(j) /= a.col(j).sum();
   }
   /// dz = a (da - sum_j da_j a_j) per column, from the cached output a (z unused); shape of a.
   template <class T>

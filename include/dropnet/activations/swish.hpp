@@ -3,31 +3,11 @@
 
 #include <unsupported/Eigen/SpecialFunctions>  // Eigen's vectorized erf
 
+#include "../simd/elementwise.hpp"
 #include "activation.hpp"
 #include "sigmoid.hpp"
 
 namespace dropnet {
-
-namespace detail {
-
-/// d * f'(z) for Swish, f'(z) = s (1 + z (1 - s)) with s = sigmoid(z), as an Eigen functor so the
-/// sigmoid is computed once per coefficient (Eigen's vectorized logistic on packets).
-template <class T>
-struct SwishGradient {
-  T operator()(const T& z, const T& d) const {
-    const T s = Eigen::internal::scalar_logistic_op<T>()(z);
-    return d * s * (T(1) + z * (T(1) - s));
-  }
-  template <class Packet>
-  Packet packetOp(const Packet& z, const Packet& d) const {
-    namespace ei = Eigen::internal;
-    const Packet s = ei::scalar_logistic_op<T>().packetOp(z);
-    const Packet one = ei::pset1<Packet>(T(1));
-    return ei::pmul(ei::pmul(d, s), ei::pmadd(z, ei::psub(one, s), one));
-  }
-};
-
-}  // namespace detail
 
 /// Swish (SiLU): f(z) = z * sigmoid(z); f'(z) = s + z s (1 - s) with s = sigmoid(z).
 struct Swish {
@@ -46,14 +26,15 @@ struct Swish {
   }
   /// a = z sigmoid(z) elementwise, shape of z.
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
-    a = z.array() * z.array().logistic();
+    a.resize(z.rows(), z.cols());
+    simd::logistic(z.data(), a.data(), z.size(), true);
   }
   /// dz = da f'(z) elementwise (a unused); shape of z.
   template <class T>
   void backward(const Matrix<T>& z, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
-    // s (1 + z (1 - s)) = s + z s (1 - s), with the sigmoid evaluated once per coefficient: a
-    // lazy `s` named three times in one expression would be computed three times.
-    dz = z.array().binaryExpr(da.array(), detail::SwishGradient<T>{});
+    // s (1 + z (1 - s)) = s + z s (1 - s), the sigmoid evaluated once per coefficient.
+    dz.resize(z.rows(), z.cols());
+    simd::swish_gradient(z.data(), da.data(), dz.data(), z.size());
   }
 };
 /// PyTorch's name for Swish.
@@ -129,13 +110,3 @@ struct GELUTanh {
 };
 
 }  // namespace dropnet
-
-namespace Eigen::internal {
-
-/// SwishGradient has a packet path wherever Eigen's logistic has one.
-template <class T>
-struct functor_traits<dropnet::detail::SwishGradient<T>> {
-  enum { Cost = 30, PacketAccess = functor_traits<scalar_logistic_op<T>>::PacketAccess };
-};
-
-}  // namespace Eigen::internal

@@ -45,6 +45,7 @@
 #include <string>
 
 #include "../distributed/communicator.hpp"
+#include "../simd/elementwise.hpp"
 #include "layer.hpp"
 #include "parameter_ref.hpp"
 
@@ -174,12 +175,7 @@ class BatchNorm : public Layer<T> {
       xhat_ = (input_->colwise() - row_a_).array().colwise() * row_b_.array();
     }
     // Pass 1: per-row sums of dy and dy * xhat, folded into channels.
-    row_a_.setZero();
-    row_b_.setZero();
-    for (Index j = 0; j < dy.cols(); ++j) {
-      row_a_ += dy.col(j);
-      row_b_.array() += dy.col(j).array() * xhat_.col(j).array();
-    }
+    simd::sum_columns(dy.data(), xhat_.data(), dy.rows(), dy.cols(), row_a_.data(), row_b_.data());
     fold_rows(row_a_, beta_grad_);
     fold_rows(row_b_, gamma_grad_);
     if (!need_dx) {
@@ -198,9 +194,9 @@ class BatchNorm : public Layer<T> {
       spread_channels(gamma_grad_ * inv_n, row_b_);
     }
     if (train_) {
-      dx_ = ((dy.array() - xhat_.array().colwise() * row_b_.array()).colwise() - row_a_.array())
-                .colwise() *
-            row_c_.array();
+      dx_.resize(dy.rows(), dy.cols());
+      simd::batch_norm_input_gradient(dy.data(), xhat_.data(), row_a_.data(), row_b_.data(),
+                                      row_c_.data(), dy.rows(), dy.cols(), dx_.data());
     } else {
       dx_ = dy.array().colwise() * row_c_.array();
     }
@@ -263,18 +259,17 @@ class BatchNorm : public Layer<T> {
 
   static Vector<T>* no_grad() { return nullptr; }
 
-  /// channel_a_ = batch mean, channel_b_ = 1 / sqrt(biased var + eps); two passes over x (the
-  /// second on centered values, which is accurate where E[x^2] - E[x]^2 cancels). Synchronized,
-  /// each pass's per-channel sums are summed over the ranks.
+  /// channel_a_ = batch mean (row_a_ the same per row), channel_b_ = 1 / sqrt(biased var +
+  /// eps); two passes over x (the second on centered values, which is accurate where E[x^2] -
+  /// E[x]^2 cancels). Synchronized, each pass's per-channel sums are summed over the ranks.
   void batch_statistics(const Matrix<T>& x) {
     const T inv_n = T(1) / T(comm_ ? global_columns_ * spatial_ : x.cols() * spatial_);
-    row_a_ = x.rowwise().sum();
+    simd::sum_columns<T>(x.data(), nullptr, x.rows(), x.cols(), row_a_.data(), nullptr);
     fold_rows(row_a_, channel_a_);
     if (comm_) sum_over_ranks(channel_a_);
     channel_a_ *= inv_n;
     spread_channels(channel_a_, row_a_);
-    xhat_ = x.colwise() - row_a_;
-    row_b_ = xhat_.array().square().rowwise().sum();
+    simd::centered_square_sums(x.data(), row_a_.data(), x.rows(), x.cols(), row_b_.data());
     fold_rows(row_b_, channel_b_);
     if (comm_) sum_over_ranks(channel_b_);
     batch_var_ = channel_b_ * inv_n;  // kept apart: channel_b_ becomes 1/std next
@@ -312,15 +307,17 @@ class BatchNorm : public Layer<T> {
     running_var_ = (T(1) - momentum_) * running_var_ + (momentum_ * bessel) * batch_var_;
   }
 
-  /// Train mode: xhat = (x - mean) * channel_b_ (xhat_ already holds x - mean), y = gamma xhat
-  /// + beta.
-  void normalize(const Matrix<T>&) {
+  /// Train mode, one pass: xhat = (x - mean) * channel_b_ (row_a_ holds the mean), y = gamma
+  /// xhat + beta.
+  void normalize(const Matrix<T>& x) {
     inv_std_ = channel_b_;
     spread_channels(channel_b_, row_b_);
-    xhat_.array().colwise() *= row_b_.array();
-    spread_channels(gamma_, row_a_);
-    spread_channels(beta_, row_c_);
-    output_ = (xhat_.array().colwise() * row_a_.array()).colwise() + row_c_.array();
+    spread_channels(gamma_, row_c_);
+    spread_channels(beta_, row_d_);
+    xhat_.resize(x.rows(), x.cols());
+    output_.resize(x.rows(), x.cols());
+    simd::normalize_columns(x.data(), row_a_.data(), row_b_.data(), row_c_.data(), row_d_.data(),
+                            x.rows(), x.cols(), xhat_.data(), output_.data());
   }
 
   /// Eval mode, one pass: y = (x - running mean) * (gamma / std) + beta. Subtracting the mean
@@ -330,7 +327,9 @@ class BatchNorm : public Layer<T> {
     spread_channels(channel_a_, row_a_);
     spread_channels(gamma_.cwiseProduct(channel_b_), row_c_);
     spread_channels(beta_, row_d_);
-    output_ = ((x.colwise() - row_a_).array().colwise() * row_c_.array()).colwise() + row_d_.array();
+    output_.resize(x.rows(), x.cols());
+    simd::normalize_columns<T>(x.data(), row_a_.data(), row_c_.data(), nullptr, row_d_.data(),
+                               x.rows(), x.cols(), nullptr, output_.data());
     input_ = &x;
   }
 

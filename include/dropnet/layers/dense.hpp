@@ -86,7 +86,8 @@ class Dense : public AffineLayer<T, Activation, Dense<T, Activation>> {
     this->activation_.backward(pre_activation_, output_, dy, dz_);
     weight_gemm_.template multiply<Op::none, Op::transpose>(dz_, *input_, this->weight_grad_);
     this->add_penalty_gradient();
-    this->bias_grad_.noalias() = dz_.rowwise().sum();
+    simd::sum_columns<T>(dz_.data(), nullptr, dz_.rows(), dz_.cols(), this->bias_grad_.data(),
+                         nullptr);
     if (need_dx) {
       input_gemm_.template multiply<Op::transpose, Op::none>(this->weight_, dz_, dx_);
     } else {

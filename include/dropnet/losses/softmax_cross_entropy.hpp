@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "../simd/elementwise.hpp"
 #include "loss.hpp"
 
 namespace dropnet {
@@ -75,7 +76,7 @@ class SoftmaxCrossEntropy : public Loss<T> {
     grad.resize(classes, logits.cols());
     for (Index j = 0; j < logits.cols(); ++j)
       grad.col(j).array() = logits.col(j).array() - logits.col(j).maxCoeff();
-    grad.array() = grad.array().exp();
+    simd::exponential(grad.data(), grad.data(), grad.size());
     T total = T(0);
     for (Index j = 0; j < logits.cols(); ++j) {
       const T sum = grad.col(j).sum();

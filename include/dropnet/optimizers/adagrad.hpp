@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "../simd/elementwise.hpp"
 #include "optimizer.hpp"
 
 namespace dropnet {
@@ -102,13 +103,16 @@ class Adagrad : public Optimizer<T> {
     const auto t = static_cast<double>(this->begin_step());
     const auto lr_t =
         static_cast<T>(static_cast<double>(this->lr_) / (1.0 + (t - 1.0) * options_.lr_decay()));
-    const auto eps = static_cast<T>(options_.eps());
+    simd::AdagradConstants<T> c{};
+    c.lr = lr_t;
+    c.eps = static_cast<T>(options_.eps());
+    // One fused pass per parameter (simd/elementwise.hpp); torch skips the L2 term when wd == 0.
     for (std::size_t i = 0; i < this->params_.size(); ++i) {
-      this->with_coupled_decay(i, this->decay_for(i, options_.weight_decay()), [&](const auto& g) {
-        auto s = sum_[i].array();
-        s += g.square();
-        this->value_of(i) -= lr_t * g / (s.sqrt() + eps);
-      });
+      const double wd = this->decay_for(i, options_.weight_decay());
+      c.weight_decay = static_cast<T>(wd);
+      c.coupled_decay = wd != 0.0;
+      simd::adagrad_update(this->value_of(i).data(), this->grad_of(i).data(), sum_[i].data(),
+                           this->params_[i].size(), c);
     }
   }
 

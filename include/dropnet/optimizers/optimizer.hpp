@@ -133,20 +133,6 @@ class Optimizer {
   /// Parameter i's gradient as a flat array.
   ConstArrayMap grad_of(std::size_t i) const { return {params_[i].grad, params_[i].size()}; }
 
-  /// Calls `update(g)` with parameter i's gradient, plus the coupled L2 term `wd * p` when wd is
-  /// nonzero. The sum stays a lazy Eigen expression, so nothing is allocated; torch skips the
-  /// term when wd == 0, which differs from adding 0*p only where p is infinite.
-  template <class Update>
-  void with_coupled_decay(std::size_t i, double wd, Update&& update) const {
-    const ConstArrayMap g = grad_of(i);
-    if (wd == 0.0) {
-      update(g);
-    } else {
-      const ArrayMap p = value_of(i);
-      update(g + static_cast<T>(wd) * p);
-    }
-  }
-
   /// `wd` for a parameter that decays, else 0.
   double decay_for(std::size_t i, double wd) const { return decays_[i] ? wd : 0.0; }
 

@@ -1,12 +1,13 @@
 #pragma once
 // The elementwise hot loops at the SIMD level chosen at run time (simd/dispatch.hpp): the
-// activations' forward and backward passes, Dense's bias, dropout's mask product and the fused
-// updates of Adam, SGD and RMSprop. Each kernel is written once (simd/elementwise_kernel.inc)
-// and compiled for AVX-512, AVX2 and the baseline (the translation unit's own flags, through
-// Eigen's packets), so a build with the compiler's default flags runs them in the CPU's widest
-// registers. The level is read once per call; the kernels are templates on the scalar only, so a
-// translation unit instantiates each at most once per scalar type and level, whatever layers it
-// uses.
+// activations' forward and backward passes (and the exp they use), Dense's bias and its
+// gradient, dropout's mask product, BatchNorm's statistics, normalization and input gradient,
+// and the fused updates of Adam, SGD, RMSprop and Adagrad. Each kernel is written once
+// (simd/elementwise_kernel.inc) and compiled for AVX-512, AVX2 and the baseline (the
+// translation unit's own flags, through Eigen's packets), so a build with the compiler's
+// default flags runs them in the CPU's widest registers. The level is read once per call; the
+// kernels are templates on the scalar only, so a translation unit instantiates each at most
+// once per scalar type and level, whatever layers it uses.
 //
 // Results: every level computes the same IEEE operations in the same order (see the .inc), so
 // levels agree bit for bit except where the compiler contracts a product and a sum into an FMA
@@ -66,6 +67,56 @@ struct RmspropConstants {
   T momentum;          ///< momentum factor
   T weight_decay;      ///< coupled L2 factor
   bool coupled_decay;  ///< add weight_decay p to g
+};
+
+/// The scalars of one Adagrad step (optimizers/adagrad.hpp): g += weight_decay p
+/// (coupled_decay); s += g^2; p -= lr g / (sqrt(s) + eps).
+template <class T>
+struct AdagradConstants {
+  T lr;                ///< this step's learning rate, lr / (1 + (t - 1) lr_decay)
+  T eps;               ///< added after the square root
+  T weight_decay;      ///< coupled L2 factor
+  bool coupled_decay;  ///< add weight_decay p to g
+};
+
+/// The constants of the vectorized exp and expm1 (simd/elementwise_kernel.inc): x is clamped
+/// to [low, high] (beyond them exp is 0 or inf in T anyway), split as x = n ln2 + r with n =
+/// round(x log2e) and |r| <= ln2 / 2 (ln2 in two parts, Cody and Waite: n ln2_high is exact),
+/// and exp(r) - 1 = r + r^2 P(r), with P Cephes' minimax polynomial for float and the Taylor
+/// terms 1/k!, k = 2..13, for double (truncation below 0.1 ulp on |r| <= ln2 / 2).
+template <class T>
+struct ExpConstants;
+
+/// float: Cephes' expf.
+template <>
+struct ExpConstants<float> {
+  static constexpr float low = -104.0f;                ///< exp(low) rounds to 0
+  static constexpr float high = 89.0f;                 ///< exp(high) overflows
+  static constexpr float log2e = 1.44269504088896341f;  ///< 1 / ln 2
+  static constexpr float ln2_high = 0.693359375f;      ///< ln 2 to 9 bits
+  static constexpr float ln2_low = -2.12194440e-4f;    ///< ln 2 - ln2_high
+  static constexpr float round_magic = 12582912.0f;    ///< 1.5 2^23: (y + it) - it rounds y
+  static constexpr int degree = 6;                     ///< terms of P
+  /// P, highest power first.
+  static constexpr float poly[degree] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                                         4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+};
+
+/// double: Cephes' range reduction, Taylor terms.
+template <>
+struct ExpConstants<double> {
+  static constexpr double low = -746.0;                      ///< exp(low) rounds to 0
+  static constexpr double high = 710.0;                      ///< exp(high) overflows
+  static constexpr double log2e = 1.4426950408889634074;     ///< 1 / ln 2
+  static constexpr double ln2_high = 6.93145751953125e-1;    ///< ln 2 to 14 bits
+  static constexpr double ln2_low = 1.42860682030941723212e-6;  ///< ln 2 - ln2_high
+  static constexpr double round_magic = 6755399441055744.0;  ///< 1.5 2^52: rounds to integer
+  static constexpr int degree = 12;                          ///< terms of P
+  /// P = sum 1/k! r^(k-2), k = 13 down to 2.
+  static constexpr double poly[degree] = {
+      1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+      1.0 / 362880.0,     1.0 / 40320.0,     1.0 / 5040.0,     1.0 / 720.0,
+      1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,        1.0 / 2.0};
 };
 
 /// The kernels compiled for the baseline level.
@@ -144,10 +195,95 @@ void rmsprop_update(T* p, const T* g, T* v, T* b, T* g_avg, Eigen::Index n,
   DROPNET_SIMD_DISPATCH(rmsprop_update<T>(p, g, v, b, g_avg, n, c));
 }
 
+/// One Adagrad step over n elements of p with gradient g and accumulator s, updated in place;
+/// see AdagradConstants.
+template <class T>
+void adagrad_update(T* p, const T* g, T* s, Eigen::Index n, const AdagradConstants<T>& c) {
+  DROPNET_SIMD_DISPATCH(adagrad_update<T>(p, g, s, n, c));
+}
+
 /// z(:, j) += bias for every column j of the rows x cols column-major array z (bias: rows).
 template <class T>
 void add_to_columns(T* z, Eigen::Index rows, Eigen::Index cols, const T* bias) {
   DROPNET_SIMD_DISPATCH(add_to_columns<T>(z, rows, cols, bias));
+}
+
+/// sum(r) = sum over j of x(r, j) for the rows x cols column-major x (sum: rows); with y (same
+/// shape as x, else null), also products(r) = sum over j of x(r, j) y(r, j). The columns are
+/// added in order, so the levels differ only where the compiler contracts a product into its
+/// sum (avx2, avx512): one rounding per column, at most cols eps sum |x y| in all.
+template <class T>
+void sum_columns(const T* x, const T* y, Eigen::Index rows, Eigen::Index cols, T* sum,
+                 T* products) {
+  DROPNET_SIMD_DISPATCH(sum_columns<T>(x, y, rows, cols, sum, products));
+}
+
+/// squares(r) = sum over j of (x(r, j) - mean(r))^2 for the rows x cols column-major x (mean,
+/// squares: rows), the columns in order; the levels differ by the contraction of each square
+/// into the sum (at most cols eps squares(r) in all).
+template <class T>
+void centered_square_sums(const T* x, const T* mean, Eigen::Index rows, Eigen::Index cols,
+                          T* squares) {
+  DROPNET_SIMD_DISPATCH(centered_square_sums<T>(x, mean, rows, cols, squares));
+}
+
+/// For the rows x cols column-major x, per row r: xhat = (x - mean(r)) scale(r), stored when
+/// xhat is not null, and out = xhat gamma(r) + beta(r) (xhat + beta(r) when gamma is null).
+/// out may be x; the levels differ by the contraction of xhat gamma + beta (one rounding).
+template <class T>
+void normalize_columns(const T* x, const T* mean, const T* scale, const T* gamma, const T* beta,
+                       Eigen::Index rows, Eigen::Index cols, T* xhat, T* out) {
+  DROPNET_SIMD_DISPATCH(normalize_columns<T>(x, mean, scale, gamma, beta, rows, cols, xhat, out));
+}
+
+/// dx = ((dy - xhat b(r)) - a(r)) c(r) for the rows x cols column-major dy, xhat and dx (a, b,
+/// c: rows): BatchNorm's input gradient. dx may be dy; the levels differ by the contraction of
+/// dy - xhat b (one rounding).
+template <class T>
+void batch_norm_input_gradient(const T* dy, const T* xhat, const T* a, const T* b, const T* c,
+                               Eigen::Index rows, Eigen::Index cols, T* dx) {
+  DROPNET_SIMD_DISPATCH(batch_norm_input_gradient<T>(dy, xhat, a, b, c, rows, cols, dx));
+}
+
+/// out = exp(x) for i < n: 0 below ExpConstants<T>::low, inf above high, NaN for NaN. Error
+/// against std::exp and between levels: see docs/performance.md (tests/test_simd.cpp bounds it).
+template <class T>
+void exponential(const T* x, T* out, Eigen::Index n) {
+  DROPNET_SIMD_DISPATCH(exponential<T>(x, out, n));
+}
+
+/// out = 1 / (1 + exp(-z)) for i < n (Sigmoid), or z / (1 + exp(-z)) with swish (Swish).
+template <class T>
+void logistic(const T* z, T* out, Eigen::Index n, bool swish) {
+  DROPNET_SIMD_DISPATCH(logistic<T>(z, out, n, swish));
+}
+
+/// dz = da s (1 + z (1 - s)), s = sigmoid(z), for i < n: Swish's backward pass.
+template <class T>
+void swish_gradient(const T* z, const T* da, T* dz, Eigen::Index n) {
+  DROPNET_SIMD_DISPATCH(swish_gradient<T>(z, da, dz, n));
+}
+
+/// out = tanh(z) for i < n, as -t / (2 + t), t = expm1(-2|z|), with z's sign.
+template <class T>
+void hyperbolic_tangent(const T* z, T* out, Eigen::Index n) {
+  DROPNET_SIMD_DISPATCH(hyperbolic_tangent<T>(z, out, n));
+}
+
+/// dz = da a (1 - a) (Sigmoid's derivative from its output a), or da (1 - a^2) with tanh, for
+/// i < n.
+template <class T>
+void output_gradient(const T* a, const T* da, T* dz, Eigen::Index n, bool tanh) {
+  DROPNET_SIMD_DISPATCH(output_gradient<T>(a, da, dz, n, tanh));
+}
+
+/// ELU and SELU for i < n, with d = z (forward) or da (backward):
+///   forward:  z > 0 ? scale z  : scale_alpha expm1(z)
+///   backward: z > 0 ? scale da : scale_alpha exp(z) da
+template <class T>
+void exponential_branch(const T* z, const T* d, T* out, Eigen::Index n, T scale, T scale_alpha,
+                        bool forward) {
+  DROPNET_SIMD_DISPATCH(exponential_branch<T>(z, d, out, n, scale, scale_alpha, forward));
 }
 
 #undef DROPNET_SIMD_DISPATCH

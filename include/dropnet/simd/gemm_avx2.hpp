@@ -64,6 +64,14 @@ struct Vec<float> {
   DROPNET_TARGET_AVX2 static Reg sqrt(Reg a) { return _mm256_sqrt_ps(a); }
   /// a > b ? a : b (b where either is NaN, as the instruction does).
   DROPNET_TARGET_AVX2 static Reg max(Reg a, Reg b) { return _mm256_max_ps(a, b); }
+  /// a < b ? a : b (b where either is NaN, as the instruction does).
+  DROPNET_TARGET_AVX2 static Reg min(Reg a, Reg b) { return _mm256_min_ps(a, b); }
+  /// 2^n for integer-valued n in [-126, 127], exactly: n + 2^23 + 127 holds n + 127 in its
+  /// low mantissa bits, which the shift moves into the exponent field.
+  DROPNET_TARGET_AVX2 static Reg pow2(Reg n) {
+    const __m256i biased = _mm256_castps_si256(_mm256_add_ps(n, _mm256_set1_ps(8388735.0f)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(biased, 23));
+  }
   /// z > 0 ? a : b, lane by lane (b where z is NaN).
   DROPNET_TARGET_AVX2 static Reg where_positive(Reg z, Reg a, Reg b) {
     return _mm256_blendv_ps(b, a, _mm256_cmp_ps(z, zero(), _CMP_GT_OQ));
@@ -131,6 +139,15 @@ struct Vec<double> {
   DROPNET_TARGET_AVX2 static Reg sqrt(Reg a) { return _mm256_sqrt_pd(a); }
   /// a > b ? a : b (b where either is NaN, as the instruction does).
   DROPNET_TARGET_AVX2 static Reg max(Reg a, Reg b) { return _mm256_max_pd(a, b); }
+  /// a < b ? a : b (b where either is NaN, as the instruction does).
+  DROPNET_TARGET_AVX2 static Reg min(Reg a, Reg b) { return _mm256_min_pd(a, b); }
+  /// 2^n for integer-valued n in [-1022, 1023], exactly (n + 2^52 + 1023 holds n + 1023 in its
+  /// low mantissa bits, which the shift moves into the exponent field).
+  DROPNET_TARGET_AVX2 static Reg pow2(Reg n) {
+    const __m256i biased =
+        _mm256_castpd_si256(_mm256_add_pd(n, _mm256_set1_pd(4503599627371519.0)));
+    return _mm256_castsi256_pd(_mm256_slli_epi64(biased, 52));
+  }
   /// z > 0 ? a : b, lane by lane (b where z is NaN).
   DROPNET_TARGET_AVX2 static Reg where_positive(Reg z, Reg a, Reg b) {
     return _mm256_blendv_pd(b, a, _mm256_cmp_pd(z, zero(), _CMP_GT_OQ));

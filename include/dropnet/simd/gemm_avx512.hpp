@@ -73,6 +73,12 @@ struct Vec<float> {
   DROPNET_TARGET_AVX512 static Reg sqrt(Reg a) { return _mm512_maskz_sqrt_ps(0xFFFF, a); }
   /// a > b ? a : b (b where either is NaN, as the instruction does).
   DROPNET_TARGET_AVX512 static Reg max(Reg a, Reg b) { return _mm512_maskz_max_ps(0xFFFF, a, b); }
+  /// a < b ? a : b (b where either is NaN, as the instruction does).
+  DROPNET_TARGET_AVX512 static Reg min(Reg a, Reg b) { return _mm512_maskz_min_ps(0xFFFF, a, b); }
+  /// 2^n for integer-valued n in [-126, 127], exactly.
+  DROPNET_TARGET_AVX512 static Reg pow2(Reg n) {
+    return _mm512_maskz_scalef_ps(0xFFFF, _mm512_set1_ps(1.0f), n);
+  }
   /// z > 0 ? a : b, lane by lane (b where z is NaN).
   DROPNET_TARGET_AVX512 static Reg where_positive(Reg z, Reg a, Reg b) {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, zero(), _CMP_GT_OQ), b, a);
@@ -151,6 +157,12 @@ struct Vec<double> {
   DROPNET_TARGET_AVX512 static Reg sqrt(Reg a) { return _mm512_maskz_sqrt_pd(0xFF, a); }
   /// a > b ? a : b (b where either is NaN, as the instruction does).
   DROPNET_TARGET_AVX512 static Reg max(Reg a, Reg b) { return _mm512_maskz_max_pd(0xFF, a, b); }
+  /// a < b ? a : b (b where either is NaN, as the instruction does).
+  DROPNET_TARGET_AVX512 static Reg min(Reg a, Reg b) { return _mm512_maskz_min_pd(0xFF, a, b); }
+  /// 2^n for integer-valued n in [-1022, 1023], exactly.
+  DROPNET_TARGET_AVX512 static Reg pow2(Reg n) {
+    return _mm512_maskz_scalef_pd(0xFF, _mm512_set1_pd(1.0), n);
+  }
   /// z > 0 ? a : b, lane by lane (b where z is NaN).
   DROPNET_TARGET_AVX512 static Reg where_positive(Reg z, Reg a, Reg b) {
     return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(z, zero(), _CMP_GT_OQ), b, a);
