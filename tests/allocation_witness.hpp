@@ -1,5 +1,6 @@
-// The two allocation witnesses of the no-allocation tests (test_allocation, test_gemm,
-// test_dropout, test_batch_norm, test_conv):
+// The two allocation witnesses of the no-allocation tests (test_allocation, test_gemm, test_idx;
+// test_allocation holds every layer's check, so that the layers' own tests can link
+// dropnet::compiled):
 //   - Eigen's malloc guard (EIGEN_RUNTIME_NO_MALLOC), its assertion made to throw so that it also
 //     fires in NDEBUG builds: Eigen allocates with malloc, not new;
 //   - a counting global operator new (std containers, strings): g_allocations, and the largest

@@ -1,15 +1,22 @@
 // A training step allocates nothing once the batch size is stable. Two witnesses, read between
 // consecutive on_batch_end calls of fit: a counting global operator new (std containers,
 // strings) and Eigen's malloc guard (Eigen allocates with malloc, not new), which throws here.
+// Then each layer on its own: after one forward and backward at a batch size, the next ones
+// allocate nothing. The layers' own test files link dropnet::compiled; the witness must
+// reconfigure Eigen for the code it checks, so these checks live here, header-only.
 
 #include "allocation_witness.hpp"  // first: it configures Eigen
 
 #include <doctest/doctest.h>
 
 #include <dropnet/dropnet.hpp>
+#include <string>
 #include <vector>
 
+#include "test_data.hpp"
+
 using namespace dropnet;
+using test::normal_matrix;
 
 namespace {
 
@@ -97,4 +104,79 @@ TEST_CASE_TEMPLATE("a training step of stacked LSTM and GRU layers with every dr
   model.add(Dense<T>(12, 10, gen));
   Adam<T> optimizer(model.parameters(), AdamOptions(1e-3));
   check_no_allocation_per_step(model, optimizer, gen);
+}
+
+namespace {
+
+/// After one forward and backward on a rows x batch input in `mode`, the next forward and
+/// backward (input gradient wanted, then not: the second frees dx) allocate nothing. `rows` 0:
+/// the layer's expected_input_rows().
+template <class T>
+void check_layer_allocates_nothing(Layer<T>& layer, Index batch, Mode mode, Generator& gen,
+                                   Index rows = 0) {
+  INFO(layer.name(), " in ", std::string(to_string(mode)), " mode");
+  if (rows == 0) rows = layer.expected_input_rows();
+  const Matrix<T> x = normal_matrix<T>(rows, batch, gen);
+  const Matrix<T> dy = normal_matrix<T>(layer.output_rows(rows), batch, gen);
+  layer.forward(x, mode, &gen);
+  layer.backward(dy, true);
+  std::string error;
+  long news = 0;
+  {
+    NoAllocationScope guard;  // no doctest macro inside: they may allocate
+    try {
+      layer.forward(x, mode, &gen);
+      layer.backward(dy, true);
+      layer.backward(dy, false);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    news = guard.new_calls();
+  }
+  CHECK(error == "");
+  CHECK(news == 0);
+}
+
+}  // namespace
+
+TEST_CASE("after the first step at a batch size, the dropout layers allocate nothing") {
+  Generator gen(1);
+  std::vector<LayerPtr<float>> layers;
+  layers.push_back(std::make_unique<Dropout<float>>(0.5));
+  layers.push_back(std::make_unique<SpatialDropout<float>>(0.5, 4));
+  layers.push_back(std::make_unique<AlphaDropout<float>>(0.5));
+  layers.push_back(std::make_unique<GaussianDropout<float>>(0.5));
+  layers.push_back(std::make_unique<DropConnectDense<float, ReLU>>(8, 8, 0.5, gen));
+  auto per_sample = std::make_unique<DropConnectDense<float, Tanh>>(8, 8, 0.5, gen);
+  per_sample->with_per_sample_masks();
+  layers.push_back(std::move(per_sample));
+  for (auto& layer : layers)
+    for (Mode mode : {Mode::train, Mode::mc_sample, Mode::eval})
+      check_layer_allocates_nothing(*layer, 300, mode, gen, 8);  // > one 256-word mask chunk
+}
+
+TEST_CASE("after the first step at a batch size, BatchNorm allocates nothing") {
+  Generator gen(13);
+  for (Mode mode : {Mode::train, Mode::eval}) {
+    BatchNorm<double> bn(4, 3);
+    check_layer_allocates_nothing(bn, 8, mode, gen);
+  }
+}
+
+TEST_CASE("after the first step at a batch size, the conv layers allocate nothing") {
+  Generator gen(23);
+  std::vector<LayerPtr<float>> layers;
+  // Eigen's GEMM packs its operands on the stack up to EIGEN_STACK_ALLOCATION_LIMIT (128 KB) and
+  // on the heap beyond, in Conv2D as in Dense; the sizes here stay below that.
+  layers.push_back(std::make_unique<Conv2D<float, ReLU>>(ImageShape{8, 14, 14}, 16, 3, gen,
+                                                         ConvOptions().padding(1)));
+  layers.push_back(
+      std::make_unique<Conv2D<float>>(ImageShape{8, 9, 9}, 4, 3, gen, ConvOptions().stride(2)));
+  layers.push_back(std::make_unique<Conv2D<float>>(ImageShape{8, 9, 9}, 4, 1, gen));
+  layers.push_back(
+      std::make_unique<MaxPool2D<float>>(ImageShape{8, 9, 9}, 3, PoolOptions().stride(2)));
+  layers.push_back(std::make_unique<AvgPool2D<float>>(ImageShape{8, 9, 9}, 2));
+  layers.push_back(std::make_unique<GlobalAvgPool<float>>(ImageShape{8, 9, 9}));
+  layers.push_back(std::make_unique<Flatten<float>>(ImageShape{8, 9, 9}));
+  for (auto& layer : layers) check_layer_allocates_nothing(*layer, 16, Mode::train, gen);
 }

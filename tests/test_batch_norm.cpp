@@ -1,8 +1,6 @@
 // BatchNorm: forward, backward and running statistics against values derived by hand, train vs
-// eval, the feature and channel layouts, finite-difference gradient checks, bad input, and no
-// allocation once the caches are sized.
-
-#include "allocation_witness.hpp"  // first: it configures Eigen
+// eval, the feature and channel layouts, finite-difference gradient checks and bad input (its
+// no-allocation check is in test_allocation.cpp, which instantiates the layers with the witness).
 
 #include <doctest/doctest.h>
 
@@ -368,25 +366,6 @@ TEST_CASE("BatchNorm rejects bad sizes, hyperparameters and batches, naming the 
   CHECK_THROWS_WITH_AS(model.add(BatchNorm<float>(2, 2)),
                        doctest::Contains("BatchNorm(2 channels x 2)"), InvalidArgument);
   CHECK(model.size() == 0);
-}
-
-TEST_CASE("BatchNorm allocates nothing after the first forward and backward at a batch size") {
-  Generator gen(13);
-  const Matrix<double> x = random_matrix(12, 8, gen), dy = random_matrix(12, 8, gen);
-  for (Mode mode : {Mode::train, Mode::eval}) {
-    BatchNorm<double> bn(4, 3);
-    bn.forward(x, mode, nullptr);
-    bn.backward(dy, true);
-    long news = 0;
-    {
-      NoAllocationScope guard;  // throws on an Eigen allocation
-      bn.forward(x, mode, nullptr);
-      bn.backward(dy, true);
-      bn.backward(dy, false);  // frees dx, so it goes last
-      news = guard.new_calls();
-    }
-    CHECK(news == 0);
-  }
 }
 
 TEST_CASE("a BatchNorm MLP trains with fit and predicts in eval mode") {

@@ -3,10 +3,8 @@
 // Forward passes are compared with direct loops written here from the definitions (not with
 // the layers' im2col), gradients with finite differences (double, check_input), over strides,
 // paddings, kernels, non-square inputs and several channels; then a whole conv block (Conv2D ->
-// BatchNorm -> ReLU -> SpatialDropout -> MaxPool -> Flatten -> Dense) end to end, bad shapes,
-// and no allocation once the caches are sized.
-
-#include "allocation_witness.hpp"  // first: it configures Eigen
+// BatchNorm -> ReLU -> SpatialDropout -> MaxPool -> Flatten -> Dense) end to end and bad shapes
+// (the no-allocation check is in test_allocation.cpp).
 
 #include <doctest/doctest.h>
 
@@ -574,44 +572,4 @@ TEST_CASE("a conv block summary lists the layers with their output sizes") {
   CHECK(summary.find("(90, batch)") != std::string::npos);
   CHECK(summary.find("MaxPool2D(3x6x5->3x3x2") != std::string::npos);
   CHECK(summary.find("Flatten(3x3x2->18)") != std::string::npos);
-}
-
-TEST_CASE("after the first step at a batch size, the conv layers allocate nothing") {
-  Generator gen(23);
-  std::vector<LayerPtr<float>> layers;
-  // The layers' own buffers. Eigen's GEMM packs its operands on the stack up to
-  // EIGEN_STACK_ALLOCATION_LIMIT (128 KB) and on the heap beyond, in Conv2D as in Dense; the
-  // sizes here stay below that.
-  layers.push_back(std::make_unique<Conv2D<float, ReLU>>(ImageShape{8, 14, 14}, 16, 3, gen,
-                                                         ConvOptions().padding(1)));
-  layers.push_back(
-      std::make_unique<Conv2D<float>>(ImageShape{8, 9, 9}, 4, 3, gen, ConvOptions().stride(2)));
-  layers.push_back(std::make_unique<Conv2D<float>>(ImageShape{8, 9, 9}, 4, 1, gen));
-  layers.push_back(
-      std::make_unique<MaxPool2D<float>>(ImageShape{8, 9, 9}, 3, PoolOptions().stride(2)));
-  layers.push_back(std::make_unique<AvgPool2D<float>>(ImageShape{8, 9, 9}, 2));
-  layers.push_back(std::make_unique<GlobalAvgPool<float>>(ImageShape{8, 9, 9}));
-  layers.push_back(std::make_unique<Flatten<float>>(ImageShape{8, 9, 9}));
-  for (auto& layer : layers) {
-    INFO(layer->name());
-    const Index rows = layer->expected_input_rows();
-    const Matrix<float> x = random_matrix<float>(rows, 16, gen);
-    const Matrix<float> dy = random_matrix<float>(layer->output_rows(rows), 16, gen);
-    layer->forward(x, Mode::train, &gen);
-    layer->backward(dy, true);
-    std::string error;
-    long news = 0;
-    {
-      NoAllocationScope guard;  // no doctest macro inside: they may allocate
-      try {
-        layer->forward(x, Mode::train, &gen);
-        layer->backward(dy, true);
-      } catch (const std::exception& e) {
-        error = e.what();
-      }
-      news = guard.new_calls();
-    }
-    CHECK(error == "");
-    CHECK(news == 0);
-  }
 }

@@ -5,8 +5,6 @@
 // unless stated: a correct layer fails with probability < 6e-7 per check, a wrong scale or a
 // wrong mask misses by tens of sigma.
 
-#include "allocation_witness.hpp"  // first: it configures Eigen
-
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -670,37 +668,4 @@ TEST_CASE("names and configs carry the hyperparameters") {
   CHECK(c.number("gaussian_samples") == 50);
   CHECK(c.string("activation") == "ReLU");
   CHECK(dc.parameter_count() == 4 * 3 + 3);
-}
-
-TEST_CASE("after the first step at a batch size, forward and backward allocate nothing") {
-  Generator gen(1);
-  std::vector<LayerPtr<float>> layers = shape_preserving_dropouts<float>(0.5);
-  layers.push_back(std::make_unique<DropConnectDense<float, ReLU>>(8, 8, 0.5, gen));
-  auto per_sample = std::make_unique<DropConnectDense<float, Tanh>>(8, 8, 0.5, gen);
-  per_sample->with_per_sample_masks();
-  layers.push_back(std::move(per_sample));
-  const Matrix<float> x = normal_matrix<float>(8, 300, gen);  // > one 256-word mask chunk
-  const Matrix<float> dy = normal_matrix<float>(8, 300, gen);
-  for (auto& layer : layers) {
-    INFO(layer->name());
-    for (Mode mode : {Mode::train, Mode::mc_sample, Mode::eval}) {
-      INFO(std::string(to_string(mode)));
-      layer->forward(x, mode, &gen);
-      layer->backward(dy, true);
-      std::string error;
-      long news = 0;
-      {
-        NoAllocationScope guard;  // no doctest macro inside: they may allocate
-        try {
-          layer->forward(x, mode, &gen);
-          layer->backward(dy, true);
-        } catch (const std::exception& e) {
-          error = e.what();
-        }
-        news = guard.new_calls();
-      }
-      CHECK(error == "");
-      CHECK(news == 0);
-    }
-  }
 }

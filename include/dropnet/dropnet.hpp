@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "core/finite.hpp"
+#include "core/format.hpp"
 #include "core/gemm.hpp"
 #include "core/generator.hpp"
 #include "core/parameter.hpp"

@@ -23,6 +23,7 @@
 #include <unistd.h>
 #endif
 
+#include "../core/format.hpp"
 #include "../training/callback.hpp"
 
 namespace dropnet {
@@ -41,14 +42,6 @@ inline bool is_terminal(std::FILE* out) {
 #else
   return isatty(fileno(out)) != 0;
 #endif
-}
-
-/// 1234567 -> "1,234,567".
-inline std::string thousands(long n) {
-  std::string digits = std::to_string(n < 0 ? -n : n);
-  for (int pos = static_cast<int>(digits.size()) - 3; pos > 0; pos -= 3)
-    digits.insert(static_cast<std::size_t>(pos), ",");
-  return (n < 0 ? "-" : "") + digits;
 }
 
 /// 125.4 -> "2:05" (minutes:seconds, rounded, never negative).

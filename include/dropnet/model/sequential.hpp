@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "../core/format.hpp"
 #include "../layers/layer.hpp"
 
 namespace dropnet {
@@ -83,7 +84,9 @@ class Sequential {
   /// Rows of an input batch (0 while unknown).
   Index input_features() const { return input_features_; }
   /// Rows of the model's output (0 while unknown).
-  Index output_features() const { return rows_after_.empty() ? input_features_ : rows_after_.back(); }
+  Index output_features() const {
+    return rows_after_.empty() ? input_features_ : rows_after_.back();
+  }
   /// Rows of layer i's output (0 while unknown), as summary() prints them. Throws
   /// std::out_of_range for an i outside [0, size()).
   Index layer_output_rows(Index i) const { return rows_after_.at(static_cast<std::size_t>(i)); }
@@ -177,11 +180,13 @@ class Sequential {
     out << std::left << std::setw(40) << "Layer" << std::setw(16) << "Output" << "Params\n";
     out << std::string(64, '-') << '\n';
     for (std::size_t i = 0; i < layers_.size(); ++i) {
-      std::string shape = rows_after_[i] > 0 ? "(" + std::to_string(rows_after_[i]) + ", batch)" : "?";
+      std::string shape =
+          rows_after_[i] > 0 ? "(" + std::to_string(rows_after_[i]) + ", batch)" : "?";
       out << std::setw(40) << (std::to_string(i) + " " + layers_[i]->name()) << std::setw(16)
-          << shape << with_thousands(layers_[i]->parameter_count()) << '\n';
+          << shape << thousands(layers_[i]->parameter_count()) << '\n';
     }
-    out << std::string(64, '-') << '\n' << "Total parameters: " << with_thousands(parameter_count()) << '\n';
+    out << std::string(64, '-') << '\n'
+        << "Total parameters: " << thousands(parameter_count()) << '\n';
     return out.str();
   }
 
@@ -198,13 +203,6 @@ class Sequential {
       }
     }
     return all;
-  }
-
-  static std::string with_thousands(Index n) {
-    std::string digits = std::to_string(n);
-    for (int pos = static_cast<int>(digits.size()) - 3; pos > 0; pos -= 3)
-      digits.insert(static_cast<std::size_t>(pos), ",");
-    return digits;
   }
 
   Index input_features_ = 0;
