@@ -1,12 +1,15 @@
-// A training step allocates nothing once the batch size is stable. Two witnesses, read between
-// consecutive on_batch_end calls of fit: a counting global operator new (std containers,
+// A training step allocates nothing once the batch size is stable, nor does inference at batch 1.
+// Two witnesses, read between consecutive on_batch_end calls of fit (and around the inference
+// calls): a counting global operator new (std containers,
 // strings) and Eigen's malloc guard (Eigen allocates with malloc, not new), which throws here.
 
 #include "allocation_witness.hpp"  // first: it configures Eigen
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <dropnet/dropnet.hpp>
+#include <string>
 #include <vector>
 
 using namespace dropnet;
@@ -97,4 +100,37 @@ TEST_CASE_TEMPLATE("a training step of stacked LSTM and GRU layers with every dr
   model.add(Dense<T>(12, 10, gen));
   Adam<T> optimizer(model.parameters(), AdamOptions(1e-3));
   check_no_allocation_per_step(model, optimizer, gen);
+}
+
+TEST_CASE_TEMPLATE("inference at batch 1 (Sequential::infer, predict_into) allocates nothing after "
+                   "the first call",
+                   T, float, double) {
+  Generator gen(4);
+  Sequential<T> model(784);
+  model.add(Dense<T, ReLU>(784, 120, gen));
+  model.add(Dense<T, ReLU>(120, 60, gen));
+  model.add(Dense<T>(60, 10, gen));
+  Matrix<T> x(784, 16);
+  for (Index i = 0; i < x.size(); ++i) x.data()[i] = gen.normal<T>();
+  Matrix<T> out;
+  T sum = model.infer(x.col(0))(0, 0);  // the first call sizes the layers' outputs
+  predict_into(model, x.col(0), out, 1);
+  std::string error;
+  long news = 0;
+  {
+    NoAllocationScope guard;  // no doctest macro inside: they may allocate
+    try {
+      for (Index j = 1; j < x.cols(); ++j) {
+        sum += model.infer(x.col(j))(0, 0);  // a block of the matrix, read in place
+        predict_into(model, x.col(j), out, 1);
+        sum += out(0, 0);
+      }
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    news = guard.new_calls();
+  }
+  CHECK(error == "");
+  CHECK(news == 0);
+  CHECK(std::isfinite(double(sum)));
 }

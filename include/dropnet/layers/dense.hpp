@@ -3,8 +3,9 @@
 //
 //   forward:  Z = W X + b 1^T,  Y = f(Z)          W: out x in, X: in x batch
 //             batches of up to simd::small_batch_columns columns (batch 1 inference) take
-//             simd/gemv.hpp's kernel: one pass over W, the bias and a ReLU-family activation
-//             fused, and forward_view reads the input in place (Sequential::infer)
+//             simd/gemv.hpp's kernel on the avx2 and avx512 levels: one pass over W, the bias
+//             and a ReLU-family activation fused; forward_view reads the input in place
+//             (Sequential::infer)
 //   backward: dZ = dY * f'(Z)
 //             dW = dZ X^T (+ penalty gradient),  db = dZ 1,  dX = W^T dZ
 // Options read like sentences: Dense<float, ReLU>(784, 120, gen).with_l2(1e-4).with_max_norm(3).
@@ -114,17 +115,18 @@ class Dense : public AffineLayer<T, Activation, Dense<T, Activation>> {
 
  private:
   /// Z = W x + b 1^T, then the output f(Z): small batches through simd::small_batch_affine (the
-  /// activation fused when it is max(s z, z)), larger ones through the GEMM.
+  /// activation fused when it is max(s z, z)) where the level has it, the rest through the GEMM.
   const Matrix<T>& affine(const MatrixView<T>& x) {
     pre_activation_.resize(out_features(), x.cols());
-    if (x.cols() <= simd::small_batch_columns) {
+    const SimdLevel level = simd_level();
+    if (x.cols() <= simd::small_batch_columns && simd::small_batch_affine_serves(level)) {
       const std::optional<T> slope = fused_slope();
       if (slope) output_.resize(out_features(), x.cols());
       simd::small_batch_affine<T>(
-          simd_level(), {out_features(), x.cols(), in_features(), this->weight_.data(),
-                         this->weight_.outerStride(), x.data(), x.outerStride(), this->bias_.data(),
-                         pre_activation_.data(), pre_activation_.outerStride(),
-                         slope ? output_.data() : nullptr, output_.outerStride(), slope.value_or(T(0))});
+          level, {out_features(), x.cols(), in_features(), this->weight_.data(),
+                  this->weight_.outerStride(), x.data(), x.outerStride(), this->bias_.data(),
+                  pre_activation_.data(), pre_activation_.outerStride(),
+                  slope ? output_.data() : nullptr, output_.outerStride(), slope.value_or(T(0))});
       if (!slope) this->activation_.forward(pre_activation_, output_);
       return output_;
     }
@@ -147,8 +149,8 @@ class Dense : public AffineLayer<T, Activation, Dense<T, Activation>> {
     return std::nullopt;
   }
 
-  const Matrix<T>* input_ = nullptr;  // owned by the previous layer or by Sequential; null
-                                      // after forward_view
+  // Owned by the previous layer or by Sequential; null after forward_view.
+  const Matrix<T>* input_ = nullptr;
   Matrix<T> pre_activation_, output_, dz_, dx_;
   Gemm<T> forward_gemm_, weight_gemm_, input_gemm_;  // Z = W X, dW = dZ X^T, dX = W^T dZ
 };
