@@ -261,3 +261,39 @@ TEST_CASE("Sequential::infer copies the input once when the first layer cannot r
   CHECK(model.infer(x.middleCols(2, 4)) ==
         model.forward(Matrix<float>(x.middleCols(2, 4)), Mode::eval));
 }
+
+namespace {
+
+/// A layer that records where the view handed to forward_view points (the identity otherwise).
+struct ViewRecorder : Layer<float> {
+  const float* seen = nullptr;
+  Matrix<float> output;
+  std::string name() const override { return "ViewRecorder"; }
+  Index output_rows(Index input_rows) const override { return input_rows; }
+  const Matrix<float>& forward(const Matrix<float>& x, Mode, Generator*) override {
+    return output = x;
+  }
+  const Matrix<float>* forward_view(const MatrixView<float>& x) override {
+    seen = x.data();
+    output = x;
+    return &output;
+  }
+  const Matrix<float>& backward(const Matrix<float>& dy, bool) override { return dy; }
+  LayerConfig config() const override { return {"ViewRecorder", {}, {}}; }
+};
+
+}  // namespace
+
+TEST_CASE("Sequential::infer and predict hand the first layer the caller's memory, not a copy") {
+  Generator gen(6);
+  Sequential<float> model(12);
+  ViewRecorder& recorder = model.add(ViewRecorder());
+  model.add(Dense<float>(12, 3, gen));
+  const Matrix<float> x = random_matrix<float>(12, 9, gen);
+  model.infer(x.col(5));
+  CHECK(recorder.seen == x.col(5).data());
+  std::vector<float> buffer(x.data(), x.data() + x.size());
+  const Eigen::Map<const Matrix<float>> map(buffer.data(), 12, 9);
+  predict(model, map, 4);  // batches of 4, 4, 1 columns: the last one starts at column 8
+  CHECK(recorder.seen == buffer.data() + 8 * 12);
+}
