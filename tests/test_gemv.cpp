@@ -171,8 +171,10 @@ void check_small_batches(Layer& layer, const Matrix<T>& x, double lipschitz, dou
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("Dense at batch <= 8 computes what its batched forward computes, at every level",
-                   T, float, double) {
+TEST_CASE_TEMPLATE(
+    "Dense at batch <= small_batch_columns computes what its batched forward computes, at every "
+    "level",
+    T, float, double) {
   Generator gen(5);
   const Matrix<T> x784 = random_matrix<T>(784, 40, gen), x60 = random_matrix<T>(60, 40, gen);
   Dense<T, ReLU> relu(784, 120, gen);  // W1's first layer: fused ReLU
