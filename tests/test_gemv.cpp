@@ -125,7 +125,7 @@ TEST_CASE("small_batch_affine on a product worked by hand: ReLU, LeakyReLU, iden
   const float w[] = {1, 3, 2, 4}, x[] = {1, -1}, b[] = {0.5f, -0.5f};
   for (SimdLevel level : kernel_levels()) {
     for (float slope : {0.0f, 0.5f, 1.0f}) {
-      float z[2], y[2];
+      float z[2] = {}, y[2] = {};
       simd::small_batch_affine<float>(level, {2, 1, 2, w, 2, x, 2, b, z, 2, y, 2, slope});
       CHECK(z[0] == -0.5f);
       CHECK(z[1] == -1.5f);
@@ -297,5 +297,5 @@ TEST_CASE("Sequential::infer and predict hand the first layer the caller's memor
   std::vector<float> buffer(x.data(), x.data() + x.size());
   const Eigen::Map<const Matrix<float>> map(buffer.data(), 12, 9);
   predict(model, map, 4);  // batches of 4, 4, 1 columns: the last one starts at column 8
-  CHECK(recorder.seen == buffer.data() + 8 * 12);
+  CHECK(recorder.seen == buffer.data() + Index(8) * 12);
 }
