@@ -24,7 +24,6 @@ using bench::Workload;
 using dropnet::Generator;
 using dropnet::Index;
 using dropnet::Labels;
-using dropnet::Mode;
 using dropnet::Sequential;
 
 /// Eigen's threads for this case (its `threads` argument), recorded as the counter eigen_threads.
@@ -90,16 +89,14 @@ void infer_dropnet(benchmark::State& state, bool single) {
   double sum = 0;
   if (single) {
     Index i = 0;
-    bench::Mat image;  // one reused buffer, read in place by forward_borrowed (one copy per image)
     bench::run_inference(state, 1, true, [&] {
-      image = data.valid_x.col(i);
-      sum += model.forward_borrowed(image, Mode::eval, nullptr)(0, 0);
+      sum += model.infer(data.valid_x.col(i))(0, 0);  // the image read in place
       i = (i + 1) % data.valid_x.cols();
     });
   } else {
-    dropnet::Matrix<float> out;
+    dropnet::Matrix<float> out;  // reused: predict_into allocates nothing after the first call
     bench::run_inference(state, double(data.valid_x.cols()), false, [&] {
-      out = dropnet::predict(model, data.valid_x, bench::eval_batch);
+      dropnet::predict_into(model, data.valid_x, out, bench::eval_batch);
       sum += out(0, 0);
     });
   }

@@ -9,6 +9,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <dropnet/dropnet.hpp>
 #include <string>
 #include <vector>
@@ -179,4 +180,37 @@ TEST_CASE("after the first step at a batch size, the conv layers allocate nothin
   layers.push_back(std::make_unique<GlobalAvgPool<float>>(ImageShape{8, 9, 9}));
   layers.push_back(std::make_unique<Flatten<float>>(ImageShape{8, 9, 9}));
   for (auto& layer : layers) check_layer_allocates_nothing(*layer, 16, Mode::train, gen);
+}
+
+TEST_CASE_TEMPLATE("inference at batch 1 (Sequential::infer, predict_into) allocates nothing after "
+                   "the first call",
+                   T, float, double) {
+  Generator gen(4);
+  Sequential<T> model(784);
+  model.add(Dense<T, ReLU>(784, 120, gen));
+  model.add(Dense<T, ReLU>(120, 60, gen));
+  model.add(Dense<T>(60, 10, gen));
+  Matrix<T> x(784, 16);
+  for (Index i = 0; i < x.size(); ++i) x.data()[i] = gen.normal<T>();
+  Matrix<T> out;
+  T sum = model.infer(x.col(0))(0, 0);  // the first call sizes the layers' outputs
+  predict_into(model, x.col(0), out, 1);
+  std::string error;
+  long news = 0;
+  {
+    NoAllocationScope guard;  // no doctest macro inside: they may allocate
+    try {
+      for (Index j = 1; j < x.cols(); ++j) {
+        sum += model.infer(x.col(j))(0, 0);  // a block of the matrix, read in place
+        predict_into(model, x.col(j), out, 1);
+        sum += out(0, 0);
+      }
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    news = guard.new_calls();
+  }
+  CHECK(error == "");
+  CHECK(news == 0);
+  CHECK(std::isfinite(double(sum)));
 }

@@ -4,6 +4,7 @@
 #include <dropnet/core/generator.hpp>
 #include <dropnet/core/types.hpp>
 #include <dropnet/simd/dispatch.hpp>
+#include <vector>
 
 namespace dropnet::test {
 
@@ -27,5 +28,13 @@ class SimdLevelScope {
  private:
   SimdLevel saved_;
 };
+
+/// The SIMD levels this CPU supports, baseline first.
+inline std::vector<SimdLevel> supported_levels() {
+  std::vector<SimdLevel> levels;
+  for (SimdLevel level : {SimdLevel::baseline, SimdLevel::avx2, SimdLevel::avx512})
+    if (level <= cpu_simd_level()) levels.push_back(level);
+  return levels;
+}
 
 }  // namespace dropnet::test

@@ -85,6 +85,9 @@
                                           const Matrix<DROPNET_SCALAR>&, Index))                    \
   DROPNET_INSTANTIATE(Matrix<DROPNET_SCALAR> predict(Sequential<DROPNET_SCALAR>&,                   \
                                                      const MatrixView<DROPNET_SCALAR>&, Index))         \
+  DROPNET_INSTANTIATE(void predict_into(Sequential<DROPNET_SCALAR>&,                              \
+                                        const MatrixView<DROPNET_SCALAR>&, Matrix<DROPNET_SCALAR>&, \
+                                        Index))                                                     \
   DROPNET_INSTANTIATE(void save(Sequential<DROPNET_SCALAR>&, std::ostream&,                         \
                                 Optimizer<DROPNET_SCALAR>*))                                        \
   DROPNET_INSTANTIATE(void save(Sequential<DROPNET_SCALAR>&, const std::string&,                    \

@@ -20,6 +20,13 @@ using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>
 template <class T>
 using Vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 
+/// A read-only view of a features x samples batch as fit, evaluate, predict and
+/// Sequential::infer take it: a Matrix<T>, an Eigen::Map over your own buffer (e.g. a
+/// std::vector) or a block of columns binds without a copy; a row-major or strided expression is
+/// copied once into the view.
+template <class T>
+using MatrixView = Eigen::Ref<const Matrix<T>>;
+
 /// Integer class labels, one per sample (per column of the batch).
 using Labels = Eigen::Matrix<std::int32_t, Eigen::Dynamic, 1>;
 

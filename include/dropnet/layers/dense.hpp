@@ -2,17 +2,23 @@
 // Dense<T, Activation>: a fully connected layer with fused bias and activation.
 //
 //   forward:  Z = W X + b 1^T,  Y = f(Z)          W: out x in, X: in x batch
+//             batches of up to simd::small_batch_columns columns (batch 1 inference) take
+//             simd/gemv.hpp's kernel on the avx2 and avx512 levels: one pass over W, the bias
+//             and a ReLU-family activation fused; forward_view reads the input in place
+//             (Sequential::infer)
 //   backward: dZ = dY * f'(Z)
 //             dW = dZ X^T (+ penalty gradient),  db = dZ 1,  dX = W^T dZ
 // Options read like sentences: Dense<float, ReLU>(784, 120, gen).with_l2(1e-4).with_max_norm(3).
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "../activations/activation.hpp"
 #include "../core/gemm.hpp"
 #include "../simd/elementwise.hpp"
+#include "../simd/gemv.hpp"
 #include "activation_config.hpp"
 #include "affine_layer.hpp"
 #include "initializers.hpp"
@@ -74,15 +80,21 @@ class Dense : public AffineLayer<T, Activation, Dense<T, Activation>> {
   const Matrix<T>& forward(const Matrix<T>& x, Mode, Generator*) override {
     this->require_input_rows(x, in_features());
     input_ = &x;
-    forward_gemm_.template multiply<Op::none, Op::none>(this->weight_, x, pre_activation_);
-    simd::add_to_columns(pre_activation_.data(), pre_activation_.rows(), pre_activation_.cols(),
-                         this->bias_.data());
-    this->activation_.forward(pre_activation_, output_);
-    return output_;
+    return affine(x);
+  }
+
+  /// The eval-mode forward of x read in place (a Map, a block of columns): no copy. Caches
+  /// nothing for backward, which throws until the next forward.
+  const Matrix<T>* forward_view(const MatrixView<T>& x) override {
+    this->require_input_rows(x, in_features());
+    input_ = nullptr;
+    return &affine(x);
   }
 
   const Matrix<T>& backward(const Matrix<T>& dy, bool need_dx) override {
     this->require_backward_shape(dy, output_);
+    if (input_ == nullptr)
+      throw InvalidArgument(name() + ": backward after forward_view (inference only)");
     this->activation_.backward(pre_activation_, output_, dy, dz_);
     weight_gemm_.template multiply<Op::none, Op::transpose>(dz_, *input_, this->weight_grad_);
     this->add_penalty_gradient();
@@ -103,7 +115,43 @@ class Dense : public AffineLayer<T, Activation, Dense<T, Activation>> {
   }
 
  private:
-  const Matrix<T>* input_ = nullptr;  // owned by the previous layer or by Sequential
+  /// Z = W x + b 1^T, then the output f(Z): small batches through simd::small_batch_affine (the
+  /// activation fused when it is max(s z, z)) where the level has it, the rest through the GEMM.
+  const Matrix<T>& affine(const MatrixView<T>& x) {
+    pre_activation_.resize(out_features(), x.cols());
+    const SimdLevel level = simd_level();
+    if (x.cols() <= simd::small_batch_columns && simd::small_batch_affine_serves(level)) {
+      const std::optional<T> slope = fused_slope();
+      if (slope) output_.resize(out_features(), x.cols());
+      simd::small_batch_affine<T>(
+          level, {out_features(), x.cols(), in_features(), this->weight_.data(),
+                  this->weight_.outerStride(), x.data(), x.outerStride(), this->bias_.data(),
+                  pre_activation_.data(), pre_activation_.outerStride(),
+                  slope ? output_.data() : nullptr, output_.outerStride(), slope.value_or(T(0))});
+      if (!slope) this->activation_.forward(pre_activation_, output_);
+      return output_;
+    }
+    forward_gemm_.template multiply<Op::none, Op::none>(this->weight_, x, pre_activation_);
+    simd::add_to_columns(pre_activation_.data(), pre_activation_.rows(), pre_activation_.cols(),
+                         this->bias_.data());
+    this->activation_.forward(pre_activation_, output_);
+    return output_;
+  }
+
+  /// s with f(z) = max(s z, z) for every z, bit for bit with f's own forward: ReLU (0),
+  /// Identity (1), LeakyReLU with 0 <= alpha <= 1 (alpha); none for other activations.
+  std::optional<T> fused_slope() const {
+    if constexpr (std::is_same_v<Activation, ReLU>) return T(0);
+    if constexpr (std::is_same_v<Activation, Identity>) return T(1);
+    if constexpr (std::is_same_v<Activation, LeakyReLU>) {
+      const double alpha = this->activation_.alpha;
+      if (alpha >= 0.0 && alpha <= 1.0) return T(alpha);
+    }
+    return std::nullopt;
+  }
+
+  // Owned by the previous layer or by Sequential; null after forward_view.
+  const Matrix<T>* input_ = nullptr;
   Matrix<T> pre_activation_, output_, dz_, dx_;
   Gemm<T> forward_gemm_, weight_gemm_, input_gemm_;  // Z = W X, dW = dZ X^T, dX = W^T dZ
 };

@@ -51,6 +51,15 @@ class Layer {
   /// may be null in eval mode; train and mc_sample forwards of stochastic layers need it. Throws
   /// InvalidArgument naming the layer on a wrong row count, an empty batch or a missing generator.
   virtual const Matrix<T>& forward(const Matrix<T>& x, Mode mode, Generator* gen) = 0;
+  /// The eval-mode forward of x read in place, for layers that can read a view without copying
+  /// it (Dense): returns the output as forward(x, Mode::eval, nullptr) would, or nullptr when
+  /// the layer cannot (the default), and Sequential::infer then copies x into a Matrix and
+  /// calls forward. Caches nothing for backward: a backward after it throws until the next
+  /// forward. Throws as forward does.
+  virtual const Matrix<T>* forward_view(const MatrixView<T>& x) {
+    (void)x;
+    return nullptr;
+  }
   /// Backpropagates dy (the gradient of the loss wrt the last forward's output, same shape):
   /// overwrites the parameter gradients and returns dx (shape of the last input), or an empty
   /// matrix when need_dx is false. Throws InvalidArgument if dy's shape differs or no forward
@@ -99,7 +108,7 @@ class Layer {
                             output.cols());
   }
   /// Throws InvalidArgument naming the layer unless x has `expected` rows and at least one column.
-  void require_input_rows(const Matrix<T>& x, Index expected) const {
+  void require_input_rows(const MatrixView<T>& x, Index expected) const {
     if (x.rows() != expected)
       throw InvalidArgument(detail::concat(name(), ": input has ", x.rows(),
                                            " rows (features), expected ", expected));

@@ -11,7 +11,9 @@
 // Shapes are checked when a layer is added (its input must match the previous output) and when
 // a batch comes in; a failed add leaves the model unchanged. forward copies the batch into a
 // buffer the model owns, so layers can cache pointers to their inputs until backward;
-// forward_borrowed skips that copy for callers that keep the batch alive (train_step).
+// forward_borrowed skips that copy for callers that keep the batch alive (train_step); infer
+// (eval mode, what predict runs) reads the batch in place, a Map or a block of columns included,
+// where the first layer can (Dense), and copies it otherwise.
 
 #include <algorithm>
 #include <iomanip>
@@ -108,17 +110,31 @@ class Sequential {
   /// alive and unchanged until then (train_step and the batched evaluation pass buffers they
   /// own; a temporary does not compile). `gen` may be null in eval mode.
   const Matrix<T>& forward_borrowed(const Matrix<T>& x, Mode mode, Generator* gen) {
-    detail::require(!layers_.empty(), "Sequential::forward", "the model has no layers");
-    if (input_features_ > 0 && x.rows() != input_features_)
-      throw InvalidArgument(detail::concat("Sequential::forward: input has ", x.rows(),
-                                           " features (rows), expected ", input_features_));
-    detail::require(x.cols() > 0, "Sequential::forward", "empty batch (0 columns)");
+    require_batch(x);
     const Matrix<T>* activations = &x;
     for (auto& layer : layers_) activations = &layer->forward(*activations, mode, gen);
     has_forward_ = true;
     return *activations;
   }
   const Matrix<T>& forward_borrowed(Matrix<T>&&, Mode, Generator*) = delete;
+
+  /// The eval-mode outputs for x (features x batch), read in place: no copy when the first
+  /// layer reads views (Layer::forward_view: Dense does), else one copy into a buffer the model
+  /// owns. Returns the last layer's output, valid until the next forward or infer; allocates
+  /// nothing once the layers have seen the batch size. backward() after infer throws (nothing
+  /// is cached for it). Throws InvalidArgument as forward does.
+  const Matrix<T>& infer(const MatrixView<T>& x) {
+    require_batch(x);
+    has_forward_ = false;
+    const Matrix<T>* activations = layers_.front()->forward_view(x);
+    if (activations == nullptr) {
+      input_ = x;
+      activations = &layers_.front()->forward(input_, Mode::eval, nullptr);
+    }
+    for (std::size_t i = 1; i < layers_.size(); ++i)
+      activations = &layers_[i]->forward(*activations, Mode::eval, nullptr);
+    return *activations;
+  }
 
   /// Back-propagates d loss / d output through the cached activations, writing every parameter
   /// gradient. Returns d loss / d input when `need_input_grad`, else an empty matrix (the first
@@ -191,6 +207,15 @@ class Sequential {
   }
 
  private:
+  /// Throws InvalidArgument unless the model has layers and x is a nonempty batch of its width.
+  void require_batch(const MatrixView<T>& x) const {
+    detail::require(!layers_.empty(), "Sequential::forward", "the model has no layers");
+    if (input_features_ > 0 && x.rows() != input_features_)
+      throw InvalidArgument(detail::concat("Sequential::forward: input has ", x.rows(),
+                                           " features (rows), expected ", input_features_));
+    detail::require(x.cols() > 0, "Sequential::forward", "empty batch (0 columns)");
+  }
+
   template <class Getter>
   ParameterList<T> collect(Getter get) {
     ParameterList<T> all;

@@ -13,12 +13,6 @@
 
 namespace dropnet {
 
-/// A read-only view of a features x samples batch as fit, evaluate and predict take it: a
-/// Matrix<T>, an Eigen::Map over your own buffer (e.g. a std::vector) or a block of columns
-/// binds without a copy; a row-major or strided expression is copied once into the view.
-template <class T>
-using MatrixView = Eigen::Ref<const Matrix<T>>;
-
 namespace detail {
 
 /// `X` itself, in a context the compiler does not deduce template arguments from: T comes from
@@ -86,8 +80,9 @@ inline Index smallest_batch(Index samples, Index batch_size) {
 }
 
 /// Calls visit(batch, first, count) for consecutive slices of `count` <= batch_size columns
-/// of x, each copied into one buffer that lives until the end: the one batching loop of
-/// predict, evaluate and mc_predict.
+/// of x, each copied into one buffer that lives until the end: mc_predict's batching loop
+/// (its forward runs in mc_sample mode; the eval-mode loop of predict and evaluate,
+/// for_each_inference in evaluate.hpp, reads x in place).
 template <class X, class Visit>
 void for_each_batch(const Eigen::MatrixBase<X>& x, Index batch_size, Visit&& visit) {
   using T = typename X::Scalar;
