@@ -1326,7 +1326,8 @@ std::vector<double> read_hex_floats(const fs::path& path) {
 }
 
 /// Loads fixture `name`, predicts the fixture's inputs (5 columns of normal<T>() from
-/// Generator(3)) and compares bit for bit; then resumes its optimizer with load_into.
+/// Generator(3)) and compares within the activation kernels' rounding; then resumes its optimizer
+/// with load_into.
 template <class T, class Opt, class Options>
 void check_fixture(const std::string& name, const Options& options) {
   INFO(name);
@@ -1339,20 +1340,26 @@ void check_fixture(const std::string& name, const Options& options) {
   REQUIRE(static_cast<std::size_t>(predicted.size()) == expected.size());
   Matrix<T> want(predicted.rows(), predicted.cols());
   for (Index i = 0; i < want.size(); ++i) want.data()[i] = static_cast<T>(expected[std::size_t(i)]);
-  CHECK(bit_identical(predicted, want));
+  // The weights load bit for bit; the outputs differ from the previous release's only by the
+  // rounding of the activation and BatchNorm kernels it replaced (Eigen's, a few ulp apart:
+  // test_simd's bounds), which a handful of layers amplify at most by their weights' size.
+  const T tolerance = T(16) * std::numeric_limits<T>::epsilon();  // measured: 1 ulp
+  const T difference = (predicted - want).cwiseAbs().maxCoeff();
+  MESSAGE(name, ": largest difference from the previous release's outputs ", double(difference));
+  CHECK(difference <= tolerance * std::max(T(1), want.cwiseAbs().maxCoeff()));
 
   Opt optimizer(model.parameters(), options);
   load_into(model, path, static_cast<Optimizer<T>*>(&optimizer));
   CHECK(optimizer.step_count() == 8);  // 2 epochs of 4 batches
-  CHECK(bit_identical(predict(model, x), want));
+  CHECK(bit_identical(predict(model, x), predicted));  // resuming changed no weight
 }
 
 }  // namespace
 
-TEST_CASE("a model file saved by the previous release loads and predicts bit-identically") {
+TEST_CASE("a model file saved by the previous release loads and predicts what it predicted") {
   // The fixtures' predictions came from a default-flags build of the previous release, whose
-  // products were Eigen's (SSE2): the baseline level computes exactly those. Faster levels
-  // round differently, within test_dispatch's bound.
+  // products were Eigen's (SSE2): the baseline level computes exactly those products. Faster
+  // levels round differently, within test_dispatch's bound.
   const test::SimdLevelScope previous_release(SimdLevel::baseline);
   check_fixture<float, Adam<float>>("dense_float_v1", AdamOptions(1e-2));
   check_fixture<double, SGD<double>>("conv_double_v1", SGDOptions(1e-2).momentum(0.9));
