@@ -14,6 +14,8 @@
 
 #include "dropnet.hpp"
 
+// A is a template argument, which cannot be parenthesized:
+// NOLINTBEGIN(bugprone-macro-parentheses)
 /// The layers templated on an activation, for one activation A, and their AffineLayer bases
 /// (whose vtables and virtual functions an including TU would otherwise emit, since the inline
 /// constructors of Dense and the others refer to them).
@@ -27,6 +29,7 @@
   DROPNET_INSTANTIATE(class Conv2D<DROPNET_SCALAR, A>)                                      \
   DROPNET_INSTANTIATE(class ActivationLayer<DROPNET_SCALAR, A>)                             \
   DROPNET_INSTANTIATE(class ConcreteDropoutDense<DROPNET_SCALAR, A>)
+// NOLINTEND(bugprone-macro-parentheses)
 
 /// Every instantiation of the compiled library, for the scalar type DROPNET_SCALAR.
 #define DROPNET_FOR_EACH_INSTANTIATION                                                              \
