@@ -3,6 +3,9 @@
 # libtorch (bench/compare/bench_libtorch, when built) and prints the comparison as markdown.
 #
 #   bench/run_compare.sh [BUILD_DIR] [benchmark flags...]
+#     When BUILD_DIR/bench/bench_training_default exists (`--target bench_training_default`: the
+#     same workloads at the compiler's default flags, kernels dispatched at run time), its dropnet
+#     rows run too, as the "dropnet, default flags" column.
 #     BUILD_DIR defaults to ./build, configured with -DDROPNET_BUILD_BENCH=ON and, for the
 #     libtorch side, -DDROPNET_BENCH_LIBTORCH=ON with Debian's libtorch-dev and
 #     libopenblas0-pthread installed.
@@ -28,12 +31,19 @@ mkdir -p "$results"
 unset OPENBLAS_CORETYPE
 
 training="$build/bench/bench_training"
+training_default="$build/bench/bench_training_default"
 libtorch="$build/bench/compare/bench_libtorch"
 [[ -x "$training" ]] || { echo "run_compare: $training not found (build with -DDROPNET_BUILD_BENCH=ON)" >&2; exit 1; }
 
 echo "# load before: $(uptime)" >&2
 "$training" --benchmark_filter='^W' --benchmark_out="$results/dropnet_eigen.json" \
   --benchmark_out_format=json "$@" >&2
+if [[ -x "$training_default" ]]; then
+  "$training_default" --benchmark_filter='^W.*/dropnet/' --benchmark_out="$results/dropnet_default.json" \
+    --benchmark_out_format=json "$@" >&2
+else
+  rm -f "$results/dropnet_default.json"
+fi
 if [[ -x "$libtorch" ]]; then
   "$libtorch" --benchmark_out="$results/libtorch.json" --benchmark_out_format=json "$@" >&2
 else
@@ -50,7 +60,8 @@ rows = {}      # (workload, impl, threads) -> value from wall-clock time
 cpu_rows = {}  # the same from process CPU time
 label = None
 context = None
-for name in ("dropnet_eigen.json", "libtorch.json"):
+levels = {}    # impl -> the SIMD level and build its rows ran at (bench_training's label)
+for name in ("dropnet_eigen.json", "dropnet_default.json", "libtorch.json"):
     path = os.path.join(results, name)
     if not os.path.exists(path):
         continue
@@ -64,6 +75,10 @@ for name in ("dropnet_eigen.json", "libtorch.json"):
         if not m:
             continue
         workload, impl, threads = m.group(1), m.group(2), int(m.group(3))
+        if name == "dropnet_default.json":
+            impl = "dropnet_default"
+        if impl.startswith("dropnet") and b.get("label", "").startswith("simd="):
+            levels[impl] = b["label"]
         key = {"W4_batch1000": "images_per_s", "W4_batch1": "us_per_image"}.get(workload, "s_per_epoch")
         if key in b:
             rows[(workload, impl, threads)] = b[key]
@@ -72,8 +87,10 @@ for name in ("dropnet_eigen.json", "libtorch.json"):
         if "label" in b and impl == "libtorch":
             label = b["label"]
 
-impls = [i for i in ("dropnet", "eigen", "libtorch") if any(k[1] == i for k in rows)]
-names = {"dropnet": "dropnet", "eigen": "plain Eigen", "libtorch": "libtorch"}
+impls = [i for i in ("dropnet", "dropnet_default", "eigen", "libtorch")
+         if any(k[1] == i for k in rows)]
+names = {"dropnet": "dropnet", "dropnet_default": "dropnet, default flags",
+         "eigen": "plain Eigen", "libtorch": "libtorch"}
 workloads = [("W1", "s/epoch", False), ("W2", "s/epoch", False), ("W3", "s/epoch", False),
              ("W4_batch1000", "images/s", True), ("W4_batch1", "us/image", False)]
 
@@ -129,7 +146,9 @@ table(rows, (1, 2, "best"), "## Wall-clock time")
 if cpu_rows:
     table({k: v for k, v in cpu_rows.items() if k[2] == 1}, (1,),
           "## Process CPU time, 1 thread (robust to other load on the machine)")
-print("'dropnet vs X' = how many times faster dropnet is (> 1: dropnet faster).")
+print("'dropnet vs X' = how many times faster dropnet (-march=native) is (> 1: dropnet faster).")
+for impl, level in levels.items():
+    print(f"{names[impl]}: {level}.")
 if label:
     print(f"libtorch BLAS: {label}.")
 if context:
