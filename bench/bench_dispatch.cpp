@@ -1,7 +1,7 @@
 // Gemm<float> at each SIMD level this machine supports (simd/dispatch.hpp), on every product of
 // W1 (784-120-60-10, batch 64), W2's input dropout mask (Philox), and the elementwise kernels
 // (simd/elementwise.hpp: ReLU, bias, dropout product, Adam, Adagrad, BatchNorm, exp, sigmoid,
-// tanh, ELU) on W1's and W3's shapes, in one binary built with the compiler's default flags
+// tanh, ELU, GELU, GELUTanh, Softplus) on W1's and W3's shapes, in one binary built with the compiler's default flags
 // (x86-64 baseline: what a user of find_package or pkg-config gets). The levels run
 // alternately, block by block in rotating order, so they share the machine's load, and each is
 // summed up by its median block: only the ratios between levels, measured in the same run, mean
@@ -10,6 +10,8 @@
 // Counters:  <level>_gflops          2 m n k / median time per call at that level
 //            <level>_gvalues_per_s   mask values per second (10^9)
 //            <level>_speedup         baseline's median time / that level's (> 1: faster)
+//            <level>_vs_eigen        the replaced Eigen expression's median time / that level's
+//                                    (exp, sigmoid, tanh, GELU, GELUTanh, Softplus)
 // The benchmark's own time is the highest level's. Before timing, every level's C is checked
 // against the baseline's (relative 1e-4) and every mask must equal the baseline's bit for bit;
 // a mismatch fails the benchmark and the process exits non-zero.
@@ -21,12 +23,14 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
+#include <dropnet/activations/swish.hpp>
 #include <dropnet/core/gemm.hpp>
 #include <dropnet/core/generator.hpp>
 #include <dropnet/layers/bernoulli_mask.hpp>
 #include <dropnet/simd/dispatch.hpp>
 #include <dropnet/simd/elementwise.hpp>
 #include <string>
+#include <unsupported/Eigen/SpecialFunctions>  // the Eigen erf GELU used before
 #include <vector>
 
 namespace {
@@ -71,36 +75,43 @@ double median(std::vector<double>& times) {
 /// Times run(i) with set_simd_level(levels[i]) for each supported level, alternately in blocks
 /// of at least 100 us in rotating order, and reports each level's throughput (`work` units per
 /// call, e.g. flops) and its speedup over the baseline, from the median block: on a shared
-/// machine a preempted block costs a whole time slice, which swamps a mean. The benchmark's
-/// time is the highest level's.
+/// machine a preempted block costs a whole time slice, which swamps a mean. With `with_eigen`,
+/// run(levels.size()) is the plain Eigen expression the kernel replaced, raced in the same
+/// rotation, and each level's <level>_vs_eigen is Eigen's median time over the level's. The
+/// benchmark's time is the highest level's.
 template <class Run>
-void race_levels(benchmark::State& state, Run&& run, double work, const char* unit) {
+void race_levels(benchmark::State& state, Run&& run, double work, const char* unit,
+                 bool with_eigen = false) {
   using clock = std::chrono::steady_clock;
   const std::vector<SimdLevel> levels = supported_levels();
+  const std::size_t contenders = levels.size() + (with_eigen ? 1 : 0);
   const auto timed = [&](std::size_t i, int reps) {
-    dropnet::set_simd_level(levels[i]);
+    dropnet::set_simd_level(levels[std::min(i, levels.size() - 1)]);
     const auto start = clock::now();
     for (int r = 0; r < reps; ++r) run(i);
     return std::chrono::duration<double>(clock::now() - start).count() / reps;
   };
   const int reps = static_cast<int>(std::clamp(100e-6 / std::max(timed(0, 1), 1e-9), 1.0, 1e4));
-  std::vector<std::vector<double>> times(levels.size());
+  std::vector<std::vector<double>> times(contenders);
   std::size_t first = 0;
   for (auto _ : state) {
-    for (std::size_t j = 0; j < levels.size(); ++j) {
-      const std::size_t i = (first + j) % levels.size();
+    for (std::size_t j = 0; j < contenders; ++j) {
+      const std::size_t i = (first + j) % contenders;
       times[i].push_back(timed(i, reps));
       if (i + 1 == levels.size()) state.SetIterationTime(times[i].back());
       benchmark::ClobberMemory();
     }
-    first = (first + 1) % levels.size();
+    first = (first + 1) % contenders;
   }
   const double baseline = median(times[0]);
+  const double eigen = with_eigen ? median(times.back()) : 0.0;
+  if (with_eigen) state.counters[std::string("eigen_") + unit] = work / eigen * 1e-9;
   for (std::size_t i = 0; i < levels.size(); ++i) {
     const std::string name = dropnet::simd_level_name(levels[i]);
     const double seconds = median(times[i]);
     state.counters[name + "_" + unit] = work / seconds * 1e-9;
     if (i > 0) state.counters[name + "_speedup"] = baseline / seconds;
+    if (with_eigen) state.counters[name + "_vs_eigen"] = eigen / seconds;
   }
   dropnet::set_simd_level(dropnet::cpu_simd_level());
 }
@@ -157,20 +168,27 @@ void bench_mask(benchmark::State& state) {
 /// An elementwise kernel (simd/elementwise.hpp) over n floats at every level, each level on
 /// its own copy of the inputs: `kernel(buffers)` updates buffers in place (buffers[0] is the
 /// output). Every level's output must equal the baseline's within `tolerance` (relative; 0:
-/// bit for bit) before timing.
+/// bit for bit) before timing. `eigen`, when not null, computes the same with the Eigen
+/// expression the kernel replaced, on one more copy: it is checked within `tolerance` too, and
+/// raced with the levels.
 template <class Kernel>
 void bench_elementwise(benchmark::State& state, Index n, std::size_t arrays, float tolerance,
-                       Kernel kernel) {
+                       Kernel kernel, void (*eigen)(float*, Index) = nullptr) {
   dropnet::Generator gen(7);
   std::vector<float> init(static_cast<std::size_t>(n) * arrays);
   for (float& x : init) x = gen.normal<float>();
   for (std::size_t i = static_cast<std::size_t>(n) * 3; i < init.size(); ++i)
     init[i] = init[i] * init[i];  // a 4th or 5th array is a second moment: >= 0
   const std::vector<SimdLevel> levels = supported_levels();
-  std::vector<std::vector<float>> buffers(levels.size(), init);
-  const auto run = [&](std::size_t i) { kernel(buffers[i].data(), n); };
-  for (std::size_t i = 0; i < levels.size(); ++i) {
-    dropnet::set_simd_level(levels[i]);
+  std::vector<std::vector<float>> buffers(levels.size() + 1, init);
+  const auto run = [&](std::size_t i) {
+    if (i < levels.size())
+      kernel(buffers[i].data(), n);
+    else
+      eigen(buffers[i].data(), n);
+  };
+  for (std::size_t i = 0; i < levels.size() + (eigen != nullptr ? 1 : 0); ++i) {
+    dropnet::set_simd_level(levels[std::min(i, levels.size() - 1)]);
     run(i);
     for (Index k = 0; k < n; ++k) {
       const float a = buffers[i][static_cast<std::size_t>(k)];
@@ -178,22 +196,28 @@ void bench_elementwise(benchmark::State& state, Index n, std::size_t arrays, flo
       if (!(std::abs(a - b) <= tolerance * std::max(1.f, std::abs(b)))) {
         g_failed = true;
         state.SkipWithError(
-            (std::string(dropnet::simd_level_name(levels[i])) + " differs").c_str());
+            (std::string(i < levels.size() ? dropnet::simd_level_name(levels[i]) : "eigen") +
+             " differs")
+                .c_str());
         return;
       }
     }
   }
-  race_levels(state, run, double(n), "gvalues_per_s");
+  race_levels(state, run, double(n), "gvalues_per_s", eigen != nullptr);
 }
+
+/// n floats at p as an Eigen array, for the Eigen expressions the kernels replaced.
+Eigen::Map<Eigen::ArrayXf> array(float* p, Index n) { return {p, n}; }
 
 /// The elementwise kernels on W1's and W3's shapes: ReLU forward and backward on the first
 /// hidden layer (120 x 64), Dense's bias on it, W2's input dropout product (784 x 64), Adam's and
 /// Adagrad's updates of all of W1's 102,070 parameters, and the kernels listed below.
 void register_elementwise() {
   using namespace dropnet::simd;
-  const auto add = [](const char* name, Index n, std::size_t arrays, float tolerance, auto kernel) {
+  const auto add = [](const char* name, Index n, std::size_t arrays, float tolerance, auto kernel,
+                      void (*eigen)(float*, Index) = nullptr) {
     benchmark::RegisterBenchmark(name, [=](benchmark::State& state) {
-      bench_elementwise(state, n, arrays, tolerance, kernel);
+      bench_elementwise(state, n, arrays, tolerance, kernel, eigen);
     })->UseManualTime();
   };
   add("dispatch/elementwise/relu_forward/120x64", 120 * 64, 2, 0.f,
@@ -237,13 +261,53 @@ void register_elementwise() {
   // The softmax cross-entropy's exponentials on W1's logits (10 x 64), and the exp-based
   // activations on W1's first hidden layer.
   add("dispatch/elementwise/exp/10x64", 10 * 64, 2, 1e-6f,
-      [](float* b, Index n) { exponential(b + n, b, n); });
+      [](float* b, Index n) { exponential(b + n, b, n); },
+      [](float* b, Index n) { array(b, n) = array(b + n, n).exp(); });
+  add("dispatch/elementwise/exp/120x64", 120 * 64, 2, 1e-6f,
+      [](float* b, Index n) { exponential(b + n, b, n); },
+      [](float* b, Index n) { array(b, n) = array(b + n, n).exp(); });
   add("dispatch/elementwise/sigmoid/120x64", 120 * 64, 2, 1e-6f,
-      [](float* b, Index n) { logistic(b + n, b, n, false); });
+      [](float* b, Index n) { logistic(b + n, static_cast<const float*>(nullptr), b, n); },
+      [](float* b, Index n) { array(b, n) = array(b + n, n).logistic(); });
   add("dispatch/elementwise/tanh/120x64", 120 * 64, 2, 1e-6f,
-      [](float* b, Index n) { hyperbolic_tangent(b + n, b, n); });
+      [](float* b, Index n) { hyperbolic_tangent(b + n, b, n); },
+      [](float* b, Index n) { array(b, n) = array(b + n, n).tanh(); });
   add("dispatch/elementwise/elu_forward/120x64", 120 * 64, 2, 1e-6f,
       [](float* b, Index n) { exponential_branch(b + n, b + n, b, n, 1.f, 1.f, true); });
+  // The activations that ran Eigen's packets before (the Eigen expression each replaced):
+  // GELU (erf) forward and backward, GELUTanh forward, Softplus forward and backward.
+  add("dispatch/elementwise/gelu_forward/120x64", 120 * 64, 2, 1e-6f,
+      [](float* b, Index n) { gaussian_error_linear(b + n, nullptr, b, n); },
+      [](float* b, Index n) {
+        const auto x = array(b + n, n);
+        array(b, n) = 0.5f * x * (1.f + (x * 0.70710678118654752440f).erf());
+      });
+  add("dispatch/elementwise/gelu_backward/120x64", 120 * 64, 3, 1e-6f,
+      [](float* b, Index n) { gaussian_error_linear(b + n, b + 2 * n, b, n); },
+      [](float* b, Index n) {
+        const auto x = array(b + n, n);
+        const auto cdf = 0.5f * (1.f + (x * 0.70710678118654752440f).erf());
+        const auto pdf = 0.39894228040143267794f * (-0.5f * x.square()).exp();
+        array(b, n) = array(b + 2 * n, n) * (cdf + x * pdf);
+      });
+  add("dispatch/elementwise/gelu_tanh_forward/120x64", 120 * 64, 2, 1e-6f,
+      [](float* b, Index n) {
+        gated_linear(b + n, b, n, float(2 * dropnet::GELUTanh::k),
+                     float(2 * dropnet::GELUTanh::k * dropnet::GELUTanh::c));
+      },
+      [](float* b, Index n) {
+        const auto x = array(b + n, n);
+        const float k = float(dropnet::GELUTanh::k), c = float(dropnet::GELUTanh::c);
+        array(b, n) = 0.5f * x * (1.f + (k * (x + c * x.cube())).tanh());
+      });
+  add("dispatch/elementwise/softplus_forward/120x64", 120 * 64, 2, 1e-6f,
+      [](float* b, Index n) { softplus(b + n, b, n); },
+      [](float* b, Index n) {
+        array(b, n) = array(b + n, n).max(0.f) + (-array(b + n, n).abs()).exp().log1p();
+      });
+  add("dispatch/elementwise/softplus_backward/120x64", 120 * 64, 3, 1e-6f,
+      [](float* b, Index n) { logistic(b + n, b + 2 * n, b, n); },
+      [](float* b, Index n) { array(b, n) = array(b + 2 * n, n) * array(b + n, n).logistic(); });
 }
 
 void register_w1() {

@@ -155,3 +155,34 @@ TEST_CASE("sigmoid matrix form saturates without NaN at extreme inputs") {
   CHECK(a.allFinite());
   CHECK(a(1, 0) == doctest::Approx(1e4));
 }
+
+TEST_CASE_TEMPLATE("log-softmax is stable and its backward pass matches finite differences", T, double, float) {
+  Matrix<T> z(4, 3);
+  z << 1, 1000, -3, 2, 1001, 0.5, 3, 1002, 7, -1, 998, 2;  // the second column overflows a naive exp
+  Matrix<T> a;
+  LogSoftmax{}.forward(z, a);
+  for (Index j = 0; j < z.cols(); ++j) CHECK(double(a.col(j).array().exp().sum()) == doctest::Approx(1.0));
+  // log softmax(1, 2, 3, -1) by hand: z - log(e + e^2 + e^3 + e^-1).
+  CHECK(double(a(0, 0)) == doctest::Approx(1.0 - std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0) + std::exp(-1.0))));
+  CHECK(double(a(0, 1)) == doctest::Approx(double(a(0, 0))).epsilon(1e-5));  // shift invariant
+  Matrix<T> da(4, 3);
+  da << 0.3, -1, 0.1, 2, -0.5, 0.5, 0.7, 0.2, -0.4, 1.1, 0.9, -2;
+  Matrix<T> dz;
+  LogSoftmax{}.backward(z, a, da, dz);
+  // d/dz_i of sum_k da_k log_softmax(z)_k, centrally differenced in double.
+  const auto objective = [&](const Matrix<double>& x) {
+    Matrix<double> out;
+    LogSoftmax{}.forward(x, out);
+    return (da.template cast<double>().array() * out.array()).sum();
+  };
+  const Matrix<double> zd = z.template cast<double>();
+  const double h = 1e-6;
+  for (Index j = 0; j < z.cols(); ++j)
+    for (Index i = 0; i < z.rows(); ++i) {
+      Matrix<double> up = zd, down = zd;
+      up(i, j) += h;
+      down(i, j) -= h;
+      const double numeric = (objective(up) - objective(down)) / (2 * h);
+      CHECK(double(dz(i, j)) == doctest::Approx(numeric).epsilon(1e-5).scale(1.0));
+    }
+}

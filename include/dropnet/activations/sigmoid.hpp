@@ -27,7 +27,7 @@ struct Sigmoid {
   /// a = sigmoid(z) elementwise, shape of z.
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
     a.resize(z.rows(), z.cols());
-    simd::logistic(z.data(), a.data(), z.size(), false);
+    simd::logistic(z.data(), static_cast<const T*>(nullptr), a.data(), z.size());
   }
   /// dz = da a (1 - a) from the cached output a (z unused); shape of a.
   template <class T>
@@ -82,12 +82,14 @@ struct Softplus {
   template <class T> T derivative(T z) const { return Sigmoid{}.value(z); }
   /// a = softplus(z) elementwise, shape of z.
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
-    a = z.array().max(T(0)) + (-z.array().abs()).exp().log1p();
+    a.resize(z.rows(), z.cols());
+    simd::softplus(z.data(), a.data(), z.size());
   }
   /// dz = da sigmoid(z) elementwise (a unused); shape of z.
   template <class T>
   void backward(const Matrix<T>& z, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
-    dz = da.array() * z.array().logistic();
+    dz.resize(z.rows(), z.cols());
+    simd::logistic(z.data(), da.data(), dz.data(), z.size());
   }
 };
 

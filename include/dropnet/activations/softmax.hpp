@@ -45,21 +45,23 @@ struct LogSoftmax {
   static constexpr bool has_parameter = false;       ///< no parameter
   /// Always 0 (no parameter).
   double parameter() const { return 0.0; }
-  /// a = z - max z - log sum exp(z - max z), column by column.
+  /// a = z - max z - log sum exp(z - max z), column by column. The exponentials run over the
+  /// whole matrix at once in `a` (as Softmax's), which then receives the result.
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
     a.resize(z.rows(), z.cols());
+    for (Index j = 0; j < z.cols(); ++j) a.col(j) = z.col(j).array() - z.col(j).maxCoeff();
+    simd::exponential(a.data(), a.data(), a.size());
     for (Index j = 0; j < z.cols(); ++j) {
-      const T shift = z.col(j).maxCoeff();
-      a.col(j) = z.col(j).array() - shift;
-      a.col(j).array() -= std::log(a.col(j).array().exp().sum());
+      const T log_sum = std::log(a.col(j).sum());
+      a.col(j) = (z.col(j).array() - z.col(j).maxCoeff()) - log_sum;
     }
   }
-  /// dz = da - exp(a) * sum(da), column by column.
+  /// dz = da - exp(a) * sum(da), column by column (the exponentials over the whole matrix).
   template <class T>
   void backward(const Matrix<T>&, const Matrix<T>& a, const Matrix<T>& da, Matrix<T>& dz) const {
     dz.resize(a.rows(), a.cols());
-    for (Index j = 0; j < a.cols(); ++j)
-      dz.col(j) = da.col(j).array() - a.col(j).array().exp() * da.col(j).sum();
+    simd::exponential(a.data(), dz.data(), a.size());
+    for (Index j = 0; j < a.cols(); ++j) dz.col(j) = da.col(j) - dz.col(j) * da.col(j).sum();
   }
 };
 

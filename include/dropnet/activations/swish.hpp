@@ -1,7 +1,7 @@
 #pragma once
 // Swish / SiLU and GELU (exact erf form and tanh approximation).
 
-#include <unsupported/Eigen/SpecialFunctions>  // Eigen's vectorized erf
+#include <type_traits>
 
 #include "../simd/elementwise.hpp"
 #include "activation.hpp"
@@ -27,14 +27,13 @@ struct Swish {
   /// a = z sigmoid(z) elementwise, shape of z.
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
     a.resize(z.rows(), z.cols());
-    simd::logistic(z.data(), a.data(), z.size(), true);
+    simd::gated_linear(z.data(), a.data(), z.size(), T(1), T(0));
   }
   /// dz = da f'(z) elementwise (a unused); shape of z.
   template <class T>
   void backward(const Matrix<T>& z, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
-    // s (1 + z (1 - s)) = s + z s (1 - s), the sigmoid evaluated once per coefficient.
     dz.resize(z.rows(), z.cols());
-    simd::swish_gradient(z.data(), da.data(), dz.data(), z.size());
+    simd::gated_linear_gradient(z.data(), da.data(), dz.data(), z.size(), T(1), T(0));
   }
 };
 /// PyTorch's name for Swish.
@@ -58,18 +57,23 @@ struct GELU {
     const T pdf = T(0.39894228040143267794) * std::exp(T(-0.5) * z * z);
     return cdf + z * pdf;
   }
-  /// a = z Phi(z) elementwise, shape of z.
+  /// a = z Phi(z) elementwise, shape of z: the dispatched kernel in float, the scalar
+  /// reference (std::erf) in double, which is for gradient checks, not speed.
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
-    const auto x = z.array();
-    a = T(0.5) * x * (T(1) + (x * T(0.70710678118654752440)).erf());
+    a.resize(z.rows(), z.cols());
+    if constexpr (std::is_same_v<T, float>)
+      simd::gaussian_error_linear(z.data(), nullptr, a.data(), z.size());
+    else
+      a = z.unaryExpr([this](T x) { return value(x); });
   }
   /// dz = da (Phi(z) + z phi(z)) elementwise (a unused); shape of z.
   template <class T>
   void backward(const Matrix<T>& z, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
-    const auto x = z.array();
-    const auto cdf = T(0.5) * (T(1) + (x * T(0.70710678118654752440)).erf());
-    const auto pdf = T(0.39894228040143267794) * (T(-0.5) * x.square()).exp();
-    dz = da.array() * (cdf + x * pdf);
+    dz.resize(z.rows(), z.cols());
+    if constexpr (std::is_same_v<T, float>)
+      simd::gaussian_error_linear(z.data(), da.data(), dz.data(), z.size());
+    else
+      dz = da.cwiseProduct(z.unaryExpr([this](T x) { return derivative(x); }));
   }
 };
 
@@ -94,18 +98,18 @@ struct GELUTanh {
     const T t = std::tanh(T(k) * (z + T(c) * z * z * z));
     return T(0.5) * (T(1) + t) + T(0.5) * z * (T(1) - t * t) * T(k) * (T(1) + T(3 * c) * z * z);
   }
-  /// a = f(z) elementwise, shape of z.
+  /// a = f(z) elementwise, shape of z, as z sigmoid(2u) (= z/2 (1 + tanh(u)), without the
+  /// cancellation of 1 + tanh(u) for negative z).
   template <class T> void forward(const Matrix<T>& z, Matrix<T>& a) const {
-    const auto x = z.array();
-    a = T(0.5) * x * (T(1) + (T(k) * (x + T(c) * x.cube())).tanh());
+    a.resize(z.rows(), z.cols());
+    simd::gated_linear(z.data(), a.data(), z.size(), T(2 * k), T(2 * k * c));
   }
   /// dz = da f'(z) elementwise (a unused); shape of z.
   template <class T>
   void backward(const Matrix<T>& z, const Matrix<T>&, const Matrix<T>& da, Matrix<T>& dz) const {
-    const auto x = z.array();
-    const auto t = (T(k) * (x + T(c) * x.cube())).tanh();
-    dz = da.array() * (T(0.5) * (T(1) + t) +
-                       T(0.5) * x * (T(1) - t.square()) * T(k) * (T(1) + T(3 * c) * x.square()));
+    dz.resize(z.rows(), z.cols());
+    simd::gated_linear_gradient(z.data(), da.data(), dz.data(), z.size(), T(2 * k),
+                                T(2 * k * c));
   }
 };
 

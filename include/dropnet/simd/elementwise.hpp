@@ -82,24 +82,28 @@ struct AdagradConstants {
 /// The constants of the vectorized exp and expm1 (simd/elementwise_kernel.inc): x is clamped
 /// to [low, high] (beyond them exp is 0 or inf in T anyway), split as x = n ln2 + r with n =
 /// round(x log2e) and |r| <= ln2 / 2 (ln2 in two parts, Cody and Waite: n ln2_high is exact),
-/// and exp(r) - 1 = r + r^2 P(r), with P Cephes' minimax polynomial for float and the Taylor
-/// terms 1/k!, k = 2..13, for double (truncation below 0.1 ulp on |r| <= ln2 / 2).
+/// and exp(r) - 1 = r + r^2 P(r), with P a degree-4 minimax polynomial for float (0.06 ulp,
+/// one term fewer than Cephes' expf) and the Taylor terms 1/k!, k = 2..13, for double
+/// (truncation below 0.1 ulp on |r| <= ln2 / 2).
 template <class T>
 struct ExpConstants;
 
-/// float: Cephes' expf.
+/// float: Cephes' expf's range reduction, a degree-6 polynomial.
 template <>
 struct ExpConstants<float> {
   static constexpr float low = -104.0f;                ///< exp(low) rounds to 0
   static constexpr float high = 89.0f;                 ///< exp(high) overflows
+  static constexpr float normal_low = -87.0f;          ///< n >= -126: exp(normal_low) is normal
+  static constexpr float bounded_high = 88.0f;         ///< n <= 127: 2^n is finite
   static constexpr float log2e = 1.44269504088896341f;  ///< 1 / ln 2
   static constexpr float ln2_high = 0.693359375f;      ///< ln 2 to 9 bits
   static constexpr float ln2_low = -2.12194440e-4f;    ///< ln 2 - ln2_high
   static constexpr float round_magic = 12582912.0f;    ///< 1.5 2^23: (y + it) - it rounds y
-  static constexpr int degree = 6;                     ///< terms of P
-  /// P, highest power first.
-  static constexpr float poly[degree] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
-                                         4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+  static constexpr int degree = 5;                     ///< terms of P
+  /// P, highest power first: minimax for the relative error of 1 + r + r^2 P(r) on
+  /// |r| <= ln2 / 2 (Lawson's weighted least squares; 0.06 ulp with these float coefficients).
+  static constexpr float poly[degree] = {1.38145813e-3f, 8.36872402e-3f, 4.16683890e-2f,
+                                         1.66665211e-1f, 4.99999940e-1f};
 };
 
 /// double: Cephes' range reduction, Taylor terms.
@@ -107,6 +111,8 @@ template <>
 struct ExpConstants<double> {
   static constexpr double low = -746.0;                      ///< exp(low) rounds to 0
   static constexpr double high = 710.0;                      ///< exp(high) overflows
+  static constexpr double normal_low = -708.0;               ///< n >= -1022: exp is normal
+  static constexpr double bounded_high = 709.0;              ///< n <= 1023: 2^n is finite
   static constexpr double log2e = 1.4426950408889634074;     ///< 1 / ln 2
   static constexpr double ln2_high = 6.93145751953125e-1;    ///< ln 2 to 14 bits
   static constexpr double ln2_low = 1.42860682030941723212e-6;  ///< ln 2 - ln2_high
@@ -117,6 +123,47 @@ struct ExpConstants<double> {
       1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
       1.0 / 362880.0,     1.0 / 40320.0,     1.0 / 5040.0,     1.0 / 720.0,
       1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,        1.0 / 2.0};
+};
+
+/// The constants of the vectorized erf (float only; GELU in double takes std::erf): erf(x) =
+/// x P(x^2) / Q(x^2) on [-clamp, clamp], +-1 beyond, P of degree 6 and Q of degree 4 in x^2
+/// (Eigen 3.4's generic_fast_erf_float coefficients), highest power first.
+template <class T>
+struct ErfConstants;
+
+/// float: erf rounds to +-1 beyond |x| = 4.
+template <>
+struct ErfConstants<float> {
+  static constexpr float clamp = 4.0f;       ///< |x| beyond which erf(x) is +-1 in float
+  static constexpr int numerator_terms = 7;  ///< terms of P
+  static constexpr int denominator_terms = 5;  ///< terms of Q
+  /// P, highest power of x^2 first.
+  static constexpr float numerator[numerator_terms] = {
+      -2.72614225801306e-10f, 2.77068142495902e-08f, -2.10102402082508e-06f,
+      -5.69250639462346e-05f, -7.34990630326855e-04f, -2.95459980854025e-03f,
+      -1.60960333262415e-02f};
+  /// Q, highest power of x^2 first.
+  static constexpr float denominator[denominator_terms] = {
+      -1.45660718464996e-05f, -2.13374055278905e-04f, -1.68282697438203e-03f,
+      -7.37332916720468e-03f, -1.42647390514189e-02f};
+};
+
+/// How many terms of 2 atanh(s) = 2 (s + s^3/3 + s^5/5 + ...) the vectorized log1p on [0, 1]
+/// (Softplus) adds after s; s = e / (2 + e) <= 1/3, so the first term left out is below
+/// 9^-terms / (2 terms + 3) relative: 1.4e-9 (float), 1.5e-17 (double).
+template <class T>
+struct Log1pConstants;
+
+/// float: 8 terms.
+template <>
+struct Log1pConstants<float> {
+  static constexpr int terms = 8;  ///< s^3/3 ... s^17/17
+};
+
+/// double: 16 terms.
+template <>
+struct Log1pConstants<double> {
+  static constexpr int terms = 16;  ///< s^3/3 ... s^33/33
 };
 
 /// The kernels compiled for the baseline level.
@@ -252,22 +299,43 @@ void exponential(const T* x, T* out, Eigen::Index n) {
   DROPNET_SIMD_DISPATCH(exponential<T>(x, out, n));
 }
 
-/// out = 1 / (1 + exp(-z)) for i < n (Sigmoid), or z / (1 + exp(-z)) with swish (Swish).
+/// out = 1 / (1 + exp(-z)) for i < n (Sigmoid), times d[i] unless d is null (Softplus's
+/// backward pass); 0 below z = -88.3 (float) or -709.4 (double), where exp(-z) overflows.
 template <class T>
-void logistic(const T* z, T* out, Eigen::Index n, bool swish) {
-  DROPNET_SIMD_DISPATCH(logistic<T>(z, out, n, swish));
+void logistic(const T* z, const T* d, T* out, Eigen::Index n) {
+  DROPNET_SIMD_DISPATCH(logistic<T>(z, d, out, n));
 }
 
-/// dz = da s (1 + z (1 - s)), s = sigmoid(z), for i < n: Swish's backward pass.
+/// out = z sigmoid(z (a1 + a3 z^2)) for i < n: Swish (a1 = 1, a3 = 0) and GELU's tanh form
+/// (z/2 (1 + tanh(u)) = z sigmoid(2u), u = k (z + c z^3): a1 = 2k, a3 = 2kc).
 template <class T>
-void swish_gradient(const T* z, const T* da, T* dz, Eigen::Index n) {
-  DROPNET_SIMD_DISPATCH(swish_gradient<T>(z, da, dz, n));
+void gated_linear(const T* z, T* out, Eigen::Index n, T a1, T a3) {
+  DROPNET_SIMD_DISPATCH(gated_linear<T>(z, out, n, a1, a3));
 }
 
-/// out = tanh(z) for i < n, as -t / (2 + t), t = expm1(-2|z|), with z's sign.
+/// dz = da s (1 + z (1 - s) (a1 + 3 a3 z^2)), s = sigmoid(z (a1 + a3 z^2)), for i < n:
+/// gated_linear's backward pass (Swish, GELUTanh).
+template <class T>
+void gated_linear_gradient(const T* z, const T* da, T* dz, Eigen::Index n, T a1, T a3) {
+  DROPNET_SIMD_DISPATCH(gated_linear_gradient<T>(z, da, dz, n, a1, a3));
+}
+
+/// out = tanh(z) for i < n, as t / (t + 2), t = expm1(2z); tanh(-0) = -0, NaN stays NaN.
 template <class T>
 void hyperbolic_tangent(const T* z, T* out, Eigen::Index n) {
   DROPNET_SIMD_DISPATCH(hyperbolic_tangent<T>(z, out, n));
+}
+
+/// GELU's exact (erf) form for i < n, float only: with da null, out = z/2 (1 + erf(z/sqrt 2));
+/// else out = da (Phi(z) + z phi(z)), its backward pass.
+inline void gaussian_error_linear(const float* z, const float* da, float* out, Eigen::Index n) {
+  DROPNET_SIMD_DISPATCH(gaussian_error_linear<float>(z, da, out, n));
+}
+
+/// out = max(z, 0) + log1p(exp(-|z|)) for i < n (Softplus): finite for finite z.
+template <class T>
+void softplus(const T* z, T* out, Eigen::Index n) {
+  DROPNET_SIMD_DISPATCH(softplus<T>(z, out, n));
 }
 
 /// dz = da a (1 - a) (Sigmoid's derivative from its output a), or da (1 - a^2) with tanh, for

@@ -72,6 +72,9 @@ struct Vec<float> {
     const __m256i biased = _mm256_castps_si256(_mm256_add_ps(n, _mm256_set1_ps(8388735.0f)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(biased, 23));
   }
+  /// False: no single instruction scales by 2^n (simd/elementwise_kernel.inc multiplies by
+  /// two powers of two instead).
+  static constexpr bool exact_scale = false;
   /// z > 0 ? a : b, lane by lane (b where z is NaN).
   DROPNET_TARGET_AVX2 static Reg where_positive(Reg z, Reg a, Reg b) {
     return _mm256_blendv_ps(b, a, _mm256_cmp_ps(z, zero(), _CMP_GT_OQ));
@@ -148,6 +151,9 @@ struct Vec<double> {
         _mm256_castpd_si256(_mm256_add_pd(n, _mm256_set1_pd(4503599627371519.0)));
     return _mm256_castsi256_pd(_mm256_slli_epi64(biased, 52));
   }
+  /// False: no single instruction scales by 2^n (simd/elementwise_kernel.inc multiplies by
+  /// two powers of two instead).
+  static constexpr bool exact_scale = false;
   /// z > 0 ? a : b, lane by lane (b where z is NaN).
   DROPNET_TARGET_AVX2 static Reg where_positive(Reg z, Reg a, Reg b) {
     return _mm256_blendv_pd(b, a, _mm256_cmp_pd(z, zero(), _CMP_GT_OQ));

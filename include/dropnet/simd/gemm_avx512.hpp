@@ -79,6 +79,12 @@ struct Vec<float> {
   DROPNET_TARGET_AVX512 static Reg pow2(Reg n) {
     return _mm512_maskz_scalef_ps(0xFFFF, _mm512_set1_ps(1.0f), n);
   }
+  /// True: scale() below exists, one instruction.
+  static constexpr bool exact_scale = true;
+  /// a 2^n for integer-valued n, rounded once (into the subnormals, or to inf).
+  DROPNET_TARGET_AVX512 static Reg scale(Reg a, Reg n) {
+    return _mm512_maskz_scalef_ps(0xFFFF, a, n);
+  }
   /// z > 0 ? a : b, lane by lane (b where z is NaN).
   DROPNET_TARGET_AVX512 static Reg where_positive(Reg z, Reg a, Reg b) {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, zero(), _CMP_GT_OQ), b, a);
@@ -163,6 +169,10 @@ struct Vec<double> {
   DROPNET_TARGET_AVX512 static Reg pow2(Reg n) {
     return _mm512_maskz_scalef_pd(0xFF, _mm512_set1_pd(1.0), n);
   }
+  /// True: scale() below exists, one instruction.
+  static constexpr bool exact_scale = true;
+  /// a 2^n for integer-valued n, rounded once (into the subnormals, or to inf).
+  DROPNET_TARGET_AVX512 static Reg scale(Reg a, Reg n) { return _mm512_maskz_scalef_pd(0xFF, a, n); }
   /// z > 0 ? a : b, lane by lane (b where z is NaN).
   DROPNET_TARGET_AVX512 static Reg where_positive(Reg z, Reg a, Reg b) {
     return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(z, zero(), _CMP_GT_OQ), b, a);

@@ -71,13 +71,37 @@ struct Vec {
 #endif
     return Eigen::internal::psqrt(a);  // exact for double; float off x86: the platform's psqrt
   }
-  /// a > b ? a : b (b where either is NaN, as x86's max instruction does; Eigen's pmax
-  /// orders its operands differently).
+  /// a > b ? a : b (b where either is NaN, as x86's max instruction does, and is here where
+  /// the translation unit's flags have it; Eigen's pmax orders its operands differently).
   static Reg max(Reg a, Reg b) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float> && lanes == 16) return _mm512_maskz_max_ps(0xFFFF, a, b);
+    if constexpr (std::is_same_v<T, double> && lanes == 8) return _mm512_maskz_max_pd(0xFF, a, b);
+#endif
+#if defined(__AVX__)
+    if constexpr (std::is_same_v<T, float> && lanes == 8) return _mm256_max_ps(a, b);
+    if constexpr (std::is_same_v<T, double> && lanes == 4) return _mm256_max_pd(a, b);
+#endif
+#if defined(__SSE2__)
+    if constexpr (std::is_same_v<T, float> && lanes == 4) return _mm_max_ps(a, b);
+    if constexpr (std::is_same_v<T, double> && lanes == 2) return _mm_max_pd(a, b);
+#endif
     return Eigen::internal::pselect(Eigen::internal::pcmp_lt(b, a), a, b);
   }
   /// a < b ? a : b (b where either is NaN, as x86's min instruction does).
   static Reg min(Reg a, Reg b) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float> && lanes == 16) return _mm512_maskz_min_ps(0xFFFF, a, b);
+    if constexpr (std::is_same_v<T, double> && lanes == 8) return _mm512_maskz_min_pd(0xFF, a, b);
+#endif
+#if defined(__AVX__)
+    if constexpr (std::is_same_v<T, float> && lanes == 8) return _mm256_min_ps(a, b);
+    if constexpr (std::is_same_v<T, double> && lanes == 4) return _mm256_min_pd(a, b);
+#endif
+#if defined(__SSE2__)
+    if constexpr (std::is_same_v<T, float> && lanes == 4) return _mm_min_ps(a, b);
+    if constexpr (std::is_same_v<T, double> && lanes == 2) return _mm_min_pd(a, b);
+#endif
     return Eigen::internal::pselect(Eigen::internal::pcmp_lt(a, b), a, b);
   }
   /// 2^n for integer-valued n within the normal exponents, exactly. On x86 as the avx2 and
@@ -108,6 +132,23 @@ struct Vec {
           _mm_slli_epi64(_mm_castpd_si128(_mm_add_pd(n, _mm_set1_pd(4503599627371519.0))), 52));
 #endif
     return Eigen::internal::pldexp(set1(T(1)), n);
+  }
+#if defined(__AVX512F__)
+  /// True where the translation unit's flags give AVX-512 registers: scale() is one instruction.
+  static constexpr bool exact_scale = lanes * sizeof(T) == 64;
+#else
+  /// False: simd/elementwise_kernel.inc scales by 2^n with two powers of two.
+  static constexpr bool exact_scale = false;
+#endif
+  /// a 2^n for integer-valued n, rounded once (AVX-512's scalef; only where exact_scale).
+  static Reg scale(Reg a, Reg n) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float> && lanes == 16)
+      return _mm512_maskz_scalef_ps(0xFFFF, a, n);
+    if constexpr (std::is_same_v<T, double> && lanes == 8)
+      return _mm512_maskz_scalef_pd(0xFF, a, n);
+#endif
+    return mul(a, pow2(n));
   }
   /// z > 0 ? a : b, lane by lane (b where z is NaN).
   static Reg where_positive(Reg z, Reg a, Reg b) {
