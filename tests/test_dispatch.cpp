@@ -254,9 +254,10 @@ void check_activation_levels(Activation act, double bound) {
         const double base = (*results)[0].data()[i], other = (*results)[l].data()[i];
         worst = std::max(worst, std::abs(other - base) / (ulp * std::max(1.0, std::abs(base))));
       }
-      CHECK_MESSAGE(worst <= 2 * bound, std::string(Activation::kind) + " " + what + " at " +
-                                            simd_level_name(supported_levels()[l]) + ": " +
-                                            std::to_string(worst) + " ulp from baseline");
+      const std::string where = std::string(Activation::kind) + " " + what + " at " +
+                                simd_level_name(supported_levels()[l]) + ": " +
+                                std::to_string(worst) + " ulp from baseline";
+      CHECK_MESSAGE(worst <= 2 * bound, where);
     }
 }
 
