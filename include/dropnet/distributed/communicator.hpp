@@ -60,7 +60,7 @@ class Communicator {
   /// scalars (size() entries, the same on every rank) that start after the blocks of ranks
   /// 0 .. r-1; data outside its block is left unspecified. With the allgather of the blocks it
   /// moves the bytes of one allreduce. This default is an allreduce of the whole buffer;
-  /// MpiCommunicator overrides it with one MPI_Reduce_scatter.
+  /// MpiCommunicator overrides it with a ring of MPI_Sendrecv.
   virtual void reduce_scatter(double* data, const std::size_t* counts, ReduceOp op) {
     allreduce(data, total_of(counts), op);
   }

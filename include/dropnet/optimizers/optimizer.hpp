@@ -117,24 +117,12 @@ class Optimizer {
                     " parameter elements");
     detail::require(is_elementwise() || (begin == 0 && end == total), name_for_errors_,
                     "restrict_step: this optimizer is not elementwise");
-    segments_.clear();
-    Index first = 0;  // of parameter i, in the flat order
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      const Index from = std::max(begin, first), to = std::min(end, first + params_[i].size());
-      if (from < to) segments_.push_back({i, from - first, to - from});
-      first += params_[i].size();
-    }
+    segments_ = segments_of(params_, begin, end);
   }
 
  protected:
-  /// A run of parameter `parameter`'s elements [offset, offset + length): what step() updates.
-  struct Segment {
-    std::size_t parameter;  ///< index into parameters()
-    Index offset;           ///< first element within the parameter
-    Index length;           ///< number of elements
-  };
   /// The runs step() updates: every parameter whole, unless restrict_step narrowed them.
-  const std::vector<Segment>& segments() const { return segments_; }
+  const std::vector<ParameterSegment>& segments() const { return segments_; }
 
   /// A parameter's values as a flat array, for coefficient-wise updates.
   using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
@@ -152,7 +140,7 @@ class Optimizer {
                       p.name, "' has no value or gradient");
     require_finite_non_negative("lr", lr);
     decays_.assign(params_.size(), true);
-    for (std::size_t i = 0; i < params_.size(); ++i) segments_.push_back({i, 0, params_[i].size()});
+    segments_ = segments_of(params_, 0, element_count());
   }
 
   /// Hyperparameters arrive as double (see the options structs), so the checks take double.
@@ -204,7 +192,7 @@ class Optimizer {
   std::vector<bool> decays_;  ///< by parameter: false when its role is excluded from weight decay
 
  private:
-  std::vector<Segment> segments_;
+  std::vector<ParameterSegment> segments_;
 };
 
 }  // namespace dropnet

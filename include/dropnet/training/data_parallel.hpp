@@ -441,18 +441,13 @@ class DataParallel {
   // parameters the range cuts across (each piece a column).
   ParameterList<T> pieces(Index begin, Index end) const {
     ParameterList<T> list;
-    Index first = 0;
-    for (const auto& p : state_.parameters()) {
-      const Index from = std::max(begin, first), to = std::min(end, first + p.size());
-      if (from < to) {
-        ParameterView<T> piece = p;
-        piece.value += from - first;
-        piece.grad += from - first;
-        piece.rows = to - from;
-        piece.cols = 1;
-        list.push_back(piece);
-      }
-      first += p.size();
+    for (const ParameterSegment& s : segments_of(state_.parameters(), begin, end)) {
+      ParameterView<T> piece = state_.parameters()[s.parameter];
+      piece.value += s.offset;
+      piece.grad += s.offset;
+      piece.rows = s.length;
+      piece.cols = 1;
+      list.push_back(piece);
     }
     return list;
   }
