@@ -218,11 +218,11 @@ class Gemm {
 #endif
 
   /// Two threads only pay off on products big enough to amortize handing a piece to the second
-  /// one: from 256K multiply-adds (W1's 120->60 products at batch 64, about 10 us on one
-  /// thread, ran 1.66-1.87x faster on two; its 60->10 ones, 38K, not at all). Under OpenMP's
-  /// fork and barrier the threshold had to be 4M (smaller products ran 1.3-20x slower on two
-  /// threads); core/parallel.hpp's pool costs far less per loop. The count depends on the shape
-  /// only, and the column split does not change the bits, so results stay thread-count independent.
+  /// one: from 256K multiply-adds (W1's 120->60 products at batch 64, about 10 us on one thread,
+  /// ran 1.66-1.87x faster on two; its 60->10 ones, 38K, stay on one). Under OpenMP's fork and
+  /// barrier the threshold had to be 4M (smaller products ran 1.3-20x slower on two threads);
+  /// core/parallel.hpp's pool costs far less per loop. The count depends on the shape only, and
+  /// the column split does not change the bits, so results stay thread-count independent.
   static int thread_count(Index m, Index n, Index k) {
     const int wanted = detail::available_threads();
     const double macs = double(m) * double(n) * double(k);

@@ -100,13 +100,13 @@ struct ExpConstants;
 /// float: Cephes' expf.
 template <>
 struct ExpConstants<float> {
-  static constexpr float low = -104.0f;                 ///< exp(low) rounds to 0
-  static constexpr float high = 89.0f;                  ///< exp(high) overflows
+  static constexpr float low = -104.0f;                ///< exp(low) rounds to 0
+  static constexpr float high = 89.0f;                 ///< exp(high) overflows
   static constexpr float log2e = 1.44269504088896341f;  ///< 1 / ln 2
-  static constexpr float ln2_high = 0.693359375f;       ///< ln 2 to 9 bits
-  static constexpr float ln2_low = -2.12194440e-4f;     ///< ln 2 - ln2_high
-  static constexpr float round_magic = 12582912.0f;     ///< 1.5 2^23: (y + it) - it rounds y
-  static constexpr int degree = 6;                      ///< terms of P
+  static constexpr float ln2_high = 0.693359375f;      ///< ln 2 to 9 bits
+  static constexpr float ln2_low = -2.12194440e-4f;    ///< ln 2 - ln2_high
+  static constexpr float round_magic = 12582912.0f;    ///< 1.5 2^23: (y + it) - it rounds y
+  static constexpr int degree = 6;                     ///< terms of P
   /// P, highest power first.
   static constexpr float poly[degree] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
                                          4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
@@ -115,18 +115,18 @@ struct ExpConstants<float> {
 /// double: Cephes' range reduction, Taylor terms.
 template <>
 struct ExpConstants<double> {
-  static constexpr double low = -746.0;                         ///< exp(low) rounds to 0
-  static constexpr double high = 710.0;                         ///< exp(high) overflows
-  static constexpr double log2e = 1.4426950408889634074;        ///< 1 / ln 2
-  static constexpr double ln2_high = 6.93145751953125e-1;       ///< ln 2 to 14 bits
+  static constexpr double low = -746.0;                      ///< exp(low) rounds to 0
+  static constexpr double high = 710.0;                      ///< exp(high) overflows
+  static constexpr double log2e = 1.4426950408889634074;     ///< 1 / ln 2
+  static constexpr double ln2_high = 6.93145751953125e-1;    ///< ln 2 to 14 bits
   static constexpr double ln2_low = 1.42860682030941723212e-6;  ///< ln 2 - ln2_high
-  static constexpr double round_magic = 6755399441055744.0;     ///< 1.5 2^52: rounds to integer
-  static constexpr int degree = 12;                             ///< terms of P
+  static constexpr double round_magic = 6755399441055744.0;  ///< 1.5 2^52: rounds to integer
+  static constexpr int degree = 12;                          ///< terms of P
   /// P = sum 1/k! r^(k-2), k = 13 down to 2.
-  static constexpr double poly[degree] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0,
-                                          1.0 / 3628800.0,    1.0 / 362880.0,    1.0 / 40320.0,
-                                          1.0 / 5040.0,       1.0 / 720.0,       1.0 / 120.0,
-                                          1.0 / 24.0,         1.0 / 6.0,         1.0 / 2.0};
+  static constexpr double poly[degree] = {
+      1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+      1.0 / 362880.0,     1.0 / 40320.0,     1.0 / 5040.0,     1.0 / 720.0,
+      1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,        1.0 / 2.0};
 };
 
 /// The kernels compiled for the baseline level.
