@@ -1,12 +1,14 @@
 // W3 (784-512-256-10, Dense -> BatchNorm -> ReLU, dropout 0.3, Adam 1e-3, global batch 128) on
-// Fashion-MNIST, trained data-parallel on MPI: seconds per epoch and the allreduce's share.
+// Fashion-MNIST, trained data-parallel on MPI: seconds per epoch and the share of the step's
+// gradient exchange (reduce-scatter + allgather: the step is sharded, docs/distributed.md).
 // Not a Google Benchmark: every rank must make the same collective calls, so the epochs are
 // timed by a fixed loop. Rank 0 prints one line.
 //
 //   mpirun -np 2 ./build/bench/bench_distributed --threads 1   2 ranks x 1 Eigen thread
 //   ./build/bench/bench_distributed --threads 1                 1 process (plain fit) x 1 thread
 //   ./build/bench/bench_distributed --threads 2                 1 process x 2 threads
-//   mpirun -np 2 ./build/bench/bench_distributed --allreduce-only   the allreduce alone (no data)
+//   mpirun -np 2 ./build/bench/bench_distributed --allreduce-only   the exchanges alone (no data):
+//                                      one allreduce, and one reduce-scatter + allgather
 //
 // Open MPI's transport settings go on the mpirun line, e.g. `--mca
 // btl_vader_single_copy_mechanism none` (copy through shared buffers instead of CMA); on the
@@ -38,21 +40,47 @@ std::string load_average() {
   return one + " " + five + " " + fifteen;
 }
 
-/// Best and median seconds of one allreduce (sum) of `count` floats, over `repeats` calls: the
-/// median, not the mean, because on a shared machine a few calls wait for a descheduled rank.
-std::pair<double, double> allreduce_seconds(dropnet::distributed::Communicator& comm,
-                                            dropnet::Index count, int repeats) {
-  dropnet::Vector<float> buffer = dropnet::Vector<float>::Ones(count);
-  const auto n = static_cast<std::size_t>(count);
-  comm.allreduce(buffer.data(), n, dropnet::distributed::ReduceOp::sum);  // warm-up, and a barrier
+/// Best and median seconds of `exchange` over `repeats` calls (after one call as a warm-up and
+/// a barrier): the median, not the mean, because on a shared machine a few calls wait for a
+/// descheduled rank.
+template <class Exchange>
+std::pair<double, double> median_seconds(int repeats, Exchange&& exchange) {
+  exchange();
   std::vector<double> seconds;
   for (int i = 0; i < repeats; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    comm.allreduce(buffer.data(), n, dropnet::distributed::ReduceOp::sum);
+    exchange();
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   std::sort(seconds.begin(), seconds.end());
   return {seconds.front(), seconds[seconds.size() / 2]};
+}
+
+/// Best and median seconds of one allreduce (sum) of `count` floats: the unsharded step's
+/// exchange.
+std::pair<double, double> allreduce_seconds(dropnet::distributed::Communicator& comm,
+                                            dropnet::Index count, int repeats) {
+  dropnet::Vector<float> buffer = dropnet::Vector<float>::Ones(count);
+  const auto n = static_cast<std::size_t>(count);
+  return median_seconds(repeats, [&] {
+    comm.allreduce(buffer.data(), n, dropnet::distributed::ReduceOp::sum);
+  });
+}
+
+/// Best and median seconds of the sharded step's exchange of `count` floats: a reduce-scatter
+/// (sum) then an allgather, in the shares DataParallel uses.
+std::pair<double, double> scatter_gather_seconds(dropnet::distributed::Communicator& comm,
+                                                 dropnet::Index count, int repeats) {
+  dropnet::Vector<float> buffer = dropnet::Vector<float>::Ones(count);
+  std::vector<std::size_t> counts, bytes;
+  for (int r = 0; r < comm.size(); ++r) {
+    counts.push_back(static_cast<std::size_t>(dropnet::detail::shard_of(0, count, r, comm.size()).second));
+    bytes.push_back(sizeof(float) * counts.back());
+  }
+  return median_seconds(repeats, [&] {
+    comm.reduce_scatter(buffer.data(), counts.data(), dropnet::distributed::ReduceOp::sum);
+    comm.allgather(buffer.data(), bytes.data());
+  });
 }
 
 }  // namespace
@@ -73,10 +101,12 @@ int main(int argc, char** argv) {
     Sequential<float> model = bench::build_dropnet(bench::w3, gen);
     const Index gradients = ModelState<float>(model).gradient_count();
     const auto [best, median] = allreduce_seconds(world, gradients, 200);
+    const auto [sg_best, sg_median] = scatter_gather_seconds(world, gradients, 200);
     if (world.is_root())
-      std::printf("allreduce ranks=%d floats=%ld best_ms=%.3f median_ms=%.3f load=%s\n",
+      std::printf("allreduce ranks=%d floats=%ld best_ms=%.3f median_ms=%.3f "
+                  "reduce_scatter+allgather best_ms=%.3f median_ms=%.3f load=%s\n",
                   world.size(), static_cast<long>(gradients), best * 1e3, median * 1e3,
-                  load_average().c_str());
+                  sg_best * 1e3, sg_median * 1e3, load_average().c_str());
     return 0;
   }
 
@@ -108,12 +138,13 @@ int main(int argc, char** argv) {
   }
   const double per_epoch = total / epochs;
   const Index gradients = ModelState<float>(model).gradient_count();
-  const double reduce = allreduce_seconds(world, gradients, 50).second;
+  // The step's exchange: reduce-scatter + allgather when the step is sharded (Adam is).
+  const double reduce = world.size() > 1 ? scatter_gather_seconds(world, gradients, 50).second : 0.0;
   const double steps = std::ceil(double(data.train_x.cols()) / double(w.batch));
   if (world.is_root())
     std::printf(
-        "W3 ranks=%d threads=%d epochs=%d s_per_epoch=%.3f best=%.3f allreduce_median_ms=%.3f "
-        "(%ld floats) allreduce_share=%.1f%% train_loss=%.4f val_acc=%.4f load=%s\n",
+        "W3 ranks=%d threads=%d epochs=%d s_per_epoch=%.3f best=%.3f exchange_median_ms=%.3f "
+        "(%ld floats) exchange_share=%.1f%% train_loss=%.4f val_acc=%.4f load=%s\n",
         world.size(), Eigen::nbThreads(), epochs, per_epoch, best, reduce * 1e3,
         static_cast<long>(gradients), world.size() > 1 ? 100.0 * reduce * steps / per_epoch : 0.0,
         last.loss, last.val_accuracy, load_average().c_str());

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the model loader, load_into with an optimizer, the IDX reader and the safetensors reader
-# (with load_state_dict) with libFuzzer, bounded in time.
+# Fuzzes the model loader (load<T>, load_into with and without an optimizer: one target), the IDX
+# reader and the safetensors reader (with load_state_dict) with libFuzzer, bounded in time.
 #
 #   scripts/ci_fuzz.sh                 FUZZ_SECONDS per target (default 60)
 #   FUZZ_TARGETS="idx" scripts/ci_fuzz.sh   only the named targets (default: all)
@@ -30,12 +30,11 @@ mkdir -p "$build/artifacts"
 echo "== generating the model seeds in $build/seeds/model"
 "$cxx" -std=c++17 -O1 -Iinclude -I/usr/include/eigen3 tests/fuzz/make_corpus.cpp -o "$build/make_corpus"
 rm -rf "$build/seeds/model" && "$build/make_corpus" "$build/seeds/model"
-seeds_of() { [[ $1 == model* ]] && echo "$build/seeds/model" || echo "tests/fuzz/corpus/$1"; }
+seeds_of() { [[ $1 == model ]] && echo "$build/seeds/model" || echo "tests/fuzz/corpus/$1"; }
 
 # name:source:extra link flags
 targets=(
   "model:tests/fuzz/fuzz_model_loader.cpp:"
-  "model_into:tests/fuzz/fuzz_load_into.cpp:"
   "idx:tests/fuzz/fuzz_idx_reader.cpp:-lz"
   "safetensors:tests/fuzz/fuzz_safetensors.cpp:"
 )

@@ -137,10 +137,23 @@ extract() {
       printf 'search.row_random\t%s\n' \
         "$(grep -m1 -E '^random +32 ' "$log" | awk '{ print $4, $5 }')" ;;
     spatial)
-      local conv
+      local conv row rows=""
       for conv in none "standard 0.1" "spatial 0.1"; do
-        printf 'spatial.row_%s\t%s\n' "${conv%% *}" "$(table_row "$log" "conv dropout $conv")"
-      done ;;
+        row=$(table_row "$log" "conv dropout $conv")
+        rows+="$row"$'\n'
+        printf 'spatial.row_%s\t%s\n' "${conv%% *}" "$row"
+        # As the documents' sentences quote them: the test accuracy as a fraction, and the
+        # eval-mode train - valid gap in points without its sign (the row's last column).
+        printf 'spatial.test_%s\t%s\n' "${conv%% *}" \
+          "$(awk '{ printf "%.4f", $(NF - 6) / 100 }' <<<"$row")"
+        printf 'spatial.gap_%s\t%s\n' "${conv%% *}" "$(awk '{ sub(/^\+/, "", $NF); print $NF }' <<<"$row")"
+      done
+      # The spread of the three test accuracies, in points and in images (100 a point of 10,000).
+      local spread
+      spread=$(awk 'NF { t = $(NF - 6); if (n++ == 0 || t > hi) hi = t; if (n == 1 || t < lo) lo = t }
+        END { printf "%.2f", hi - lo }' <<<"$rows")
+      printf 'spatial.test_spread\t%s\nspatial.test_spread_images\t%s\n' "$spread" \
+        "$(round "$(awk -v s="$spread" 'BEGIN { print s * 100 }')")" ;;
   esac
 }
 

@@ -6,18 +6,18 @@
 #include <cmath>
 #include <cstdint>
 #include <dropnet/dropnet.hpp>
+
+#include "test_data.hpp"
 #include <string>
 
 using namespace dropnet;
 
 namespace {
 
-/// Stands in for the loader's ElementBudget: counts what the factory charges.
-Matrix<double> normal_matrix(Index rows, Index cols, std::uint64_t seed) {
+/// A rows x cols matrix of standard normal draws from a generator seeded with `seed`.
+Matrix<double> seeded_normal_matrix(Index rows, Index cols, std::uint64_t seed) {
   Generator gen(seed);
-  Matrix<double> m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = gen.normal<double>();
-  return m;
+  return test::normal_matrix(rows, cols, gen);
 }
 
 ConcreteDropoutOptions strong(double p) {
@@ -49,8 +49,7 @@ TEST_CASE("ConcreteDropoutDense: the relaxed mask drops with probability p, scal
     dropped += keep.data()[i] < 0.5 / (1 - p) ? 1 : 0;
     keep_sum += keep.data()[i];
   }
-  const double sigma = std::sqrt(p * (1 - p) / double(n));
-  CHECK(std::abs(double(dropped) / double(n) - p) < 5 * sigma);
+  CHECK(test::within_binomial(double(dropped), double(n), p));
   // E[1 - z] is close to 1 - p at t = 0.1 (not exactly: the relaxation is not a Bernoulli).
   CHECK(keep_sum / double(n) == doctest::Approx(1.0).epsilon(0.03));
   CHECK(probe.p() == doctest::Approx(p));
@@ -77,7 +76,7 @@ TEST_CASE("ConcreteDropoutDense: gradient check in double, the learned rate incl
     Sequential<double> model(4);
     model.add(ConcreteDropoutDense<double, Tanh>(4, 5, gen, strong(0.25)));
     model.add(ConcreteDropoutDense<double>(5, 3, gen, strong(0.4)));
-    const Matrix<double> x = normal_matrix(4, 6, 3);
+    const Matrix<double> x = seeded_normal_matrix(4, 6, 3);
     Labels y(6);
     y << 0, 1, 2, 0, 1, 2;
     GradientCheckOptions options;
@@ -126,7 +125,7 @@ TEST_CASE("ConcreteDropoutDense: mc_predict samples it; training moves p") {
   Sequential<double> model(4);
   model.add(ConcreteDropoutDense<double, ReLU>(4, 8, gen, strong(0.3)));
   model.add(ConcreteDropoutDense<double>(8, 3, gen, strong(0.3)));
-  const Matrix<double> x = normal_matrix(4, 20, 8);
+  const Matrix<double> x = seeded_normal_matrix(4, 20, 8);
   McDropoutOptions options;
   options.outputs = McOutputs::logits;
   const auto prediction = mc_predict(model, x, 10, gen, options);

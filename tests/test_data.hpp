@@ -3,13 +3,25 @@
 
 #include <dropnet/core/generator.hpp>
 #include <dropnet/core/types.hpp>
+#include <cmath>
 #include <dropnet/simd/dispatch.hpp>
 #include <vector>
 
 namespace dropnet::test {
 
+/// Standard deviations a statistic may stray from its expectation in the statistical tests: a
+/// correct sampler fails such a check with probability below 6e-7, a wrong rate or scale misses
+/// it by tens of sigma.
+constexpr double kSigmas = 5.0;
+
+/// Whether `count` successes in `n` independent Bernoulli(p) trials lie within kSigmas standard
+/// deviations of the binomial mean n p.
+inline bool within_binomial(double count, double n, double p) {
+  return std::abs(count - n * p) <= kSigmas * std::sqrt(n * p * (1.0 - p));
+}
+
 /// rows x cols entries drawn from N(mean, stddev^2) by `gen`, in column-major order.
-template <class T>
+template <class T = double>
 Matrix<T> normal_matrix(Index rows, Index cols, Generator& gen, double mean = 0.0,
                         double stddev = 1.0) {
   Matrix<T> m(rows, cols);

@@ -18,11 +18,11 @@
 #include <vector>
 
 using namespace dropnet;
+using test::kSigmas;
 using test::normal_matrix;
+using test::within_binomial;
 
 namespace {
-
-constexpr double kSigmas = 5.0;
 
 template <class T>
 Matrix<T> uniform_matrix(Index rows, Index cols, Generator& gen, double low, double high) {
@@ -50,10 +50,6 @@ double fourth_moment_of(const Matrix<T>& m) {
 }
 
 /// Binomial(n, p) count bound: |count - n p| <= 5 sqrt(n p (1 - p)).
-bool within_binomial(double count, double n, double p) {
-  return std::abs(count - n * p) <= kSigmas * std::sqrt(n * p * (1.0 - p));
-}
-
 /// The shape-preserving dropouts, with p, taking inputs whose rows are a multiple of 4.
 template <class T>
 std::vector<LayerPtr<T>> shape_preserving_dropouts(double p) {

@@ -259,8 +259,8 @@ void check_threads(Shape shape, Generator& gen) {
 
 template <class T, template <class, Op, Op> class Check>
 void for_split_shapes(Generator& gen) {
-  // Two threads start at 4M multiply-adds: 120x64x784, 70x333x200 and 16x2001x131 (Eigen's
-  // kernel, 16 rows) get them, with odd column counts; the others run on one.
+  // Two threads start at 256K multiply-adds: 120x64x784, 70x333x200, 16x2001x131 (Eigen's
+  // kernel, 16 rows) and 33x29x300 get them, with odd column counts; the others run on one.
   for (const Shape& s : {Shape{120, 64, 784}, Shape{70, 333, 200}, Shape{16, 2001, 131},
                          Shape{10, 60, 64}, Shape{33, 29, 300}, Shape{5, 9, 7}}) {
     Check<T, Op::none, Op::none>::run(s, gen);

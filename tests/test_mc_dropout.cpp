@@ -7,21 +7,16 @@
 
 #include <cmath>
 #include <dropnet/dropnet.hpp>
+
+#include "test_data.hpp"
 #include <string>
 #include <vector>
 
 using namespace dropnet;
+using test::kSigmas;
+using test::normal_matrix;
 
 namespace {
-
-constexpr double kSigmas = 5.0;
-
-template <class T>
-Matrix<T> normal_matrix(Index rows, Index cols, Generator& gen, double stddev = 1.0) {
-  Matrix<T> m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = gen.normal<T>(T(0), T(stddev));
-  return m;
-}
 
 /// An identity layer that records the modes and generators it is run with.
 class ModeProbe : public Layer<double> {

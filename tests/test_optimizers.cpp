@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <limits>
 #include <vector>
 
@@ -434,6 +436,83 @@ TEST_CASE_TEMPLATE("step() allocates nothing", T, float, double) {
     for (int s = 0; s < 2; ++s) opt->step();
   Eigen::internal::set_is_malloc_allowed(true);
   CHECK(adagrad.step_count() == 2);
+}
+
+TEST_CASE_TEMPLATE("restrict_step: two optimizers on complementary ranges make the full step",
+                   T, float, double) {
+  // What a sharded data-parallel step relies on: [0, 3) and [3, 7) cut the 2x2 weight's last
+  // element from the bias, and each half's optimizer touches its own elements and state only.
+  using Make = std::function<std::unique_ptr<Optimizer<T>>(const ParameterList<T>&)>;
+  const std::vector<Make> makers = {
+      [](const ParameterList<T>& p) {
+        return std::make_unique<SGD<T>>(p, SGDOptions(0.1).momentum(0.9).nesterov(true).weight_decay(0.1));
+      },
+      [](const ParameterList<T>& p) {
+        return std::make_unique<Adam<T>>(p, AdamOptions(0.1).weight_decay(0.1).amsgrad(true));
+      },
+      [](const ParameterList<T>& p) { return std::make_unique<AdamW<T>>(p, AdamWOptions(0.1)); },
+      [](const ParameterList<T>& p) {
+        return std::make_unique<RMSprop<T>>(
+            p, RMSpropOptions(0.01).momentum(0.9).centered(true).weight_decay(0.1));
+      },
+      [](const ParameterList<T>& p) {
+        return std::make_unique<Adagrad<T>>(p, AdagradOptions(0.1).weight_decay(0.1));
+      }};
+  for (const Make& make : makers) {
+    TwoTensors<T> whole, halves;
+    const auto full = make(whole.parameters());
+    const auto low = make(halves.parameters()), high = make(halves.parameters());
+    INFO(full->name());
+    CHECK(full->is_elementwise());
+    CHECK(full->element_count() == n_values);
+    low->restrict_step(0, 3);
+    high->restrict_step(3, n_values);
+    for (int step = 0; step < 3; ++step) {
+      whole.set_gradients(step);
+      halves.set_gradients(step);
+      full->step();
+      low->step();
+      high->step();
+      for (int k = 0; k < n_values; ++k)
+        CHECK(static_cast<double>(halves.value(k)) == near<T>(static_cast<double>(whole.value(k))));
+    }
+    // Each half's state: the full optimizer's inside its range, untouched (initial) outside.
+    const auto full_state = full->state(), low_state = low->state(), high_state = high->state();
+    const std::size_t slots = full_state.size() / 2;
+    for (std::size_t q = 0; q < full_state.size(); ++q) {
+      const bool weight = q < slots;  // state() lists w's vectors, then b's
+      for (Index e = 0; e < full_state[q]->size(); ++e) {
+        const bool in_low = weight && e < 3;
+        const Vector<T>& owner = in_low ? *low_state[q] : *high_state[q];
+        const Vector<T>& other = in_low ? *high_state[q] : *low_state[q];
+        CHECK(static_cast<double>(owner(e)) == near<T>(static_cast<double>((*full_state[q])(e))));
+        CHECK(other(e) == T(0));
+      }
+    }
+    low->restrict_step(0, n_values);  // back to the whole range: every element moves
+    halves.set_gradients(3);
+    std::vector<T> before(n_values);
+    for (int k = 0; k < n_values; ++k) before[static_cast<std::size_t>(k)] = halves.value(k);
+    low->step();
+    for (int k = 0; k < n_values; ++k) CHECK(halves.value(k) != before[static_cast<std::size_t>(k)]);
+  }
+}
+
+TEST_CASE_TEMPLATE("restrict_step rejects a range outside the parameters and a non-elementwise "
+                   "optimizer", T, float, double) {
+  struct Whole : SGD<T> {  // e.g. a layer-wise optimizer: each update reads a whole tensor
+    using SGD<T>::SGD;
+    bool is_elementwise() const override { return false; }
+  };
+  TwoTensors<T> model;
+  SGD<T> sgd(model.parameters(), SGDOptions(0.1));
+  CHECK_THROWS_WITH_AS(sgd.restrict_step(2, 8), doctest::Contains("SGD: restrict_step: range [2, 8) "
+                                                                  "is not within the 7 parameter elements"),
+                       InvalidArgument);
+  CHECK_THROWS_AS(sgd.restrict_step(4, 3), InvalidArgument);
+  Whole whole(model.parameters(), SGDOptions(0.1));
+  CHECK_THROWS_WITH_AS(whole.restrict_step(0, 3), doctest::Contains("not elementwise"), InvalidArgument);
+  whole.restrict_step(0, n_values);  // the whole range is always allowed
 }
 
 // ---------------------------------------------------------------------------------------------

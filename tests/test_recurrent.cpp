@@ -10,6 +10,8 @@
 #include <dropnet/layers/lstm.hpp>
 #include <dropnet/training/gradient_check.hpp>
 #include <dropnet/training/mc_dropout.hpp>
+
+#include "test_data.hpp"
 #include <string>
 #include <vector>
 
@@ -18,6 +20,7 @@
 #include "reference/recurrent_reference.hpp"
 
 using namespace dropnet;
+using test::normal_matrix;
 using dropnet::test::expect_invalid;
 
 namespace {
@@ -45,14 +48,6 @@ void check_tensor(const Matrix<double>& got, const double* want, Index rows, Ind
     for (Index c = 0; c < cols; ++c) worst = std::max(worst, std::abs(got(r, c) - want[r * cols + c]));
   INFO(what);
   CHECK(worst < 1e-12);
-}
-
-/// A rows x cols matrix of standard normal draws from `gen`.
-template <class T = double>
-Matrix<T> normal_matrix(Index rows, Index cols, Generator& gen) {
-  Matrix<T> m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = gen.normal<T>();
-  return m;
 }
 
 /// PyTorch's (T, B, N) tensor (flat) as dropnet's T*N x B sequence batch.
@@ -201,9 +196,8 @@ TEST_CASE("the recurrent mask is the same at every step, differs between samples
         CHECK(dropped(1, n, i) == dropped(steps - 1, n, i));
         zeros += dropped(1, n, i);
       }
-    // Drop fraction: binomial(rows*batch, p); 5 standard deviations.
-    const double n_entries = double(rows * batch), fraction = double(zeros) / n_entries;
-    CHECK(std::abs(fraction - p) < 5 * std::sqrt(p * (1 - p) / n_entries));
+    // Drop count: binomial(rows*batch, p).
+    CHECK(test::within_binomial(double(zeros), double(rows * batch), p));
     // Samples differ: sample 0's mask is not sample 1's.
     Index differ = 0;
     for (Index i = 0; i < rows; ++i) differ += dropped(1, 0, i) != dropped(1, 1, i);
@@ -239,11 +233,10 @@ TEST_CASE("per-step masks (naive dropout): a fresh recurrent mask at every step"
         differ += dropped(1, n, i) != dropped(steps - 1, n, i);
       }
     // Two independent masks differ at an entry with probability 2 p (1 - p); the drop fraction
-    // over steps 1..T-1 is binomial(rows*batch*(T-1), p). Both within 5 standard deviations.
-    const double entries = double(rows * batch), q = 2 * p * (1 - p);
-    CHECK(std::abs(double(differ) / entries - q) < 5 * std::sqrt(q * (1 - q) / entries));
-    const double drawn = entries * double(steps - 1);
-    CHECK(std::abs(double(zeros) / drawn - p) < 5 * std::sqrt(p * (1 - p) / drawn));
+    // over steps 1..T-1 is binomial(rows*batch*(T-1), p).
+    const double entries = double(rows * batch);
+    CHECK(test::within_binomial(double(differ), entries, 2 * p * (1 - p)));
+    CHECK(test::within_binomial(double(zeros), entries * double(steps - 1), p));
   }
 }
 

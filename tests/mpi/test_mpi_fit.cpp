@@ -13,9 +13,12 @@
 #include "mpi_test_support.hpp"
 
 #include <cstdio>
+#include <functional>
+#include <memory>
 #include <fstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 using namespace dropnet;
 using dropnet::testing::expect_every_rank_fails;
@@ -192,6 +195,132 @@ TEST_CASE("Adam, BatchNorm, dropout: replicas identical every epoch; ordered mod
   MpiCommunicator ordered(MPI_COMM_WORLD, Reduction::ordered);
   const Vector<double> first = run(ordered), second = run(ordered);
   CHECK((first.array() == second.array()).all());
+}
+
+TEST_CASE("Communicator::reduce_scatter: each rank's block is the sum; uneven and empty blocks") {
+  auto check = [](distributed::Communicator& comm, auto scalar) {
+    using S = decltype(scalar);
+    const int p = comm.size();
+    std::vector<std::size_t> counts(static_cast<std::size_t>(p));
+    std::size_t total = 0, begin = 0;
+    for (int r = 0; r < p; ++r) {
+      counts[static_cast<std::size_t>(r)] = r == 1 ? 0 : static_cast<std::size_t>(5 + 2 * r);
+      if (r < comm.rank()) begin += counts[static_cast<std::size_t>(r)];
+      total += counts[static_cast<std::size_t>(r)];
+    }
+    std::vector<S> data(total);
+    for (std::size_t i = 0; i < total; ++i) data[i] = static_cast<S>((comm.rank() + 1) * (i + 1));
+    comm.reduce_scatter(data.data(), counts.data(), distributed::ReduceOp::sum);
+    const S ranks_sum = static_cast<S>(p * (p + 1) / 2);  // of rank + 1
+    int wrong = 0;
+    for (std::size_t i = begin; i < begin + counts[static_cast<std::size_t>(comm.rank())]; ++i)
+      wrong += data[i] != ranks_sum * static_cast<S>(i + 1);
+    CHECK(wrong == 0);
+  };
+  MpiCommunicator fast;
+  MpiCommunicator ordered(MPI_COMM_WORLD, Reduction::ordered);
+  SingleProcess alone;
+  for (distributed::Communicator* comm : {static_cast<distributed::Communicator*>(&fast),
+                                          static_cast<distributed::Communicator*>(&ordered),
+                                          static_cast<distributed::Communicator*>(&alone)}) {
+    check(*comm, 0.0);
+    check(*comm, 0.0f);
+  }
+}
+
+namespace {
+
+/// SGD stepped as a whole (is_elementwise false): what a layer-wise optimizer would be.
+struct WholeSgd : SGD<double> {
+  using SGD<double>::SGD;
+  bool is_elementwise() const override { return false; }
+};
+
+using MakeOptimizer = std::function<std::unique_ptr<Optimizer<double>>(const ParameterList<double>&)>;
+
+/// The sharded-step tests' optimizers: every built-in kind with its state-heavy options, and
+/// the whole-step fallback.
+std::vector<MakeOptimizer> optimizer_makers() {
+  return {[](const ParameterList<double>& p) {
+            return std::make_unique<Adam<double>>(p, AdamOptions(1e-2).weight_decay(1e-2).amsgrad(true));
+          },
+          [](const ParameterList<double>& p) { return std::make_unique<AdamW<double>>(p, AdamWOptions(1e-2)); },
+          [](const ParameterList<double>& p) {
+            return std::make_unique<RMSprop<double>>(
+                p, RMSpropOptions(1e-2).momentum(0.5).centered(true).weight_decay(1e-3));
+          },
+          [](const ParameterList<double>& p) { return std::make_unique<Adagrad<double>>(p, AdagradOptions(0.1)); },
+          [](const ParameterList<double>& p) {
+            return std::make_unique<SGD<double>>(p, SGDOptions(0.1).momentum(0.9).nesterov(true));
+          },
+          [](const ParameterList<double>& p) {
+            return std::make_unique<WholeSgd>(p, SGDOptions(0.1).momentum(0.9));
+          }};
+}
+
+/// small_mlp with a max-norm constraint on the first layer (the step applies it after the
+/// update): 4*8 + 8 + 8*3 + 3 = 67 parameters, shares of 34 + 33 on two ranks, 23 + 22 + 22 on
+/// three, each cutting across tensors.
+Sequential<double> constrained_mlp() {
+  Generator gen(3);
+  Sequential<double> model(kFeatures);
+  Dense<double, ReLU> first(kFeatures, 8, gen);
+  first.with_max_norm(0.8);
+  model.add(std::move(first));
+  model.add(Dense<double>(8, kClasses, gen));
+  return model;
+}
+
+}  // namespace
+
+TEST_CASE("Sharded optimizer step: p ranks x batch b equals 1 process x batch p*b, state included") {
+  MpiCommunicator world;
+  SingleProcess alone;
+  Matrix<double> x;
+  Labels y;
+  make_blobs(53, x, y);
+  for (const MakeOptimizer& make : optimizer_makers()) {
+    auto train = [&](distributed::Communicator& comm, Index batch_size) {
+      Sequential<double> model = constrained_mlp();
+      const auto optimizer = make(model.parameters());
+      FitOptions<double> options;
+      options.epochs = 3;
+      options.batch_size = batch_size;
+      options.communicator = &comm;
+      options.clip_grad_value = 2.0;
+      options.clip_grad_norm = 0.5;  // below the gradients' norm: clipping scales every step
+      Generator gen(11);
+      fit(model, SoftmaxCrossEntropy<double>(), *optimizer, x, y, gen, options);
+      Vector<double> state(0);  // every state vector, gathered at the end of each epoch
+      for (Vector<double>* v : optimizer->state()) {
+        state.conservativeResize(state.size() + v->size());
+        state.tail(v->size()) = *v;
+      }
+      // After fit the optimizer updates every parameter again (one more plain epoch).
+      options.communicator = nullptr;
+      options.batch_size = batch_size * comm.size();  // the global batch
+      options.epochs = 1;
+      fit(model, SoftmaxCrossEntropy<double>(), *optimizer, x, y, gen, options);
+      return std::pair{state, values_of(model)};
+    };
+    const auto [parallel_state, parallel_values] = train(world, 4);
+    const auto [single_state, single_values] = train(alone, Index{4} * world.size());
+    INFO(make(small_mlp<double>(3).parameters())->name());
+    CHECK(relative_difference(single_values, parallel_values) <= 1e-12);
+    if (single_state.size() > 0) CHECK(relative_difference(single_state, parallel_state) <= 1e-12);
+  }
+}
+
+TEST_CASE("Sharded optimizer step: on with an elementwise optimizer, off without") {
+  MpiCommunicator world;
+  SingleProcess alone;
+  Sequential<double> model = small_mlp<double>(3);
+  Generator gen(2);
+  Adam<double> adam(model.parameters());
+  CHECK(DataParallel<double>(world, model, adam, gen, {}).sharded());
+  WholeSgd whole(model.parameters(), SGDOptions(0.1));
+  CHECK_FALSE(DataParallel<double>(world, model, whole, gen, {}).sharded());
+  CHECK_FALSE(DataParallel<double>(alone, model, adam, gen, {}).sharded());
 }
 
 TEST_CASE("Early stopping decides together; only rank 0 writes the checkpoint file") {

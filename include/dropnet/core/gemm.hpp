@@ -19,10 +19,10 @@
 // product; the buffers are sized on the first call at a shape and reused, so a training step
 // allocates nothing (the packed kernel's buffers only grow, so alternating between a training
 // and a validation batch size allocates nothing either). With OpenMP and Eigen::nbThreads() > 1,
-// the columns of C are split between threads (each with its own buffers), which also makes the
-// result independent of scheduling: every column is computed by the same sequential kernel
-// whatever the thread count. (The BLAS path leaves threading to the BLAS: OpenBLAS splits C,
-// never K, but the bit-for-bit guarantee is then OpenBLAS's, not dropnet's.)
+// the columns of C are split between threads (each with its own buffers, core/parallel.hpp),
+// which also makes the result independent of scheduling: every column is computed by the same
+// sequential kernel whatever the thread count. (The BLAS path leaves threading to the BLAS:
+// OpenBLAS splits C, never K, but the bit-for-bit guarantee is then OpenBLAS's, not dropnet's.)
 // Operands may be Maps or blocks of a column-major matrix (anything an Eigen::Ref binds without
 // a copy: unit inner stride), so a layer that views its buffers through Maps (Conv2D's per-sample
 // columns) gets the same allocation-free kernels.
@@ -36,6 +36,7 @@
 
 #include "../simd/gemm_packed.hpp"
 #include "error.hpp"
+#include "parallel.hpp"
 #include "types.hpp"
 
 #if defined(DROPNET_USE_BLAS)
@@ -142,18 +143,9 @@ class Gemm {
   /// 4 columns and a leftover column differently, sees the same groups whatever the split.
   template <class F>
   static void split_columns(Index n, int threads, F&& f) {
-    const Index per_thread = share(n, threads);
-#if defined(_OPENMP)
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-#endif
-    for (int t = 0; t < threads; ++t) {
-      const Index first = per_thread * t;
-      const Index cols = std::min(per_thread, n - first);
-      if (cols > 0) f(t, first, cols);
-    }
+    detail::for_each_piece(n, 4, threads,
+                           [&](int t, Index first, Index end) { f(t, first, end - first); });
   }
-
-  static Index share(Index n, int threads) { return ((n + threads - 1) / threads + 3) / 4 * 4; }
 
   /// Column `first` of op(B): B's column `first`, or B's row `first` when transposed.
   template <Op OpB>
@@ -162,6 +154,9 @@ class Gemm {
   }
 
   /// The packed kernel of `level` (gemm_packed_serves(level) holds) on each thread's columns.
+  /// (Splitting the rows instead, so that each thread packs half of a layer's weights rather
+  /// than all of them, measured slower on W3's products: 1.6-1.7x on two threads against
+  /// 1.8-1.9x, since each thread then packs, transposing, the whole batch.)
   template <Op OpA, Op OpB>
   void run_packed(SimdLevel level, const In& a, const In& b, Out& c, T beta) {
     const Index m = c.rows(), n = c.cols(), k = op_cols<OpA>(a);
@@ -169,7 +164,7 @@ class Gemm {
     if (workspaces_.size() < static_cast<std::size_t>(threads))
       workspaces_.resize(static_cast<std::size_t>(threads));
     for (int t = 0; t < threads; ++t)
-      workspaces_[static_cast<std::size_t>(t)].reserve(m, share(n, threads), k);
+      workspaces_[static_cast<std::size_t>(t)].reserve(m, detail::piece_length(n, threads, 4), k);
     split_columns(n, threads, [&](int t, Index first, Index cols) {
       simd::gemm_packed<T, OpA == Op::transpose, OpB == Op::transpose>(
           level, m, cols, k, a.data(), a.outerStride(), column_of_op_b<OpB>(b, first),
@@ -222,21 +217,18 @@ class Gemm {
   }
 #endif
 
-  /// Two threads only pay off on products big enough to amortize waking the second one: from
-  /// 4M multiply-adds (W1's 784->120 products at batch 64 and up). bench_gemm measured smaller
-  /// products 1.3-20x slower on two threads than on one. The count depends on the shape only,
-  /// and the column split does not change the bits, so results stay thread-count independent.
+  /// Two threads only pay off on products big enough to amortize handing a piece to the second
+  /// one: from 256K multiply-adds (W1's 120->60 products at batch 64, about 10 us on one thread,
+  /// ran 1.66-1.87x faster on two; its 60->10 ones, 38K, stay on one). Under OpenMP's fork and
+  /// barrier the threshold had to be 4M (smaller products ran 1.3-20x slower on two threads);
+  /// core/parallel.hpp's pool costs far less per loop. The count depends on the shape only, and
+  /// the column split does not change the bits, so results stay thread-count independent.
   static int thread_count(Index m, Index n, Index k) {
-#if defined(_OPENMP)
-    const int wanted = Eigen::nbThreads();
+    const int wanted = detail::available_threads();
     const double macs = double(m) * double(n) * double(k);
     return wanted > 1 && n >= 4 * wanted && macs >= parallel_macs ? wanted : 1;
-#else
-    (void)m, (void)n, (void)k;
-    return 1;
-#endif
   }
-  static constexpr double parallel_macs = 4.0 * 1024 * 1024;
+  static constexpr double parallel_macs = 256.0 * 1024;
 
 #if EIGEN_VERSION_AT_LEAST(3, 4, 0)
   using Blocking = Eigen::internal::gemm_blocking_space<Eigen::ColMajor, T, T, Eigen::Dynamic,

@@ -6,6 +6,7 @@
 // and keep their own per-parameter state by position in that list, never by pointer, so every
 // optimizer works with every layer.
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -53,5 +54,27 @@ ParameterView<T> view_of(std::string name, Value& value, Value* grad, ParameterR
 /// The parameters of a layer or model, in a fixed order that optimizers key their state by.
 template <class T>
 using ParameterList = std::vector<ParameterView<T>>;
+
+/// A run of one parameter's elements: [offset, offset + length) of parameter `parameter`.
+struct ParameterSegment {
+  std::size_t parameter;  ///< index into the parameter list
+  Index offset;           ///< first element within the parameter
+  Index length;           ///< number of elements
+};
+
+/// The elements [begin, end) of `params` laid end to end in order, as runs of the parameters
+/// the range cuts across (empty runs left out): how a sharded data-parallel step splits them.
+template <class T>
+std::vector<ParameterSegment> segments_of(const ParameterList<T>& params, Index begin, Index end) {
+  std::vector<ParameterSegment> segments;
+  Index first = 0;  // of parameter i, in the flat order
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const Index from = begin > first ? begin : first;
+    const Index to = end < first + params[i].size() ? end : first + params[i].size();
+    if (from < to) segments.push_back({i, from - first, to - from});
+    first += params[i].size();
+  }
+  return segments;
+}
 
 }  // namespace dropnet

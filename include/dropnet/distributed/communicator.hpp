@@ -56,8 +56,29 @@ class Communicator {
     }
   }
 
+  /// Rank r ends with the reduction over the ranks of its block of data: the `counts[r]`
+  /// scalars (size() entries, the same on every rank) that start after the blocks of ranks
+  /// 0 .. r-1; data outside its block is left unspecified. With the allgather of the blocks it
+  /// moves the bytes of one allreduce. This default is an allreduce of the whole buffer;
+  /// MpiCommunicator overrides it with a ring of MPI_Sendrecv.
+  virtual void reduce_scatter(double* data, const std::size_t* counts, ReduceOp op) {
+    allreduce(data, total_of(counts), op);
+  }
+  /// As the double overload.
+  virtual void reduce_scatter(float* data, const std::size_t* counts, ReduceOp op) {
+    allreduce(data, total_of(counts), op);
+  }
+
   /// True on the rank that writes files and prints progress (rank 0).
   bool is_root() const { return rank() == 0; }
+
+ protected:
+  /// counts[0] + ... + counts[size() - 1].
+  std::size_t total_of(const std::size_t* counts) const {
+    std::size_t total = 0;
+    for (int r = 0; r < size(); ++r) total += counts[r];
+    return total;
+  }
 };
 
 /// A world of one process: rank 0 of 1, collectives leave the data as it is.

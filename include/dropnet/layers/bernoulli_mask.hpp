@@ -17,6 +17,7 @@
 
 #include "../core/error.hpp"
 #include "../core/generator.hpp"
+#include "../core/parallel.hpp"
 #include "../core/types.hpp"
 
 namespace dropnet {
@@ -72,18 +73,24 @@ void select_by_threshold(const std::uint32_t* words, Index n, std::uint32_t last
 
 /// out[0..n) = Bernoulli(keep) mask with values {on, off}, from blocks [first, first +
 /// mask_blocks(n)) of `gen`. Allocates nothing: words go through a small stack buffer, so the
-/// Philox rounds and the vectorized select alternate on data that stays in L1.
+/// Philox rounds and the vectorized select alternate on data that stays in L1. With OpenMP and
+/// Eigen::nbThreads() > 1, a large mask is drawn in one piece per thread: entry i always comes
+/// from block first + i / 4, so the mask is the same whatever the thread count.
 template <class T>
 void fill_bernoulli(const Generator& gen, std::uint64_t first, const KeepThreshold& keep, T on,
                     T off, T* out, Index n) {
   constexpr Index chunk = 256;  // words; a multiple of 4 so chunks start on block boundaries
-  std::uint32_t words[chunk];
-  for (Index start = 0; start < n; start += chunk) {
-    const Index count = std::min(chunk, n - start);
-    const std::uint64_t block0 = first + static_cast<std::uint64_t>(start / 4);
-    gen.fill_blocks(block0, static_cast<std::size_t>((count + 3) / 4), words);
-    detail::select_by_threshold(words, count, keep.last_kept_word(), on, off, out + start);
-  }
+  // Philox costs more per entry than the elementwise kernels: a thread pays from 8,192 entries.
+  constexpr Index min_per_thread = 8192;
+  detail::parallel_for(n, chunk, min_per_thread, [&](Index begin, Index end) {
+    std::uint32_t words[chunk];
+    for (Index start = begin; start < end; start += chunk) {
+      const Index count = std::min(chunk, end - start);
+      const std::uint64_t block0 = first + static_cast<std::uint64_t>(start / 4);
+      gen.fill_blocks(block0, static_cast<std::size_t>((count + 3) / 4), words);
+      detail::select_by_threshold(words, count, keep.last_kept_word(), on, off, out + start);
+    }
+  });
 }
 
 /// Reserves the blocks for an n-entry mask from `gen` and fills it; returns the first block

@@ -28,6 +28,28 @@
 
 namespace dropnet {
 
+namespace detail {
+
+/// out[...] = scale x the `field` (value or grad) of every view, laid end to end in order.
+template <class T>
+void pack_views(const ParameterList<T>& views, T* ParameterView<T>::*field, T* out, T scale) {
+  for (const auto& v : views) {
+    Eigen::Map<Vector<T>>(out, v.size()) = scale * Eigen::Map<const Vector<T>>(v.*field, v.size());
+    out += v.size();
+  }
+}
+
+/// The `field` of every view = scale x in[...], read end to end in pack_views' order.
+template <class T>
+void unpack_views(const ParameterList<T>& views, T* ParameterView<T>::*field, const T* in, T scale) {
+  for (const auto& v : views) {
+    Eigen::Map<Vector<T>>(v.*field, v.size()) = scale * Eigen::Map<const Vector<T>>(in, v.size());
+    in += v.size();
+  }
+}
+
+}  // namespace detail
+
 /// Views of a model's parameters then buffers, in layer order; see the file comment.
 template <class T>
 class ModelState {
@@ -56,12 +78,12 @@ class ModelState {
   /// Copies every tensor's values, in order, into `out` (resized to value_count()).
   void pack_values(Vector<T>& out) const {
     out.resize(value_count_);
-    pack(tensors_, &ParameterView<T>::value, out.data(), T(1));
+    detail::pack_views(tensors_, &ParameterView<T>::value, out.data(), T(1));
   }
   /// Writes `in` (value_count() scalars, as pack_values lays them out) into the tensors.
   void unpack_values(const Vector<T>& in) const {
     require_size(in, value_count_, "unpack_values");
-    unpack(tensors_, &ParameterView<T>::value, in.data(), T(1));
+    detail::unpack_views(tensors_, &ParameterView<T>::value, in.data(), T(1));
   }
   /// Copies every parameter's gradient, in order, into `out` (resized to gradient_count()).
   void pack_gradients(Vector<T>& out) const {
@@ -75,10 +97,12 @@ class ModelState {
   }
   /// out[0 .. gradient_count()) = scale x every parameter's gradient, in order: one pass, for a
   /// caller that packs into part of a larger buffer (data-parallel fit's allreduce buffer).
-  void pack_gradients(T* out, T scale) const { pack(parameters_, &ParameterView<T>::grad, out, scale); }
+  void pack_gradients(T* out, T scale) const {
+    detail::pack_views(parameters_, &ParameterView<T>::grad, out, scale);
+  }
   /// Every parameter's gradient = scale x in[...] (gradient_count() scalars, in pack order).
   void unpack_gradients(const T* in, T scale) const {
-    unpack(parameters_, &ParameterView<T>::grad, in, scale);
+    detail::unpack_views(parameters_, &ParameterView<T>::grad, in, scale);
   }
 
   /// True when `optimizer` updates exactly these parameters, in this order.
@@ -105,19 +129,6 @@ class ModelState {
   }
 
  private:
-  static void pack(const ParameterList<T>& views, T* ParameterView<T>::*field, T* out, T scale) {
-    for (const auto& v : views) {
-      Eigen::Map<Vector<T>>(out, v.size()) = scale * Eigen::Map<const Vector<T>>(v.*field, v.size());
-      out += v.size();
-    }
-  }
-  static void unpack(const ParameterList<T>& views, T* ParameterView<T>::*field, const T* in,
-                     T scale) {
-    for (const auto& v : views) {
-      Eigen::Map<Vector<T>>(v.*field, v.size()) = scale * Eigen::Map<const Vector<T>>(in, v.size());
-      in += v.size();
-    }
-  }
   static void require_size(const Vector<T>& in, Index count, const char* what) {
     detail::require(in.size() == count, std::string("ModelState::") + what, "expected ", count,
                     " values, got ", in.size());

@@ -107,14 +107,17 @@ class Adagrad : public Optimizer<T> {
     c.lr = lr_t;
     c.eps = static_cast<T>(options_.eps());
     // One fused pass per parameter (simd/elementwise.hpp); torch skips the L2 term when wd == 0.
-    for (std::size_t i = 0; i < this->params_.size(); ++i) {
+    for (const auto& s : this->segments()) {
+      const std::size_t i = s.parameter;
       const double wd = this->decay_for(i, options_.weight_decay());
       c.weight_decay = static_cast<T>(wd);
       c.coupled_decay = wd != 0.0;
-      simd::adagrad_update(this->value_of(i).data(), this->grad_of(i).data(), sum_[i].data(),
-                           this->params_[i].size(), c);
+      simd::adagrad_update(this->value_of(i).data() + s.offset, this->grad_of(i).data() + s.offset,
+                           sum_[i].data() + s.offset, s.length, c);
     }
   }
+
+  bool is_elementwise() const override { return true; }
 
   std::vector<Vector<T>*> state() override {
     std::vector<Vector<T>*> tensors;

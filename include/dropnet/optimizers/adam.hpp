@@ -141,15 +141,19 @@ class BasicAdam : public Optimizer<T> {
     c.one_minus_beta2 = static_cast<T>(1.0 - options_.beta2());
     c.eps = static_cast<T>(options_.eps());
     // One fused pass per parameter (simd/elementwise.hpp): each buffer is read and written once.
-    for (std::size_t i = 0; i < this->params_.size(); ++i) {
+    for (const auto& s : this->segments()) {
+      const std::size_t i = s.parameter;
       const bool decays = options_.weight_decay() != 0.0 && this->decays(i);
       c.decoupled_decay = Decoupled && decays;
       c.coupled_decay = !Decoupled && decays;  // torch skips the term when wd == 0
-      T* v_max = options_.amsgrad() ? max_exp_avg_sq_[i].data() : nullptr;
-      simd::adam_update(this->value_of(i).data(), this->grad_of(i).data(), exp_avg_[i].data(),
-                        exp_avg_sq_[i].data(), v_max, this->params_[i].size(), c);
+      T* v_max = options_.amsgrad() ? max_exp_avg_sq_[i].data() + s.offset : nullptr;
+      simd::adam_update(this->value_of(i).data() + s.offset, this->grad_of(i).data() + s.offset,
+                        exp_avg_[i].data() + s.offset, exp_avg_sq_[i].data() + s.offset, v_max,
+                        s.length, c);
     }
   }
+
+  bool is_elementwise() const override { return true; }
 
   std::vector<Vector<T>*> state() override {
     std::vector<Vector<T>*> tensors;

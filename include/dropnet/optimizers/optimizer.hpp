@@ -7,6 +7,11 @@
 //
 // Throws InvalidArgument naming the optimizer when the list is empty, a parameter has no
 // gradient, or the learning rate is negative or not finite.
+//
+// Sharded steps (data-parallel fit, training/data_parallel.hpp): an elementwise optimizer (every
+// built-in one: each element's update reads only that element's value, gradient and state) can
+// be restricted to a range of the parameters laid end to end (restrict_step), so that each
+// rank updates only its share; the state outside the range is then left as it was.
 
 #include <algorithm>
 #include <cmath>
@@ -34,8 +39,14 @@ class Optimizer {
   /// The optimizer's type ("SGD", "Adam", ...): what a saved optimizer state must match.
   virtual std::string kind() const = 0;
 
-  /// One update of every parameter from its current gradient.
+  /// One update of every parameter from its current gradient (of the elements in
+  /// restrict_step's range only, when it was called).
   virtual void step() = 0;
+
+  /// True when step() updates each element from that element's value, gradient and state
+  /// alone and honours restrict_step (every built-in optimizer): what a sharded step needs.
+  /// A subclass that keeps the default (false) is always stepped in full.
+  virtual bool is_elementwise() const { return false; }
 
   /// Per-parameter state tensors (for saving and resuming training), in a fixed order that each
   /// optimizer documents.
@@ -87,7 +98,32 @@ class Optimizer {
   /// False for a parameter left out of weight decay.
   bool decays(std::size_t i) const { return decays_.at(i); }
 
+  /// Number of scalars over every parameter (the length of the parameters laid end to end).
+  Index element_count() const {
+    Index n = 0;
+    for (const auto& p : params_) n += p.size();
+    return n;
+  }
+
+  /// Restricts the next steps to the elements [begin, end) of the parameters laid end to end in
+  /// order (ModelState's gradient order), for an elementwise optimizer; restrict_step(0,
+  /// element_count()) undoes it. The state outside the range is not touched. Throws
+  /// InvalidArgument naming the optimizer when the range is not within [0, element_count()] or
+  /// the optimizer is not elementwise.
+  void restrict_step(Index begin, Index end) {
+    const Index total = element_count();
+    detail::require(0 <= begin && begin <= end && end <= total, name_for_errors_,
+                    "restrict_step: range [", begin, ", ", end, ") is not within the ", total,
+                    " parameter elements");
+    detail::require(is_elementwise() || (begin == 0 && end == total), name_for_errors_,
+                    "restrict_step: this optimizer is not elementwise");
+    segments_ = segments_of(params_, begin, end);
+  }
+
  protected:
+  /// The runs step() updates: every parameter whole, unless restrict_step narrowed them.
+  const std::vector<ParameterSegment>& segments() const { return segments_; }
+
   /// A parameter's values as a flat array, for coefficient-wise updates.
   using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
   /// A parameter's gradient as a flat read-only array.
@@ -104,6 +140,7 @@ class Optimizer {
                       p.name, "' has no value or gradient");
     require_finite_non_negative("lr", lr);
     decays_.assign(params_.size(), true);
+    segments_ = segments_of(params_, 0, element_count());
   }
 
   /// Hyperparameters arrive as double (see the options structs), so the checks take double.
@@ -153,6 +190,9 @@ class Optimizer {
   /// Number of step() calls so far.
   std::int64_t steps_ = 0;
   std::vector<bool> decays_;  ///< by parameter: false when its role is excluded from weight decay
+
+ private:
+  std::vector<ParameterSegment> segments_;
 };
 
 }  // namespace dropnet

@@ -120,16 +120,19 @@ class RMSprop : public Optimizer<T> {
     c.eps = static_cast<T>(options_.eps());
     c.momentum = static_cast<T>(options_.momentum());
     // One fused pass per parameter (simd/elementwise.hpp); torch skips the L2 term when wd == 0.
-    for (std::size_t i = 0; i < this->params_.size(); ++i) {
+    for (const auto& s : this->segments()) {
+      const std::size_t i = s.parameter;
       const double wd = this->decay_for(i, options_.weight_decay());
       c.weight_decay = static_cast<T>(wd);
       c.coupled_decay = wd != 0.0;
-      T* buffer = momentum_buffer_.empty() ? nullptr : momentum_buffer_[i].data();
-      T* mean = grad_avg_.empty() ? nullptr : grad_avg_[i].data();
-      simd::rmsprop_update(this->value_of(i).data(), this->grad_of(i).data(), square_avg_[i].data(),
-                           buffer, mean, this->params_[i].size(), c);
+      T* buffer = momentum_buffer_.empty() ? nullptr : momentum_buffer_[i].data() + s.offset;
+      T* mean = grad_avg_.empty() ? nullptr : grad_avg_[i].data() + s.offset;
+      simd::rmsprop_update(this->value_of(i).data() + s.offset, this->grad_of(i).data() + s.offset,
+                           square_avg_[i].data() + s.offset, buffer, mean, s.length, c);
     }
   }
+
+  bool is_elementwise() const override { return true; }
 
   std::vector<Vector<T>*> state() override {
     std::vector<Vector<T>*> tensors;

@@ -108,15 +108,18 @@ class SGD : public Optimizer<T> {
     c.first = first;
     c.nesterov = options_.nesterov();
     // One fused pass per parameter (simd/elementwise.hpp); torch skips the L2 term when wd == 0.
-    for (std::size_t i = 0; i < this->params_.size(); ++i) {
+    for (const auto& s : this->segments()) {
+      const std::size_t i = s.parameter;
       const double wd = this->decay_for(i, options_.weight_decay());
       c.weight_decay = static_cast<T>(wd);
       c.coupled_decay = wd != 0.0;
-      T* buffer = momentum_buffers_.empty() ? nullptr : momentum_buffers_[i].data();
-      simd::sgd_update(this->value_of(i).data(), this->grad_of(i).data(), buffer,
-                       this->params_[i].size(), c);
+      T* buffer = momentum_buffers_.empty() ? nullptr : momentum_buffers_[i].data() + s.offset;
+      simd::sgd_update(this->value_of(i).data() + s.offset, this->grad_of(i).data() + s.offset,
+                       buffer, s.length, c);
     }
   }
+
+  bool is_elementwise() const override { return true; }
 
   std::vector<Vector<T>*> state() override {
     std::vector<Vector<T>*> tensors;

@@ -19,18 +19,24 @@
 
 namespace dropnet {
 
-/// Scales every gradient in `params` so their joint L2 norm is at most max_norm, as
-/// torch.nn.utils.clip_grad_norm_; returns the norm before clipping. Throws InvalidArgument
-/// unless max_norm is finite and >= 0; with error_if_nonfinite, NumericalError on a non-finite
-/// norm.
+namespace detail {
+
+/// The sum over every gradient entry in `params` of g^2, in double (buffers skipped).
 template <class T>
-double clip_grad_norm(const ParameterList<T>& params, double max_norm,
-                      bool error_if_nonfinite = false) {
-  detail::require(std::isfinite(max_norm) && max_norm >= 0.0, "clip_grad_norm",
-                  "max_norm must be finite and >= 0, got ", max_norm);
+double gradient_sum_of_squares(const ParameterList<T>& params) {
   double sum_of_squares = 0.0;
   for (const auto& p : params)
     if (p.grad) sum_of_squares += p.flat_grad().template cast<double>().squaredNorm();
+  return sum_of_squares;
+}
+
+/// clip_grad_norm with the sum of squares given: `sum_of_squares` may cover more gradients than
+/// `params` (a data-parallel step clips its share of the gradients by the norm of all of them).
+template <class T>
+double clip_grad_norm_given(const ParameterList<T>& params, double max_norm,
+                            bool error_if_nonfinite, double sum_of_squares) {
+  detail::require(std::isfinite(max_norm) && max_norm >= 0.0, "clip_grad_norm",
+                  "max_norm must be finite and >= 0, got ", max_norm);
   const double total = std::sqrt(sum_of_squares);
   if (error_if_nonfinite && !std::isfinite(total))
     throw NumericalError(detail::concat("clip_grad_norm: the total gradient norm is ", total));
@@ -40,6 +46,19 @@ double clip_grad_norm(const ParameterList<T>& params, double max_norm,
     for (const auto& p : params)
       if (p.grad) p.flat_grad() *= static_cast<T>(coef);
   return total;
+}
+
+}  // namespace detail
+
+/// Scales every gradient in `params` so their joint L2 norm is at most max_norm, as
+/// torch.nn.utils.clip_grad_norm_; returns the norm before clipping. Throws InvalidArgument
+/// unless max_norm is finite and >= 0; with error_if_nonfinite, NumericalError on a non-finite
+/// norm.
+template <class T>
+double clip_grad_norm(const ParameterList<T>& params, double max_norm,
+                      bool error_if_nonfinite = false) {
+  return detail::clip_grad_norm_given(params, max_norm, error_if_nonfinite,
+                                      detail::gradient_sum_of_squares(params));
 }
 
 /// Clamps every gradient entry in `params` to [-clip_value, clip_value], as

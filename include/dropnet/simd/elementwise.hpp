@@ -13,9 +13,19 @@
 // levels agree bit for bit except where the compiler contracts a product and a sum into an FMA
 // (the GNU dialects' default on the avx2 and avx512 levels): tests/test_simd.cpp checks both.
 // Arrays are contiguous; an output may alias an input of the same index range, nothing else.
+//
+// Threads: with OpenMP and Eigen::nbThreads() > 1, the elementwise kernels and the optimizer
+// updates split their n elements, and the per-column kernels (bias, BatchNorm's normalization
+// and input gradient) their columns, between the threads (core/parallel.hpp) once each thread
+// gets parallel_elements elements. Every element is computed by the same operations in either
+// case (a piece's masked tail computes what the whole register would), so the bits do not
+// depend on the thread count. The row sums (sum_columns, centered_square_sums) stay on one
+// thread: they add the columns in order.
 
 #include <Eigen/Core>
+#include <algorithm>
 
+#include "../core/parallel.hpp"
 #include "dispatch.hpp"
 #include "gemm_avx2.hpp"
 #include "gemm_avx512.hpp"
@@ -200,23 +210,58 @@ namespace avx512 {
 #define DROPNET_SIMD_DISPATCH(call) return baseline::call
 #endif
 
+/// Elements per thread below which a kernel stays on one thread: a few microseconds of work
+/// (W3's 512 x 128 activations split in two, W1's 120 x 64 do not), about what handing a piece
+/// to the second thread and waiting for it costs.
+inline constexpr Eigen::Index parallel_elements = 16384;
+
+/// Pieces start on 64-byte boundaries of the arrays, so no two threads write the same line.
+template <class T>
+inline constexpr Eigen::Index parallel_align = Eigen::Index(64 / sizeof(T));
+
+/// p + i, or null when p is null (an optional array of a kernel).
+template <class T>
+T* shifted(T* p, Eigen::Index i) {
+  return p == nullptr ? nullptr : p + i;
+}
+
+/// f(begin, end) over the n elements of an elementwise kernel, split between the threads.
+template <class T, class F>
+void for_elements(Eigen::Index n, F&& f) {
+  dropnet::detail::parallel_for(n, parallel_align<T>, parallel_elements, f);
+}
+
+/// f(first column, end column) over the cols columns of a rows x cols per-column kernel, split
+/// between the threads.
+template <class F>
+void for_columns(Eigen::Index rows, Eigen::Index cols, F&& f) {
+  const Eigen::Index per_thread = (parallel_elements + rows - 1) / std::max<Eigen::Index>(rows, 1);
+  dropnet::detail::parallel_for(cols, 1, per_thread, f);
+}
+
 /// out[i] = max(slope z[i], z[i]) for i < n: ReLU (slope 0) and LeakyReLU for 0 <= slope <= 1.
 /// NaN stays NaN.
 template <class T>
 void max_scaled(const T* z, T* out, Eigen::Index n, T slope) {
-  DROPNET_SIMD_DISPATCH(max_scaled<T>(z, out, n, slope));
+  for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
+    DROPNET_SIMD_DISPATCH(max_scaled<T>(z + i, out + i, end - i, slope));
+  });
 }
 
 /// out[i] = z[i] > 0 ? d[i] : slope d[i] for i < n (slope 0: exactly +0 where z <= 0 or NaN).
 template <class T>
 void scale_non_positive(const T* z, const T* d, T* out, Eigen::Index n, T slope) {
-  DROPNET_SIMD_DISPATCH(scale_non_positive<T>(z, d, out, n, slope));
+  for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
+    DROPNET_SIMD_DISPATCH(scale_non_positive<T>(z + i, d + i, out + i, end - i, slope));
+  });
 }
 
 /// out[i] = a[i] b[i] for i < n.
 template <class T>
 void multiply(const T* a, const T* b, T* out, Eigen::Index n) {
-  DROPNET_SIMD_DISPATCH(multiply<T>(a, b, out, n));
+  for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
+    DROPNET_SIMD_DISPATCH(multiply<T>(a + i, b + i, out + i, end - i));
+  });
 }
 
 /// One Adam step over n elements of a parameter p with gradient g and moments m, v (and v_max
@@ -224,14 +269,19 @@ void multiply(const T* a, const T* b, T* out, Eigen::Index n) {
 template <class T>
 void adam_update(T* p, const T* g, T* m, T* v, T* v_max, Eigen::Index n,
                  const AdamConstants<T>& c) {
-  DROPNET_SIMD_DISPATCH(adam_update<T>(p, g, m, v, v_max, n, c));
+  for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
+    DROPNET_SIMD_DISPATCH(
+        adam_update<T>(p + i, g + i, m + i, v + i, shifted(v_max, i), end - i, c));
+  });
 }
 
 /// One SGD step over n elements of p with gradient g and momentum buffer b (null without
 /// momentum), updated in place; see SgdConstants.
 template <class T>
 void sgd_update(T* p, const T* g, T* b, Eigen::Index n, const SgdConstants<T>& c) {
-  DROPNET_SIMD_DISPATCH(sgd_update<T>(p, g, b, n, c));
+  for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
+    DROPNET_SIMD_DISPATCH(sgd_update<T>(p + i, g + i, shifted(b, i), end - i, c));
+  });
 }
 
 /// One RMSprop step over n elements of p with gradient g, mean square v, momentum buffer b and
@@ -239,20 +289,28 @@ void sgd_update(T* p, const T* g, T* b, Eigen::Index n, const SgdConstants<T>& c
 template <class T>
 void rmsprop_update(T* p, const T* g, T* v, T* b, T* g_avg, Eigen::Index n,
                     const RmspropConstants<T>& c) {
-  DROPNET_SIMD_DISPATCH(rmsprop_update<T>(p, g, v, b, g_avg, n, c));
+  for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
+    DROPNET_SIMD_DISPATCH(rmsprop_update<T>(p + i, g + i, shifted(v, i), shifted(b, i),
+                                            shifted(g_avg, i), end - i, c));
+  });
 }
 
 /// One Adagrad step over n elements of p with gradient g and accumulator s, updated in place;
 /// see AdagradConstants.
 template <class T>
 void adagrad_update(T* p, const T* g, T* s, Eigen::Index n, const AdagradConstants<T>& c) {
-  DROPNET_SIMD_DISPATCH(adagrad_update<T>(p, g, s, n, c));
+  for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
+    DROPNET_SIMD_DISPATCH(adagrad_update<T>(p + i, g + i, s + i, end - i, c));
+  });
 }
 
 /// z(:, j) += bias for every column j of the rows x cols column-major array z (bias: rows).
 template <class T>
 void add_to_columns(T* z, Eigen::Index rows, Eigen::Index cols, const T* bias) {
-  DROPNET_SIMD_DISPATCH(add_to_columns<T>(z, rows, cols, bias));
+  for_columns(rows, cols, [&](Eigen::Index j, Eigen::Index end) {
+    const Eigen::Index at = j * rows;
+    DROPNET_SIMD_DISPATCH(add_to_columns<T>(z + at, rows, end - j, bias));
+  });
 }
 
 /// sum(r) = sum over j of x(r, j) for the rows x cols column-major x (sum: rows); with y (same
@@ -280,7 +338,11 @@ void centered_square_sums(const T* x, const T* mean, Eigen::Index rows, Eigen::I
 template <class T>
 void normalize_columns(const T* x, const T* mean, const T* scale, const T* gamma, const T* beta,
                        Eigen::Index rows, Eigen::Index cols, T* xhat, T* out) {
-  DROPNET_SIMD_DISPATCH(normalize_columns<T>(x, mean, scale, gamma, beta, rows, cols, xhat, out));
+  for_columns(rows, cols, [&](Eigen::Index j, Eigen::Index end) {
+    const Eigen::Index at = j * rows;
+    DROPNET_SIMD_DISPATCH(normalize_columns<T>(x + at, mean, scale, gamma, beta, rows, end - j,
+                                               shifted(xhat, at), out + at));
+  });
 }
 
 /// dx = ((dy - xhat b(r)) - a(r)) c(r) for the rows x cols column-major dy, xhat and dx (a, b,
@@ -289,60 +351,80 @@ void normalize_columns(const T* x, const T* mean, const T* scale, const T* gamma
 template <class T>
 void batch_norm_input_gradient(const T* dy, const T* xhat, const T* a, const T* b, const T* c,
                                Eigen::Index rows, Eigen::Index cols, T* dx) {
-  DROPNET_SIMD_DISPATCH(batch_norm_input_gradient<T>(dy, xhat, a, b, c, rows, cols, dx));
+  for_columns(rows, cols, [&](Eigen::Index j, Eigen::Index end) {
+    const Eigen::Index at = j * rows;
+    DROPNET_SIMD_DISPATCH(
+        batch_norm_input_gradient<T>(dy + at, xhat + at, a, b, c, rows, end - j, dx + at));
+  });
 }
 
 /// out = exp(x) for i < n: 0 below ExpConstants<T>::low, inf above high, NaN for NaN. Error
 /// against std::exp and between levels: see docs/performance.md (tests/test_simd.cpp bounds it).
 template <class T>
 void exponential(const T* x, T* out, Eigen::Index n) {
-  DROPNET_SIMD_DISPATCH(exponential<T>(x, out, n));
+  for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
+    DROPNET_SIMD_DISPATCH(exponential<T>(x + i, out + i, end - i));
+  });
 }
 
 /// out = 1 / (1 + exp(-z)) for i < n (Sigmoid), times d[i] unless d is null (Softplus's
 /// backward pass); 0 below z = -88.3 (float) or -709.4 (double), where exp(-z) overflows.
 template <class T>
 void logistic(const T* z, const T* d, T* out, Eigen::Index n) {
-  DROPNET_SIMD_DISPATCH(logistic<T>(z, d, out, n));
+  for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
+    DROPNET_SIMD_DISPATCH(logistic<T>(z + i, shifted(d, i), out + i, end - i));
+  });
 }
 
 /// out = z sigmoid(z (a1 + a3 z^2)) for i < n: Swish (a1 = 1, a3 = 0) and GELU's tanh form
 /// (z/2 (1 + tanh(u)) = z sigmoid(2u), u = k (z + c z^3): a1 = 2k, a3 = 2kc).
 template <class T>
 void gated_linear(const T* z, T* out, Eigen::Index n, T a1, T a3) {
-  DROPNET_SIMD_DISPATCH(gated_linear<T>(z, out, n, a1, a3));
+  for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
+    DROPNET_SIMD_DISPATCH(gated_linear<T>(z + i, out + i, end - i, a1, a3));
+  });
 }
 
 /// dz = da s (1 + z (1 - s) (a1 + 3 a3 z^2)), s = sigmoid(z (a1 + a3 z^2)), for i < n:
 /// gated_linear's backward pass (Swish, GELUTanh).
 template <class T>
 void gated_linear_gradient(const T* z, const T* da, T* dz, Eigen::Index n, T a1, T a3) {
-  DROPNET_SIMD_DISPATCH(gated_linear_gradient<T>(z, da, dz, n, a1, a3));
+  for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
+    DROPNET_SIMD_DISPATCH(gated_linear_gradient<T>(z + i, da + i, dz + i, end - i, a1, a3));
+  });
 }
 
 /// out = tanh(z) for i < n, as t / (t + 2), t = expm1(2z); tanh(-0) = -0, NaN stays NaN.
 template <class T>
 void hyperbolic_tangent(const T* z, T* out, Eigen::Index n) {
-  DROPNET_SIMD_DISPATCH(hyperbolic_tangent<T>(z, out, n));
+  for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
+    DROPNET_SIMD_DISPATCH(hyperbolic_tangent<T>(z + i, out + i, end - i));
+  });
 }
 
 /// GELU's exact (erf) form for i < n, float only: with da null, out = z/2 (1 + erf(z/sqrt 2));
 /// else out = da (Phi(z) + z phi(z)), its backward pass.
 inline void gaussian_error_linear(const float* z, const float* da, float* out, Eigen::Index n) {
-  DROPNET_SIMD_DISPATCH(gaussian_error_linear<float>(z, da, out, n));
+  for_elements<float>(n, [&](Eigen::Index i, Eigen::Index end) {
+    DROPNET_SIMD_DISPATCH(gaussian_error_linear<float>(z + i, shifted(da, i), out + i, end - i));
+  });
 }
 
 /// out = max(z, 0) + log1p(exp(-|z|)) for i < n (Softplus): finite for finite z.
 template <class T>
 void softplus(const T* z, T* out, Eigen::Index n) {
-  DROPNET_SIMD_DISPATCH(softplus<T>(z, out, n));
+  for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
+    DROPNET_SIMD_DISPATCH(softplus<T>(z + i, out + i, end - i));
+  });
 }
 
 /// dz = da a (1 - a) (Sigmoid's derivative from its output a), or da (1 - a^2) with tanh, for
 /// i < n.
 template <class T>
 void output_gradient(const T* a, const T* da, T* dz, Eigen::Index n, bool tanh) {
-  DROPNET_SIMD_DISPATCH(output_gradient<T>(a, da, dz, n, tanh));
+  for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
+    DROPNET_SIMD_DISPATCH(output_gradient<T>(a + i, da + i, dz + i, end - i, tanh));
+  });
 }
 
 /// ELU and SELU for i < n, with d = z (forward) or da (backward):
@@ -351,7 +433,10 @@ void output_gradient(const T* a, const T* da, T* dz, Eigen::Index n, bool tanh) 
 template <class T>
 void exponential_branch(const T* z, const T* d, T* out, Eigen::Index n, T scale, T scale_alpha,
                         bool forward) {
-  DROPNET_SIMD_DISPATCH(exponential_branch<T>(z, d, out, n, scale, scale_alpha, forward));
+  for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
+    DROPNET_SIMD_DISPATCH(
+        exponential_branch<T>(z + i, d + i, out + i, end - i, scale, scale_alpha, forward));
+  });
 }
 
 #undef DROPNET_SIMD_DISPATCH

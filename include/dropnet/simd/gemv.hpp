@@ -19,6 +19,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 
+#include "../core/parallel.hpp"
 #include "dispatch.hpp"
 #include "gemm_avx2.hpp"
 #include "gemm_avx512.hpp"
@@ -90,17 +91,35 @@ struct GemvVec : Vec<T> {
 /// against 7.0 us for W1's batch-1 inference, measured on a loaded machine).
 constexpr bool small_batch_affine_serves(SimdLevel level) { return gemm_packed_serves(level); }
 
+/// Multiply-adds per thread from which small_batch_affine splits W's rows between threads:
+/// W1's first layer (120 x 784, 94K at batch 1) goes to two threads, each streaming its half of
+/// W from its own core's cache; its 60 x 120 layer (7K) stays on one.
+inline constexpr Eigen::Index gemv_parallel_macs = 32768;
+
 /// Z = W X + b 1^T and, when s.y is not null, Y = max(s.slope Z, Z), with the kernel of `level`
 /// (small_batch_affine_serves(level) must hold, and level must not exceed cpu_simd_level():
 /// simd_level() never does). See SmallBatchAffine for the operands and the file comment for the
-/// rounding. Allocates nothing. Does nothing when m or n is 0; requires k >= 1.
+/// rounding. With OpenMP and Eigen::nbThreads() > 1, large enough products split W's rows
+/// between threads (core/parallel.hpp); a row's value does not depend on the split. Allocates
+/// nothing. Does nothing when m or n is 0; requires k >= 1.
 template <class T>
 void small_batch_affine(SimdLevel level, const SmallBatchAffine<T>& s) {
 #if defined(DROPNET_SIMD_X86)
-  if (level == SimdLevel::avx512)
-    avx512::small_batch_affine<T>(s);
-  else if (level == SimdLevel::avx2)
-    avx2::small_batch_affine<T>(s);
+  const Eigen::Index macs_per_row = std::max<Eigen::Index>(1, s.k * s.n);
+  const Eigen::Index min_rows = (gemv_parallel_macs + macs_per_row - 1) / macs_per_row;
+  constexpr Eigen::Index line = Eigen::Index(64 / sizeof(T));  // rows per 64-byte line of Z
+  dropnet::detail::parallel_for(s.m, line, min_rows, [&](Eigen::Index first, Eigen::Index end) {
+    SmallBatchAffine<T> rows = s;
+    rows.m = end - first;
+    rows.w += first;
+    rows.bias += first;
+    rows.z += first;
+    if (rows.y != nullptr) rows.y += first;
+    if (level == SimdLevel::avx512)
+      avx512::small_batch_affine<T>(rows);
+    else if (level == SimdLevel::avx2)
+      avx2::small_batch_affine<T>(rows);
+  });
 #else
   (void)level, (void)s;
 #endif

@@ -10,6 +10,7 @@
 #include "../core/error.hpp"
 #include "../core/finite.hpp"
 #include "../core/types.hpp"
+#include "../simd/elementwise.hpp"
 
 namespace dropnet {
 
@@ -46,7 +47,9 @@ constexpr bool require_target_type() {
 
 /// Number of samples in a target: columns of a matrix, entries of a label vector.
 template <class T>
-Index sample_count(const Matrix<T>& y) { return y.cols(); }
+Index sample_count(const Matrix<T>& y) {
+  return y.cols();
+}
 inline Index sample_count(const Labels& y) { return y.size(); }
 
 template <class T>
@@ -57,10 +60,14 @@ inline void slice_into(const Labels& y, Index first, Index count, Labels& out) {
   out = y.segment(first, count);
 }
 
+// Split between threads as the per-column kernels are (simd/elementwise.hpp): W1's 784 x 64
+// batch goes to two, each gathering the columns its share of the first product reads.
 template <class X, class T>
 void gather_into(const Eigen::MatrixBase<X>& y, const Index* index, Index count, Matrix<T>& out) {
   out.resize(y.rows(), count);
-  for (Index j = 0; j < count; ++j) out.col(j) = y.col(index[j]);
+  dropnet::simd::for_columns(y.rows(), count, [&](Index first, Index end) {
+    for (Index j = first; j < end; ++j) out.col(j) = y.col(index[j]);
+  });
 }
 inline void gather_into(const Labels& y, const Index* index, Index count, Labels& out) {
   out.resize(count);
@@ -126,8 +133,8 @@ inline void require_labels_in_range(const std::string& where, const Labels& y, I
   const Index classes = outputs == 1 ? 2 : outputs;
   for (Index j = 0; j < y.size(); ++j)
     if (y(j) < 0 || y(j) >= classes)
-      throw InvalidArgument(concat(where, ": label ", y(j), " of sample ", j, " is out of range [0, ",
-                                   classes, ")"));
+      throw InvalidArgument(
+          concat(where, ": label ", y(j), " of sample ", j, " is out of range [0, ", classes, ")"));
 }
 template <class T>
 void require_labels_in_range(const std::string&, const Matrix<T>&, Index) {}

@@ -10,10 +10,15 @@
 //            batch is batch_size x world size samples, and rank r takes its r-th slice of
 //            batch_size. The last, shorter global batch is split as evenly as the ranks allow
 //            (a tail of fewer samples than ranks leaves ranks empty: they join with a count of 0).
-//   step     forward and backward on the rank's slice, then ONE allreduce of the packed
-//            gradients weighted by the slice's size, with the loss, the correct count and the
-//            ranks' failure, skip and stop flags appended; every rank then makes the same update.
-//            Packing (with the weight) and unpacking (with 1/total) are one pass each.
+//   step     forward and backward on the rank's slice; an allreduce of six scalars (the slice's
+//            size, loss and correct count, the failure, skip and stop flags), then the gradients,
+//            weighted by the slice's size, packed in one pass. With an elementwise optimizer
+//            (every built-in one) the step is sharded (ZeRO stage 1): a reduce-scatter gives
+//            rank r the sum of its 1/size() share of the gradients, its optimizer updates that
+//            share only, and an allgather of the values gives every rank the whole model (the
+//            bytes of one allreduce, 1/size() of the update). Otherwise one allreduce of the
+//            gradients, and every rank makes the whole update. The optimizer state is gathered
+//            at the end of each epoch (synchronize_optimizer).
 //   masks    dropout and noise masks come from rank_generator(seed, rank).
 //   errors   an exception on one rank becomes an exception on every rank (agree_on_failure);
 //            a non-finite skip or stop on one rank is a skip or stop on every rank (a stop copies
@@ -221,7 +226,18 @@ class DataParallel {
     broadcast_state(0);
     seed_ = detail::shared_seed(comm_, gen);
     local_gen_ = rank_generator(seed_, comm_.rank());
+    if (comm_.size() > 1 && optimizer_.is_elementwise() && state_slots() >= 0) shard_optimizer();
   }
+  DataParallel(const DataParallel&) = delete;             ///< it narrows the optimizer once
+  DataParallel& operator=(const DataParallel&) = delete;  ///< it narrows the optimizer once
+  /// Gives the optimizer back its whole range (a sharded step narrows it to this rank's share).
+  ~DataParallel() {
+    if (sharded_) optimizer_.restrict_step(0, state_.gradient_count());
+  }
+
+  /// True when each rank updates only its share of the parameters (see the file comment):
+  /// on more than one rank with an elementwise optimizer (Optimizer::is_elementwise).
+  bool sharded() const { return sharded_; }
 
   /// The communicator.
   distributed::Communicator& communicator() const { return comm_; }
@@ -291,39 +307,66 @@ class DataParallel {
       return local;
     }
     const bool contributes = local_count > 0 && !error && local.action == NonFiniteAction::proceed;
-    // One pass packs the gradients, weighted by the slice's size, into the allreduce buffer;
-    // the sum is reduced in place and one pass writes it back divided by the total count.
-    const Index n = state_.gradient_count();
-    reduced_.resize(n + kTail);
-    if (contributes)
-      state_.pack_gradients(reduced_.data(), static_cast<T>(local_count));
-    else
-      reduced_.head(n).setZero();
-    reduced_.tail(kTail) << static_cast<T>(contributes ? local_count : 0),
-        static_cast<T>(contributes ? local.loss * static_cast<double>(local_count) : 0.0),
-        static_cast<T>(contributes ? local.correct : 0), flag(error != nullptr),
-        flag(local.action == NonFiniteAction::skip), flag(local.action == NonFiniteAction::stop);
-    comm_.allreduce(reduced_.data(), static_cast<std::size_t>(reduced_.size()),
-                    distributed::ReduceOp::sum);
+    // The scalars first (in double: the counts stay exact), so that a failure, skip or stop is
+    // known before the gradients move.
+    double tail[kTail] = {contributes ? static_cast<double>(local_count) : 0.0,
+                          contributes ? local.loss * static_cast<double>(local_count) : 0.0,
+                          contributes ? static_cast<double>(local.correct) : 0.0,
+                          error ? 1.0 : 0.0,
+                          local.action == NonFiniteAction::skip ? 1.0 : 0.0,
+                          local.action == NonFiniteAction::stop ? 1.0 : 0.0};
+    comm_.allreduce(tail, kTail, distributed::ReduceOp::sum);
 
     StepResult global;
-    if (reduced_(n + 3) > 0) distributed::agree_on_failure(comm_, error, "fit");
-    if (reduced_(n + 5) > 0) {
+    if (tail[3] > 0) distributed::agree_on_failure(comm_, error, "fit");
+    if (tail[5] > 0) {
       // The stopping rank(s) put back the last good state; the lowest one's becomes everyone's.
+      synchronize_optimizer();
       broadcast_state(distributed::lowest_rank_where(comm_, local.action == NonFiniteAction::stop));
       global.action = NonFiniteAction::stop;
       return global;
     }
-    if (reduced_(n + 4) > 0) {
+    if (tail[4] > 0) {
       global.action = NonFiniteAction::skip;
       return global;
     }
-    const T total = reduced_(n);
-    state_.unpack_gradients(reduced_.data(), T(1) / total);
-    apply_gradients(model_, optimizer_, options);
-    global.loss = static_cast<double>(reduced_(n + 1)) / static_cast<double>(total);
-    global.correct = static_cast<Index>(reduced_(n + 2));
+    // One pass packs the gradients, weighted by the slice's size; the sum is reduced in place.
+    const Index n = state_.gradient_count();
+    reduced_.resize(n);
+    if (contributes)
+      state_.pack_gradients(reduced_.data(), static_cast<T>(local_count));
+    else
+      reduced_.setZero();
+    const T scale = static_cast<T>(1.0 / tail[0]);
+    if (sharded_) {
+      update_share(scale, options);
+    } else {
+      comm_.allreduce(reduced_.data(), static_cast<std::size_t>(n), distributed::ReduceOp::sum);
+      state_.unpack_gradients(reduced_.data(), scale);
+      apply_gradients(model_, optimizer_, options);
+    }
+    global.loss = tail[1] / tail[0];
+    global.correct = static_cast<Index>(tail[2]);
     return global;
+  }
+
+  /// Collective: after sharded steps each rank's optimizer state is current on its share only;
+  /// this copies every share to every rank (one allgather per state vector of a parameter), so
+  /// that the optimizer can be saved, broadcast or used alone. fit calls it at the end of each
+  /// epoch. Nothing to do unless sharded().
+  void synchronize_optimizer() {
+    if (!sharded_) return;
+    reduced_.resize(state_.gradient_count());
+    const std::vector<Vector<T>*> state = optimizer_.state();
+    const auto slots = static_cast<std::size_t>(state_slots());
+    const ParameterList<T>& params = state_.parameters();
+    for (std::size_t slot = 0; slot < slots; ++slot) {
+      ParameterList<T> views = params;  // the slot's vectors, shaped as their parameters
+      for (std::size_t i = 0; i < views.size(); ++i) views[i].value = state[i * slots + slot]->data();
+      detail::pack_views(views, &ParameterView<T>::value, reduced_.data(), T(1));
+      comm_.allgather(reduced_.data(), share_bytes_.data());
+      detail::unpack_views(views, &ParameterView<T>::value, reduced_.data(), T(1));
+    }
   }
 
   /// Collective: the Evaluation of (x, y) with each rank evaluating its slice (as shard()
@@ -358,8 +401,75 @@ class DataParallel {
   }
 
  private:
-  static constexpr Index kTail = 6;  // count, loss sum, correct, failed, skipped, stopped
-  static T flag(bool set) { return set ? T(1) : T(0); }
+  static constexpr std::size_t kTail = 6;  // count, loss sum, correct, failed, skipped, stopped
+
+  // The optimizer's state vectors per parameter (state() lists them parameter by parameter,
+  // each of the parameter's size, as every built-in optimizer does), or -1 when they are laid
+  // out otherwise: then the state cannot be split by shares and the step is not sharded.
+  int state_slots() const {
+    const std::vector<Vector<T>*> state = optimizer_.state();
+    const ParameterList<T>& params = state_.parameters();
+    if (state.size() % params.size() != 0) return -1;
+    const std::size_t slots = state.size() / params.size();
+    for (std::size_t k = 0; k < state.size(); ++k)
+      if (state[k]->size() != params[k / slots].size()) return -1;
+    return static_cast<int>(slots);
+  }
+
+  // ZeRO stage 1: rank r owns the r-th of size() consecutive shares of the parameters laid end
+  // to end (sizes differing by at most one element); its optimizer updates that share only.
+  void shard_optimizer() {
+    const Index n = state_.gradient_count();
+    share_bytes_.resize(static_cast<std::size_t>(comm_.size()));
+    share_counts_.resize(share_bytes_.size());
+    for (int r = 0; r < comm_.size(); ++r) {
+      const auto count = static_cast<std::size_t>(detail::shard_of(0, n, r, comm_.size()).second);
+      share_counts_[static_cast<std::size_t>(r)] = count;
+      share_bytes_[static_cast<std::size_t>(r)] = sizeof(T) * count;
+    }
+    const auto [begin, count] = detail::shard_of(0, n, comm_.rank(), comm_.size());
+    share_begin_ = begin;
+    share_end_ = begin + count;
+    before_ = pieces(0, share_begin_);
+    share_ = pieces(share_begin_, share_end_);
+    after_ = pieces(share_end_, n);
+    optimizer_.restrict_step(share_begin_, share_end_);
+    sharded_ = true;
+  }
+
+  // The elements [begin, end) of the parameters laid end to end, as views of the pieces of the
+  // parameters the range cuts across (each piece a column).
+  ParameterList<T> pieces(Index begin, Index end) const {
+    ParameterList<T> list;
+    for (const ParameterSegment& s : segments_of(state_.parameters(), begin, end)) {
+      ParameterView<T> piece = state_.parameters()[s.parameter];
+      piece.value += s.offset;
+      piece.grad += s.offset;
+      piece.rows = s.length;
+      piece.cols = 1;
+      list.push_back(piece);
+    }
+    return list;
+  }
+
+  // The sharded update, from the packed weighted gradients in reduced_: a reduce-scatter gives
+  // this rank the sum over the ranks of its share, which it scales, clips (by norm: the sum of
+  // squares over all shares) and steps; an allgather of the updated values gives every rank
+  // every share. Same bytes as one allreduce, 1/size() of the optimizer's work.
+  void update_share(T scale, const StepOptions<T>& options) {
+    comm_.reduce_scatter(reduced_.data(), share_counts_.data(), distributed::ReduceOp::sum);
+    T* mine = reduced_.data() + share_begin_;
+    detail::unpack_views(share_, &ParameterView<T>::grad, mine, scale);
+    detail::clip_and_step(optimizer_, share_, options, [&](double sum) {
+      comm_.allreduce(&sum, 1, distributed::ReduceOp::sum);
+      return sum;
+    });
+    detail::pack_views(share_, &ParameterView<T>::value, mine, T(1));
+    comm_.allgather(reduced_.data(), share_bytes_.data());
+    detail::unpack_views(before_, &ParameterView<T>::value, reduced_.data(), T(1));
+    detail::unpack_views(after_, &ParameterView<T>::value, reduced_.data() + share_end_, T(1));
+    model_.apply_constraints();
+  }
 
   // One line per tensor and per optimizer state vector: what must agree across ranks.
   std::vector<std::string> describe() const {
@@ -377,7 +487,11 @@ class DataParallel {
   std::uint64_t seed_ = 0;
   Generator local_gen_;
   Vector<T> values_;   // broadcast_state's buffer
-  Vector<T> reduced_;  // the step's allreduce buffer: the weighted gradients, then kTail scalars
+  Vector<T> reduced_;  // the step's reduction buffer: the weighted gradients, in pack order
+  bool sharded_ = false;
+  Index share_begin_ = 0, share_end_ = 0;                // this rank's share, in pack order
+  ParameterList<T> before_, share_, after_;              // the shares before it, it, after it
+  std::vector<std::size_t> share_counts_, share_bytes_;  // every rank's share, scalars and bytes
 };
 
 /// Collective: true when every rank's parameters and buffers are bit-identical (a checksum of

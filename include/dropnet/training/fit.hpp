@@ -178,7 +178,10 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
       for (auto* callback : options.callbacks) callback->on_batch_end(context, batch_logs);
     }
 
-    if (parallel) parallel->average_buffers();  // evaluation and checkpoints see one model
+    if (parallel) {  // evaluation and checkpoints see one model and one optimizer
+      parallel->average_buffers();
+      parallel->synchronize_optimizer();
+    }
     if (stopped) {
       context.stop_training = true;
       break;

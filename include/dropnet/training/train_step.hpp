@@ -68,13 +68,28 @@ StepResult compute_gradients(Sequential<T>& model, const Loss<T>& loss, const Ma
   return result;
 }
 
+namespace detail {
+
+/// Clipping of `gradients` by value then by norm, then the optimizer's step. `gradients` are
+/// the optimizer's parameters, or the part of them a sharded data-parallel step updates; then
+/// `sum_over_ranks` turns the part's sum of squared gradients into the whole model's.
+template <class T, class SumOverRanks>
+void clip_and_step(Optimizer<T>& optimizer, const ParameterList<T>& gradients,
+                   const StepOptions<T>& options, SumOverRanks&& sum_over_ranks) {
+  if (options.clip_grad_value) clip_grad_value(gradients, *options.clip_grad_value);
+  if (options.clip_grad_norm)
+    clip_grad_norm_given(gradients, *options.clip_grad_norm, true,
+                         sum_over_ranks(gradient_sum_of_squares(gradients)));
+  optimizer.step();
+}
+
+}  // namespace detail
+
 /// Clipping, the optimizer's step and the layers' constraints, from the current gradients.
 template <class T>
 void apply_gradients(Sequential<T>& model, Optimizer<T>& optimizer,
                      const StepOptions<T>& options = {}) {
-  if (options.clip_grad_value) clip_grad_value(optimizer.parameters(), *options.clip_grad_value);
-  if (options.clip_grad_norm) clip_grad_norm(optimizer.parameters(), *options.clip_grad_norm, true);
-  optimizer.step();
+  detail::clip_and_step(optimizer, optimizer.parameters(), options, [](double sum) { return sum; });
   model.apply_constraints();
 }
 

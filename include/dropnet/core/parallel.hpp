@@ -1,0 +1,236 @@
+#pragma once
+// Splitting a loop between the threads chosen with Eigen::setNbThreads (OpenMP), for Gemm
+// (core/gemm.hpp), the elementwise kernels (simd/elementwise.hpp) and the dropout masks
+// (layers/bernoulli_mask.hpp).
+//
+// A loop is cut into one contiguous piece per thread, each a whole number of `align` units long
+// (the last excepted), and every piece runs the same sequential code it would run as part of
+// the whole loop. Callers only split loops whose elements do not depend on one another (an
+// element's value never depends on which piece computed it), so results are bit-identical
+// whatever the thread count. A loop goes parallel only when each thread gets at least
+// `min_per_thread` elements: below that, waking the second thread costs more than it saves.
+// Inside a parallel region (a caller's own OpenMP loop, or a piece of dropnet's own) everything
+// runs on the calling thread.
+//
+// Why not `#pragma omp parallel for`: its closing barrier waits for every thread of the team,
+// including one the OS has not scheduled yet. A training step runs a few dozen such loops
+// between serial code, and libgomp's waiting threads spin (OMP_WAIT_POLICY's default): as soon
+// as a third runnable thread shares the two cores, a spinning thread holds the core the late one
+// needs, and each loop can cost a scheduler time slice: W3 trained 5.6-8.6x slower on two threads
+// than on one at load 6-8 (docs/performance.md, "Threads"). WorkerPool below lets the calling
+// thread take every piece nobody has started: it only ever waits for a piece another thread is
+// running, and its workers spin briefly, then sleep.
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "types.hpp"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace dropnet::detail {
+
+/// True on a thread running a piece of a parallel loop (nested loops then run serially).
+inline bool& in_parallel_piece() {
+  thread_local bool inside = false;
+  return inside;
+}
+
+/// Threads dropnet's loops may use here: Eigen::nbThreads() with OpenMP outside a parallel
+/// region (OpenMP's or a piece of a dropnet loop), else 1. OpenMP only decides the count (and
+/// whether threads are wanted at all); the loops run on WorkerPool.
+inline int available_threads() {
+#if defined(_OPENMP)
+  if (omp_in_parallel() || in_parallel_piece()) return 1;
+  return std::clamp(Eigen::nbThreads(), 1, 0xFFFF);  // WorkerPool numbers pieces in 16 bits
+#else
+  return 1;
+#endif
+}
+
+/// Threads for a loop of n elements: available_threads(), but no more than leave every thread
+/// min_per_thread elements (at least 1).
+inline int threads_for(Index n, Index min_per_thread) {
+  if (min_per_thread > 0 && n < 2 * min_per_thread) return 1;  // before asking OpenMP: batch 1
+  const int wanted = available_threads();
+  if (wanted <= 1 || min_per_thread <= 0) return wanted;
+  return static_cast<int>(std::clamp<Index>(n / min_per_thread, 1, wanted));
+}
+
+/// Length of each thread's piece of n elements: n / threads rounded up to a multiple of align.
+inline Index piece_length(Index n, int threads, Index align) {
+  return ((n + threads - 1) / threads + align - 1) / align * align;
+}
+
+/// CPU hint inside a spin loop (x86 PAUSE): frees the core's resources and saves power.
+inline void spin_pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+/// Worker threads that run the pieces of one loop at a time alongside the calling thread. The
+/// caller runs piece 0 (so consecutive loops over the same data keep their first piece in one
+/// core's cache), then the pieces are claimed one by one from a shared ticket, by the caller
+/// too, so a worker that is late (not scheduled, or asleep) never delays the loop: the caller
+/// runs its pieces.
+class WorkerPool {
+ public:
+  /// The process's pool, created at the first parallel loop (its workers at the first loop
+  /// that needs them; they live until the process exits).
+  static WorkerPool& instance() {
+    static WorkerPool pool;
+    return pool;
+  }
+
+  WorkerPool() = default;
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  ~WorkerPool() {
+    {
+      std::lock_guard<std::mutex> lock(sleep_mutex_);
+      stop_.store(true);
+    }
+    wake_.notify_all();
+    for (std::thread& t : workers_) t.join();
+  }
+
+  /// Runs task(context, piece) for every piece < pieces, on the calling thread and up to
+  /// pieces - 1 workers, and returns once all have finished. Returns false, running nothing,
+  /// when another thread's loop holds the pool (the caller then runs its loop itself). Allocates
+  /// only to start workers. task must not throw.
+  bool run(int pieces, void (*task)(void*, int), void* context) {
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    start_workers(pieces - 1);
+    task_.store(task, std::memory_order_relaxed);
+    context_.store(context, std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    generation_ = (generation_ + 1) & 0xFFFFFFFFu;
+    ticket_.store(generation_ << 32 | std::uint64_t(pieces) << 16 | 1, std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+      std::lock_guard<std::mutex> lock(sleep_mutex_);
+      wake_.notify_all();
+    }
+    task(context, 0);  // piece 0 is always the caller's: the data it writes stays in this core
+    done_.fetch_add(1, std::memory_order_relaxed);
+    work(generation_);
+    for (unsigned spins = 1; done_.load(std::memory_order_acquire) < pieces; ++spins) {
+      if (spins % 256 == 0)
+        std::this_thread::yield();  // the piece's thread may be waiting for this core
+      else
+        spin_pause();
+    }
+    return true;
+  }
+
+ private:
+  /// Spins of an idle worker before it sleeps: about 100 us on the development machine's
+  /// AMD EPYC (a PAUSE costs 25 ns there), longer than the serial code between a training step's
+  /// loops, much shorter than a scheduler time slice (256 left W1 on two threads 1.1-1.2x slower).
+  static constexpr unsigned idle_spins = 4096;
+
+  void start_workers(int count) {
+    while (static_cast<int>(workers_.size()) < count) workers_.emplace_back([this] { serve(); });
+  }
+
+  /// Claims and runs the pieces of job `generation` until none is left.
+  void work(std::uint64_t generation) {
+    std::uint64_t ticket = ticket_.load(std::memory_order_acquire);
+    for (;;) {
+      const std::uint64_t pieces = ticket >> 16 & 0xFFFFu, next = ticket & 0xFFFFu;
+      if (ticket >> 32 != generation || next >= pieces) return;
+      if (!ticket_.compare_exchange_weak(ticket, ticket + 1, std::memory_order_acq_rel,
+                                         std::memory_order_acquire))
+        continue;
+      task_.load(std::memory_order_relaxed)(context_.load(std::memory_order_relaxed),
+                                            static_cast<int>(next));
+      done_.fetch_add(1, std::memory_order_acq_rel);
+      ticket = ticket_.load(std::memory_order_acquire);
+    }
+  }
+
+  void serve() {
+    std::uint64_t seen = ticket_.load(std::memory_order_acquire) >> 32;
+    for (;;) {
+      std::uint64_t generation = seen;
+      for (unsigned spins = 0; generation == seen; ++spins) {
+        if (stop_.load(std::memory_order_acquire)) return;
+        if (spins < idle_spins) {
+          spin_pause();
+        } else {
+          std::unique_lock<std::mutex> lock(sleep_mutex_);
+          sleepers_.fetch_add(1, std::memory_order_seq_cst);
+          wake_.wait(lock, [&] {
+            return stop_.load() || ticket_.load(std::memory_order_seq_cst) >> 32 != seen;
+          });
+          sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+        }
+        generation = ticket_.load(std::memory_order_acquire) >> 32;
+      }
+      seen = generation;
+      work(generation);
+    }
+  }
+
+  std::mutex busy_;  // held by the loop running now
+  std::vector<std::thread> workers_;
+  std::uint64_t generation_ = 0;  // the running loop's number, written under busy_
+  // generation << 32 | pieces << 16 | next piece to claim
+  std::atomic<std::uint64_t> ticket_{0};
+  std::atomic<void (*)(void*, int)> task_{nullptr};
+  std::atomic<void*> context_{nullptr};
+  std::atomic<int> done_{0};
+  std::mutex sleep_mutex_;
+  std::condition_variable wake_;
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> stop_{false};
+};
+
+/// Calls f(t, begin, end) for each piece t < threads of [0, n) (piece_length long, the last one
+/// shorter; empty pieces are skipped), the pieces in parallel on WorkerPool. Which thread runs a
+/// piece varies; piece t's bounds do not. f must not throw.
+template <class F>
+void for_each_piece(Index n, Index align, int threads, F&& f) {
+  const Index piece = piece_length(n, threads, align);
+  struct Context {
+    F* f;
+    Index n, piece;
+  } context{&f, n, piece};
+  const auto task = [](void* c, int t) {
+    const Context& ctx = *static_cast<Context*>(c);
+    const Index begin = std::min(ctx.n, ctx.piece * t), end = std::min(ctx.n, begin + ctx.piece);
+    if (begin >= end) return;
+    bool& inside = in_parallel_piece();
+    const bool outer = inside;
+    inside = true;
+    (*ctx.f)(t, begin, end);
+    inside = outer;
+  };
+  if (threads > 1 && WorkerPool::instance().run(threads, task, &context)) return;
+  for (int t = 0; t < threads; ++t) task(&context, t);
+}
+
+/// f(begin, end) over [0, n) in pieces of whole `align` units, on threads_for(n, min_per_thread)
+/// threads. f must not throw.
+template <class F>
+void parallel_for(Index n, Index align, Index min_per_thread, F&& f) {
+  if (n <= 0) return;
+  const int threads = threads_for(n, min_per_thread);
+  if (threads <= 1) {
+    f(Index(0), n);
+    return;
+  }
+  for_each_piece(n, align, threads, [&](int, Index begin, Index end) { f(begin, end); });
+}
+
+}  // namespace dropnet::detail

@@ -1,0 +1,179 @@
+// core/parallel.hpp: the pieces of a split loop (each element once, in the documented bounds),
+// WorkerPool under nesting and concurrent callers, and the loops that go parallel with
+// Eigen::setNbThreads(2) under OpenMP (elementwise kernels, optimizer updates, BatchNorm's column
+// kernels, dropout masks, the small-batch affine kernel): the same bits as on one thread.
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <dropnet/core/generator.hpp>
+#include <dropnet/core/parallel.hpp>
+#include <dropnet/layers/bernoulli_mask.hpp>
+#include <dropnet/simd/elementwise.hpp>
+#include <dropnet/simd/gemv.hpp>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+using dropnet::Generator;
+using dropnet::Index;
+namespace detail = dropnet::detail;
+
+namespace {
+
+/// Runs for_each_piece and checks that each element of [0, n) was visited once, by piece t
+/// within [t piece_length, (t + 1) piece_length), every piece but the last a multiple of align.
+void check_pieces(Index n, Index align, int threads) {
+  std::vector<int> visits(static_cast<std::size_t>(n), 0);
+  std::vector<int> owner(static_cast<std::size_t>(n), -1);
+  const Index piece = detail::piece_length(n, threads, align);
+  std::atomic<int> bad{0};
+  detail::for_each_piece(n, align, threads, [&](int t, Index begin, Index end) {
+    if (begin != piece * t || (end != n && (end - begin) % align != 0)) ++bad;
+    for (Index i = begin; i < end; ++i) {
+      ++visits[static_cast<std::size_t>(i)];
+      owner[static_cast<std::size_t>(i)] = t;
+    }
+  });
+  CHECK_MESSAGE(bad.load() == 0, "n ", n, " align ", align, " threads ", threads);
+  for (Index i = 0; i < n; ++i) {
+    REQUIRE_MESSAGE(visits[static_cast<std::size_t>(i)] == 1, "element ", i, " of ", n);
+    REQUIRE(owner[static_cast<std::size_t>(i)] == int(i / piece));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("for_each_piece visits every element once, in whole units of align") {
+  for (int threads : {1, 2, 3, 7})
+    for (Index n : {1, 15, 16, 17, 100, 1000, 4099})
+      for (Index align : {1, 4, 16}) check_pieces(n, align, threads);
+}
+
+TEST_CASE("WorkerPool: a loop inside a piece runs serially; concurrent callers all finish") {
+  std::atomic<int> inner_threads{0};
+  detail::for_each_piece(
+      4, 1, 2, [&](int, Index, Index) { inner_threads.fetch_add(detail::available_threads()); });
+  CHECK(inner_threads.load() == 2);  // one thread for each of the 2 non-empty pieces
+
+  // Two threads run loops at the same time: one gets the pool, the other runs its own pieces.
+  constexpr Index n = 20000;
+  std::vector<long> sums(4, 0);
+  const auto caller = [&](std::size_t slot) {
+    for (int round = 0; round < 200; ++round) {
+      std::atomic<long> sum{0};
+      detail::for_each_piece(n, 16, 2, [&](int, Index begin, Index end) {
+        long s = 0;
+        for (Index i = begin; i < end; ++i) s += i;
+        sum.fetch_add(s);
+      });
+      sums[slot] += sum.load() == n * (n - 1) / 2 ? 0 : 1;
+    }
+  };
+  std::thread other(caller, 0);
+  caller(1);
+  other.join();
+  CHECK(sums[0] == 0);
+  CHECK(sums[1] == 0);
+}
+
+TEST_CASE("threads_for leaves each thread at least min_per_thread elements") {
+  Eigen::setNbThreads(2);
+  const int available = detail::available_threads();
+  CHECK(detail::threads_for(100, 64) == 1);
+  CHECK(detail::threads_for(128, 64) == available);
+  CHECK(detail::threads_for(1 << 20, 64) == available);
+#if defined(_OPENMP)
+  CHECK(available == 2);
+#else
+  CHECK(available == 1);  // without OpenMP dropnet stays on one thread
+#endif
+  Eigen::setNbThreads(1);
+}
+
+#if defined(_OPENMP)
+namespace {
+
+std::vector<float> random_floats(Index n, Generator& gen, float low = -2.0f, float high = 2.0f) {
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (float& x : v) x = gen.uniform(low, high);
+  return v;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("kernels split between 2 threads give the bits of 1 thread") {
+  // Sizes well above the thresholds (simd::parallel_elements, the mask's 8,192, the small-batch
+  // kernel's gemv_parallel_macs) and not multiples of a register, so pieces end on partial ones.
+  Generator gen(31);
+  const Index rows = 515, cols = 131, n = rows * cols;
+  const std::vector<float> z = random_floats(n, gen), d = random_floats(n, gen);
+  const std::vector<float> g = random_floats(n, gen), m0 = random_floats(n, gen);
+  const std::vector<float> v0 = random_floats(n, gen, 0.0f, 1.0f);
+  const std::vector<float> row_a = random_floats(rows, gen), row_b = random_floats(rows, gen);
+  const std::vector<float> row_c = random_floats(rows, gen, 0.5f, 2.0f);
+  const Index k = 784, out_rows = 120, columns = 3;
+  const std::vector<float> w = random_floats(out_rows * k, gen),
+                           x = random_floats(k * columns, gen);
+  const std::vector<float> bias = random_floats(out_rows, gen);
+
+  // Each kernel's outputs, by name.
+  using Results = std::map<std::string, std::vector<float>>;
+  const auto run = [&](int threads) {
+    Eigen::setNbThreads(threads);
+    const std::vector<float> empty(z.size());
+    Results r{{"relu", empty}, {"product", empty}, {"logistic", empty},   {"adam_p", z},
+              {"adam_m", m0},  {"adam_v", v0},     {"normalized", empty}, {"xhat", empty},
+              {"grad", empty}, {"biased", z},      {"mask", empty},       {"affine_z", {}},
+              {"affine_y", {}}};
+    dropnet::simd::max_scaled(z.data(), r["relu"].data(), n, 0.1f);
+    dropnet::simd::multiply(z.data(), d.data(), r["product"].data(), n);
+    dropnet::simd::logistic(z.data(), r["logistic"].data(), n, true);
+    const dropnet::simd::AdamConstants<float> adam{1e-3f, 1.2f,  1.0f,  0.0f,  0.9f, 0.999f,
+                                                   0.1f,  1e-3f, 1e-8f, false, false};
+    dropnet::simd::adam_update(r["adam_p"].data(), g.data(), r["adam_m"].data(), r["adam_v"].data(),
+                               static_cast<float*>(nullptr), n, adam);
+    dropnet::simd::normalize_columns(z.data(), row_a.data(), row_c.data(), row_b.data(),
+                                     row_a.data(), rows, cols, r["xhat"].data(),
+                                     r["normalized"].data());
+    dropnet::simd::batch_norm_input_gradient(d.data(), z.data(), row_a.data(), row_b.data(),
+                                             row_c.data(), rows, cols, r["grad"].data());
+    dropnet::simd::add_to_columns(r["biased"].data(), rows, cols, row_a.data());
+    const Generator mask_gen(77);
+    dropnet::fill_bernoulli(mask_gen, 5, dropnet::KeepThreshold("test", 0.3), 2.0f, 0.0f,
+                            r["mask"].data(), n);
+    r["affine_z"].assign(static_cast<std::size_t>(out_rows * columns), 0.0f);
+    r["affine_y"] = r["affine_z"];
+    const dropnet::SimdLevel level = dropnet::simd_level();
+    if (dropnet::simd::small_batch_affine_serves(level))
+      dropnet::simd::small_batch_affine<float>(
+          level, {out_rows, columns, k, w.data(), out_rows, x.data(), k, bias.data(),
+                  r["affine_z"].data(), out_rows, r["affine_y"].data(), out_rows, 0.0f});
+    return r;
+  };
+  Results one = run(1), two = run(2);
+  Eigen::setNbThreads(1);
+  for (const auto& entry : one) {
+    const std::string& name = entry.first;
+    CHECK_MESSAGE(same_bits(entry.second, two[name]), name);
+  }
+  // The mask is the one mask_blocks addresses: entry i from word i % 4 of block 5 + i / 4.
+  const Generator mask_gen(77);
+  const dropnet::KeepThreshold keep("test", 0.3);
+  bool mask_ok = true;
+  for (Index i = 0; i < n; i += 997) {
+    const auto block = mask_gen.block(5 + static_cast<std::uint64_t>(i / 4));
+    const float expected =
+        block[static_cast<std::size_t>(i % 4)] <= keep.last_kept_word() ? 2.0f : 0.0f;
+    mask_ok = mask_ok && one["mask"][static_cast<std::size_t>(i)] == expected;
+  }
+  CHECK(mask_ok);
+}
+#endif
