@@ -299,6 +299,73 @@ TEST_CASE_TEMPLATE("Gemm gives the same bits with 1 and 2 threads", T, float, do
 #endif
 }
 
+namespace {
+
+/// b with its stored column j multiplied by s's column j % s.cols(): the copy that
+/// multiply_scaled never writes.
+template <class T>
+Matrix<T> scaled_copy(const Matrix<T>& b, const Eigen::Ref<const Matrix<T>>& s) {
+  Matrix<T> out(b.rows(), b.cols());
+  for (Index j = 0; j < b.cols(); ++j) out.col(j) = b.col(j).cwiseProduct(s.col(j % s.cols()));
+  return out;
+}
+
+/// multiply_scaled against multiply on the scaled copy, bit for bit: the packed kernel
+/// multiplies the same values in while packing (one rounding each, as the copy), the other
+/// kernels run on such a copy. The scale is a block of a taller matrix (its leading dimension
+/// exceeds b's rows) with `period` columns, which repeat where b has more.
+template <class T, Op OpA, Op OpB>
+void check_scaled(Shape shape, Index period, T beta, int threads, Generator& gen) {
+  const Index m = shape[0], n = shape[1], k = shape[2];
+  const Operands<T, OpA, OpB> x(m, n, k, gen);
+  const Matrix<T> s_parent = random<T>(x.b.rows() + 5, period, gen);
+  const auto s = s_parent.middleRows(2, x.b.rows());
+  const Matrix<T> c0 = random<T>(m, n, gen);
+  Matrix<T> expected = c0, got = c0;
+  Gemm<T> plain, scaled;
+  Eigen::setNbThreads(threads);
+  plain.template multiply<OpA, OpB>(x.a, scaled_copy<T>(x.b, s), expected, beta);
+  scaled.template multiply_scaled<OpA, OpB>(x.a, x.b, s, got, beta);
+  Eigen::setNbThreads(1);
+  CHECK_MESSAGE(got == expected, "m n k ", m, " ", n, " ", k, " period ", period, " ops ", int(OpA),
+                int(OpB), " beta ", double(beta), " threads ", threads);
+}
+
+template <class T>
+void check_scaled_all_ops(Shape shape, Index period, T beta, int threads, Generator& gen) {
+  check_scaled<T, Op::none, Op::none>(shape, period, beta, threads, gen);
+  check_scaled<T, Op::none, Op::transpose>(shape, period, beta, threads, gen);
+  check_scaled<T, Op::transpose, Op::none>(shape, period, beta, threads, gen);
+  check_scaled<T, Op::transpose, Op::transpose>(shape, period, beta, threads, gen);
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("Gemm::multiply_scaled is the product of b times the repeated scale", T, float,
+                   double) {
+  Generator gen(10);
+  // The packed kernel (panel edges, two row blocks, K blocks past 256, two column blocks of
+  // 4092), few rows, the GEMV path; with beta 0 and 1.
+  for (const Shape& sh : {Shape{37, 13, 50}, Shape{300, 29, 300}, Shape{33, 13, 513},
+                          Shape{17, 4100, 3}, Shape{9, 13, 20}, Shape{20, 2, 7}})
+    for (T beta : {T(0), T(1)}) check_scaled_all_ops<T>(sh, 7, beta, 1, gen);
+  // The recurrent layers' shapes: a step's product (the mask's columns are the batch's) and a
+  // weight gradient over 28 steps (b transposed: the mask repeats along K).
+  check_scaled<T, Op::none, Op::none>({128, 64, 128}, 64, T(1), 1, gen);
+  check_scaled<T, Op::none, Op::transpose>({128, 128, 28 * 64}, 64, T(0), 1, gen);
+#if defined(_OPENMP)
+  check_scaled_all_ops<T>({120, 64, 784}, 5, T(0), 2, gen);  // each thread's share of columns
+#endif
+  Matrix<T> a = random<T>(4, 5, gen), b = random<T>(5, 6, gen), c(4, 6);
+  const Matrix<T> wrong_rows = random<T>(4, 2, gen), no_column(5, 0);
+  const auto with = [&](const Matrix<T>& s) {
+    Gemm<T> gemm;
+    gemm.template multiply_scaled<Op::none, Op::none>(a, b, s, c, T(0));
+  };
+  CHECK_THROWS_AS(with(wrong_rows), InvalidArgument);
+  CHECK_THROWS_AS(with(no_column), InvalidArgument);
+}
+
 TEST_CASE("Gemm allocates nothing after the first call at its largest shape") {
   // The packed kernel's and the BLAS's buffers only grow, so a forward Gemm alternating between
   // the training and the validation batch stays allocation-free; Eigen's kernel re-sizes its

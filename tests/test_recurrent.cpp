@@ -175,38 +175,77 @@ TEST_CASE("GRU gradients match finite differences for every option, in train and
   gradient_checks_of_every_option<GRU<double>>();
 }
 
-TEST_CASE("the recurrent mask is the same at every step, differs between samples and batches") {
+namespace {
+
+/// The LSTM's last h from plain Eigen, independent of the layer's code: its weights, no input
+/// dropout, and h_{t-1} times the recurrent masks of its last forward (recurrent_mask(): tied or
+/// per gate; per sample, or per step and sample when it has T*batch columns) in gate k's product
+/// only. Where the layer applies another mask at some step, its output differs.
+Matrix<double> lstm_with_masks(LSTM<double>& lstm, const Matrix<double>& x) {
+  const SequenceShape shape = lstm.input_shape();
+  const Index h = lstm.units(), batch = x.cols(), f = shape.features;
+  const Matrix<double>& mask = lstm.recurrent_mask();
+  const bool tied = mask.rows() == h, per_step = mask.cols() == shape.steps * batch;
+  const Matrix<double> w_ih = lstm.weight_ih(), w_hh = lstm.weight_hh();
+  const Vector<double> bias = Vector<double>(lstm.bias_ih()) + Vector<double>(lstm.bias_hh());
+  Matrix<double> hs = Matrix<double>::Zero(h, batch), cs = hs, a(4 * h, batch);
+  const auto sigmoid = [](double v) { return 1 / (1 + std::exp(-v)); };
+  for (Index t = 0; t < shape.steps; ++t) {
+    const Matrix<double> m = mask.middleCols(per_step ? t * batch : 0, batch);
+    for (Index k = 0; k < 4; ++k) {
+      const Matrix<double> masked = hs.cwiseProduct(m.middleRows(tied ? 0 : k * h, h));
+      a.middleRows(k * h, h) =
+          w_ih.middleRows(k * h, h) * x.middleRows(t * f, f) + w_hh.middleRows(k * h, h) * masked;
+    }
+    a.colwise() += bias;
+    for (Index n = 0; n < batch; ++n)
+      for (Index u = 0; u < h; ++u) {
+        const double i = sigmoid(a(u, n)), fg = sigmoid(a(h + u, n)),
+                     g = std::tanh(a(2 * h + u, n)), o = sigmoid(a(3 * h + u, n));
+        cs(u, n) = fg * cs(u, n) + i * g;
+        hs(u, n) = o * std::tanh(cs(u, n));
+      }
+  }
+  return hs;
+}
+
+}  // namespace
+
+TEST_CASE("the recurrent mask is applied at every step, differs between samples and batches") {
   const SequenceShape shape{6, 3};
-  const Index units = 50, batch = 40, steps = shape.steps;
+  const Index units = 50, batch = 40;
   const double p = 0.3;
   Generator gen(7);
   for (const bool tied : {true, false}) {
     LSTM<double> lstm(shape, units, gen, RecurrentOptions().recurrent_dropout(p).tied_masks(tied));
     const Matrix<double> x = normal_matrix(shape.size(), batch, gen);
-    lstm.forward(x, Mode::train, &gen);
-    const Matrix<double> hm = lstm.masked_recurrent_inputs();
-    const Index rows = hm.rows();
-    CHECK(rows == (tied ? 1 : 4) * units);
-    // Block 0 is h_0 = 0 masked; h_t is nonzero almost surely for t >= 1, so the zero pattern of
-    // a block is the mask's. Step 1 against step T-1 for every sample and unit:
-    auto dropped = [&](Index t, Index n, Index i) { return hm(i, t * batch + n) == 0.0; };
+    const Matrix<double> y = lstm.forward(x, Mode::train, &gen);
+    const Matrix<double> mask = lstm.recurrent_mask();
+    const Index rows = mask.rows();
+    REQUIRE(rows == (tied ? 1 : 4) * units);
+    REQUIRE(mask.cols() == batch);
+    // The output is that of the cell with this one mask at every step (the reference applies
+    // it by hand; a layer that drew or applied another at some step would differ).
+    CHECK((y - lstm_with_masks(lstm, x)).cwiseAbs().maxCoeff() < 1e-12);
+    CHECK((y - lstm.forward(x, Mode::eval, nullptr)).cwiseAbs().maxCoeff() > 1e-3);
+    auto dropped = [&](const Matrix<double>& m, Index n, Index i) { return m(i, n) == 0.0; };
     Index zeros = 0;
     for (Index n = 0; n < batch; ++n)
       for (Index i = 0; i < rows; ++i) {
-        CHECK(dropped(1, n, i) == dropped(steps - 1, n, i));
-        zeros += dropped(1, n, i);
+        CHECK((mask(i, n) == 0.0 || mask(i, n) == doctest::Approx(1 / (1 - p))));
+        zeros += dropped(mask, n, i);
       }
     // Drop count: binomial(rows*batch, p).
     CHECK(test::within_binomial(double(zeros), double(rows * batch), p));
     // Samples differ: sample 0's mask is not sample 1's.
     Index differ = 0;
-    for (Index i = 0; i < rows; ++i) differ += dropped(1, 0, i) != dropped(1, 1, i);
+    for (Index i = 0; i < rows; ++i) differ += dropped(mask, 0, i) != dropped(mask, 1, i);
     CHECK(differ > 0);
     // The next batch draws new masks.
     lstm.forward(x, Mode::train, &gen);
-    const Matrix<double>& next = lstm.masked_recurrent_inputs();
+    const Matrix<double>& next = lstm.recurrent_mask();
     Index changed = 0;
-    for (Index i = 0; i < rows; ++i) changed += (next(i, batch) == 0.0) != dropped(1, 0, i);
+    for (Index i = 0; i < rows; ++i) changed += dropped(next, 0, i) != dropped(mask, 0, i);
     CHECK(changed > 0);
   }
 }
@@ -217,26 +256,29 @@ TEST_CASE("per-step masks (naive dropout): a fresh recurrent mask at every step"
   const double p = 0.3;
   Generator gen(17);
   for (const bool tied : {true, false}) {
-    GRU<double> gru(shape, units, gen,
-                    RecurrentOptions().recurrent_dropout(p).tied_masks(tied).mask_mode(MaskMode::per_step));
+    LSTM<double> lstm(
+        shape, units, gen,
+        RecurrentOptions().recurrent_dropout(p).tied_masks(tied).mask_mode(MaskMode::per_step));
     const Matrix<double> x = normal_matrix(shape.size(), batch, gen);
-    gru.forward(x, Mode::train, &gen);
-    const Matrix<double>& hm = gru.masked_recurrent_inputs();
-    const Index rows = hm.rows();
-    REQUIRE(rows == (tied ? 1 : 3) * units);
-    // h_t != 0 almost surely for t >= 1, so block t's zeros are step t's mask.
-    auto dropped = [&](Index t, Index n, Index i) { return hm(i, t * batch + n) == 0.0; };
+    const Matrix<double> y = lstm.forward(x, Mode::train, &gen);
+    const Matrix<double>& mask = lstm.recurrent_mask();
+    const Index rows = mask.rows();
+    REQUIRE(rows == (tied ? 1 : 4) * units);
+    REQUIRE(mask.cols() == steps * batch);
+    // Step t's block of the mask is the one applied at step t.
+    CHECK((y - lstm_with_masks(lstm, x)).cwiseAbs().maxCoeff() < 1e-12);
+    auto dropped = [&](Index t, Index n, Index i) { return mask(i, t * batch + n) == 0.0; };
     Index zeros = 0, differ = 0;
     for (Index n = 0; n < batch; ++n)
       for (Index i = 0; i < rows; ++i) {
-        for (Index t = 1; t < steps; ++t) zeros += dropped(t, n, i);
-        differ += dropped(1, n, i) != dropped(steps - 1, n, i);
+        for (Index t = 0; t < steps; ++t) zeros += dropped(t, n, i);
+        differ += dropped(0, n, i) != dropped(steps - 1, n, i);
       }
     // Two independent masks differ at an entry with probability 2 p (1 - p); the drop fraction
-    // over steps 1..T-1 is binomial(rows*batch*(T-1), p).
+    // over all steps is binomial(rows*batch*T, p).
     const double entries = double(rows * batch);
     CHECK(test::within_binomial(double(differ), entries, 2 * p * (1 - p)));
-    CHECK(test::within_binomial(double(zeros), entries * double(steps - 1), p));
+    CHECK(test::within_binomial(double(zeros), entries * double(steps), p));
   }
 }
 

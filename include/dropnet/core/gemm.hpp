@@ -26,6 +26,9 @@
 // Operands may be Maps or blocks of a column-major matrix (anything an Eigen::Ref binds without
 // a copy: unit inner stride), so a layer that views its buffers through Maps (Conv2D's per-sample
 // columns) gets the same allocation-free kernels.
+// multiply_scaled reads B times an elementwise scale whose columns repeat (a recurrent layer's
+// per-sample dropout mask over a time-major sequence): the packed kernel multiplies it in while
+// packing B, the other kernels on a copy of B the Gemm keeps.
 // Needs Eigen >= 3.4 for the direct kernel; older versions fall back to the plain product.
 
 #include <Eigen/Core>
@@ -83,6 +86,26 @@ class Gemm {
     run<OpA, OpB>(a, b, c, beta);
   }
 
+  /// c = beta * c + op(a) * op(b .* s), where `s` has b's rows and its columns repeat: b's stored
+  /// column j (op(b)'s row j when transposed) is multiplied elementwise by s's column
+  /// j % s.cols(). A recurrent layer's dropout mask (one column per sample) over every step of a
+  /// time-major sequence, without a masked copy of b: the packed kernel multiplies s in while
+  /// packing b, which it reads anyway; the other kernels multiply into a buffer this Gemm keeps
+  /// (sized at the first call at a shape). The products are those of the masked copy, bit for
+  /// bit. Throws InvalidArgument as multiply does, and when s's rows are not b's or s is empty.
+  template <Op OpA, Op OpB>
+  void multiply_scaled(const In& a, const In& b, const In& s, Out c, T beta) {
+    check_inner<OpA, OpB>(a, b);
+    // (require, not require_shape: its std::string would allocate for this longer name.)
+    const Index rows = op_rows<OpA>(a), cols = op_cols<OpB>(b);
+    detail::require(c.rows() == rows && c.cols() == cols, "Gemm::multiply_scaled", "c has shape ",
+                    c.rows(), "x", c.cols(), ", expected ", rows, "x", cols);
+    detail::require(s.rows() == b.rows() && s.cols() > 0, "Gemm::multiply_scaled",
+                    "the scale needs b's ", b.rows(), " rows and a column, got ", s.rows(), " x ",
+                    s.cols());
+    run<OpA, OpB>(a, b, c, beta, &s);
+  }
+
  private:
   static constexpr Index gemv_columns = 4;
   /// Up to 16 rows (an output layer of 10 classes), the packed kernel fills at most one register
@@ -115,9 +138,36 @@ class Gemm {
                     " rows");
   }
 
+  /// Whether run() takes the packed kernel for a c of this shape, and at which `level`.
+  static bool packed_for(const Out& c, SimdLevel& level) {
+#if !defined(DROPNET_USE_BLAS)  // with it, the BLAS takes float and double
+    if constexpr (packed) {
+      if (c.cols() >= gemv_columns && c.rows() >= gemv_columns) {
+        level = simd_level();
+        return c.rows() > eigen_max_rows && simd::gemm_packed_serves(level);
+      }
+    }
+#endif
+    (void)c, (void)level;
+    return false;
+  }
+
+  /// The product, b scaled by *scale (multiply_scaled) unless scale is null.
   template <Op OpA, Op OpB>
-  void run(const In& a, const In& b, Out& c, T beta) {
+  void run(const In& a, const In& b, Out& c, T beta, const In* scale = nullptr) {
     if (c.size() == 0) return;
+    SimdLevel level = SimdLevel::baseline;
+    if (packed_for(c, level)) {
+      run_packed<OpA, OpB>(level, a, b, c, beta, scale);
+      return;
+    }
+    if (scale != nullptr) {  // the other kernels read b as stored: scale a copy of it
+      scaled_b_.resize(b.rows(), b.cols());
+      for (Index j = 0; j < b.cols(); ++j)
+        scaled_b_.col(j) = b.col(j).cwiseProduct(scale->col(j % scale->cols()));
+      run<OpA, OpB>(a, scaled_b_, c, beta);
+      return;
+    }
 #if defined(DROPNET_USE_BLAS)
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
       blas<OpA, OpB>(a, b, c, beta);
@@ -128,15 +178,10 @@ class Gemm {
       product<OpA, OpB>(a, b, c, beta);
       return;
     }
-    if constexpr (packed) {
-      const SimdLevel level = simd_level();
-      if (c.rows() > eigen_max_rows && simd::gemm_packed_serves(level)) {
-        run_packed<OpA, OpB>(level, a, b, c, beta);
-        return;
-      }
-    }
     run_eigen<OpA, OpB>(a, b, c, beta);
   }
+
+  Matrix<T> scaled_b_;  // b times the scale, for the kernels that cannot scale while packing
 
   /// Calls f(thread, first column, columns) on each thread's share of C's n columns. Shares are
   /// whole groups of 4 columns (the last excepted), so Eigen's kernel, which handles a group of
@@ -153,12 +198,13 @@ class Gemm {
     return OpB == Op::none ? b.data() + first * b.outerStride() : b.data() + first;
   }
 
-  /// The packed kernel of `level` (gemm_packed_serves(level) holds) on each thread's columns.
-  /// (Splitting the rows instead, so that each thread packs half of a layer's weights rather
-  /// than all of them, measured slower on W3's products: 1.6-1.7x on two threads against
-  /// 1.8-1.9x, since each thread then packs, transposing, the whole batch.)
+  /// The packed kernel of `level` (gemm_packed_serves(level) holds) on each thread's columns,
+  /// b scaled by *scale unless it is null. (Splitting the rows instead, so that each thread
+  /// packs half of a layer's weights rather than all of them, measured slower on W3's products:
+  /// 1.6-1.7x on two threads against 1.8-1.9x, since each thread then packs, transposing, the
+  /// whole batch.)
   template <Op OpA, Op OpB>
-  void run_packed(SimdLevel level, const In& a, const In& b, Out& c, T beta) {
+  void run_packed(SimdLevel level, const In& a, const In& b, Out& c, T beta, const In* scale) {
     const Index m = c.rows(), n = c.cols(), k = op_cols<OpA>(a);
     const int threads = thread_count(m, n, k);
     if (workspaces_.size() < static_cast<std::size_t>(threads))
@@ -166,10 +212,16 @@ class Gemm {
     for (int t = 0; t < threads; ++t)
       workspaces_[static_cast<std::size_t>(t)].reserve(m, detail::piece_length(n, threads, 4), k);
     split_columns(n, threads, [&](int t, Index first, Index cols) {
+      simd::GemmScale<T> share_scale;
+      if (scale != nullptr) {  // a share starts at op(b)'s column first: b's column or row
+        share_scale = {scale->data(), scale->outerStride(), scale->cols(), 0, 0};
+        share_scale =
+            OpB == Op::none ? share_scale.shifted(0, first) : share_scale.shifted(first, 0);
+      }
       simd::gemm_packed<T, OpA == Op::transpose, OpB == Op::transpose>(
           level, m, cols, k, a.data(), a.outerStride(), column_of_op_b<OpB>(b, first),
           b.outerStride(), beta, c.data() + first * c.outerStride(), c.outerStride(),
-          workspaces_[static_cast<std::size_t>(t)]);
+          workspaces_[static_cast<std::size_t>(t)], share_scale);
     });
   }
 

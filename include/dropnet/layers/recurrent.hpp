@@ -29,9 +29,11 @@
 //
 // Implementation: the input projection of all steps is one GEMM (one per gate with untied
 // input masks) over the time-major copy of x; the recurrent product is one GEMM per step (per
-// gate with untied recurrent masks, over h_{t-1} times each mask, written in one vectorized
-// pass); each step's gates are computed in one fused pass. Every
-// buffer is sized at the first forward of a (steps, batch) and reused, so a training step
+// gate with untied recurrent masks); each step's gates are computed in one fused pass. The
+// dropout masks are multiplied into x_t and h_{t-1} inside those GEMMs, while they pack their
+// right operand (Gemm::multiply_scaled), and again inside the weight-gradient GEMMs: no masked
+// copy is ever written, so dropout costs a multiply per packed value, not a pass over memory.
+// Every buffer is sized at the first forward of a (steps, batch) and reused, so a training step
 // allocates nothing after that. Weight gradients are two GEMMs over all steps after the loop.
 //
 // Throws InvalidArgument naming the layer: non-positive steps, features or units, rates outside
@@ -285,10 +287,10 @@ class RecurrentLayer : public Layer<T> {
   /// Gradient of weight_hh from the last backward.
   const Matrix<T>& weight_hh_grad() const { return weight_hh_grad_; }
 
-  /// The inputs of the recurrent products in the last forward, time-major: block t (columns
-  /// [t*batch, (t+1)*batch)) holds h_t masked by each gate's recurrent mask (one H-row slice per
-  /// mask). Empty unless the last forward applied recurrent dropout.
-  const Matrix<T>& masked_recurrent_inputs() const { return hm_; }
+  /// The recurrent masks of the last forward (values 0 and 1/(1-p)), masks*H x batch, per sample
+  /// (per_step: masks*H x T*batch, time-major), gate k's in rows [k*H, (k+1)*H) unless tied;
+  /// empty unless it applied recurrent dropout.
+  const Matrix<T>& recurrent_mask() const { return mask_h_; }
   /// The input masks of the last forward (values 0 and 1/(1-p)), masks*F x batch, per sample
   /// (per_step: masks*F x T*batch, time-major); empty unless it applied input dropout.
   const Matrix<T>& input_mask() const { return mask_x_; }
@@ -318,7 +320,7 @@ class RecurrentLayer : public Layer<T> {
         draw_mask(*gen, options_.recurrent_dropout(), keep_h_, recurrent_masks_ * units_, mask_h_);
     }
     if (input_masks_ == 0) mask_x_.resize(0, 0);
-    if (recurrent_masks_ == 0) hm_.resize(0, 0);
+    if (recurrent_masks_ == 0) mask_h_.resize(0, 0);
     draw_zoneout(sample ? gen : nullptr, options_.zoneout_c(), keep_zc_, zc_);
     draw_zoneout(sample ? gen : nullptr, options_.zoneout_h(), keep_zh_, zh_);
     project_inputs(x);
@@ -410,7 +412,7 @@ class RecurrentLayer : public Layer<T> {
 
   void resize_buffers() {
     const Index g = gates * units_, tb = steps_cols(), h = units_, f = input_.features;
-    xs_.resize((input_masks_ > 1 ? gates : 1) * f, tb);
+    xs_.resize(f, tb);
     gx_.resize(g, tb);
     gh_.resize(g, tb);
     acts_.resize(g, tb);
@@ -423,10 +425,7 @@ class RecurrentLayer : public Layer<T> {
     }
     dh_.resize(h, batch_);
     dc_.resize(h, batch_);
-    if (recurrent_masks_ > 0) {
-      hm_.resize(recurrent_masks_ * h, tb);
-      dhm_.resize(recurrent_masks_ * h, batch_);
-    }
+    if (recurrent_masks_ > 0) dhm_.resize(recurrent_masks_ * h, batch_);
     output_.resize(options_.return_sequences() ? input_.steps * h : h, batch_);
   }
 
@@ -451,60 +450,45 @@ class RecurrentLayer : public Layer<T> {
     }
   }
 
-  /// gx = W_ih x_t + b_ih for every step: x copied time-major (masked per gate), then one GEMM
-  /// (one per gate with untied input masks).
-  void project_inputs(const Matrix<T>& x) {
-    const Index f = input_.features, copies = xs_.rows() / f;
-    for (Index n = 0; n < batch_; ++n)
-      for (Index t = 0; t < input_.steps; ++t) {
-        const auto xt = x.col(n).segment(t * f, f);
-        for (Index k = 0; k < copies; ++k) {
-          auto dst = xs_.col(t * batch_ + n).segment(k * f, f);
-          if (input_masks_ > 0) {
-            dst = xt.cwiseProduct(
-                mask_x_.col(mask_col(t, n)).segment((input_masks_ == 1 ? 0 : k) * f, f));
-          } else {
-            dst = xt;
-          }
-        }
-      }
-    if (copies == 1) {
-      input_gemm_.template multiply<Op::none, Op::none>(weight_ih_, xs_, gx_, T(0));
+  /// out = beta out + w (b .* mask): one product of all gates (no mask, or one tied mask), or
+  /// one per gate with its own mask (w, out: gate k's rows [k*R, (k+1)*R); mask: [k*D, (k+1)*D)
+  /// for D = b's rows). The mask is multiplied in while the GEMM packs b, so no masked copy of b
+  /// is written and read back (Gemm::multiply_scaled; its columns repeat along b's: a mask per
+  /// sample over every step). Transposed b: the weight gradients, where b holds the samples in
+  /// its columns all the same.
+  template <Op OpB, class W, class B, class M, class Out>
+  static void gate_products(Gemm<T>& gemm, const W& w, const B& b, const M& mask, Index masks,
+                            Out&& out, T beta) {
+    if (masks == 0) {
+      gemm.template multiply<Op::none, OpB>(w, b, out, beta);
+    } else if (masks == 1) {
+      gemm.template multiply_scaled<Op::none, OpB>(w, b, mask, out, beta);
     } else {
+      const Index r = w.rows() / gates, d = mask.rows() / gates;
       for (Index k = 0; k < gates; ++k)
-        input_gemm_.template multiply<Op::none, Op::none>(
-            weight_ih_.middleRows(k * units_, units_), xs_.middleRows(k * f, f),
-            gx_.middleRows(k * units_, units_), T(0));
+        gemm.template multiply_scaled<Op::none, OpB>(
+            w.middleRows(k * r, r), b, mask.middleRows(k * d, d), out.middleRows(k * r, r), beta);
     }
+  }
+
+  /// gx = W_ih x_t + b_ih for every step: x copied time-major, then one GEMM (one per gate with
+  /// untied input masks; the masks applied inside the GEMM).
+  void project_inputs(const Matrix<T>& x) {
+    const Index f = input_.features;
+    for (Index n = 0; n < batch_; ++n)
+      for (Index t = 0; t < input_.steps; ++t) xs_.col(t * batch_ + n) = x.col(n).segment(t * f, f);
+    gate_products<Op::none>(input_gemm_, weight_ih_, xs_, mask_x_, input_masks_, gx_, T(0));
     gx_.colwise() += bias_ih_;
   }
 
-  /// gh_t = W_hh h_{t-1} + b_hh (h_{t-1} masked per gate with recurrent dropout).
+  /// gh_t = W_hh h_{t-1} + b_hh (h_{t-1} times each gate's recurrent mask, inside the GEMM).
   void project_hidden(Index t) {
-    const Index h = units_;
     auto gh = step(gh_, t);
     gh.colwise() = bias_hh_;
-    if (recurrent_masks_ == 0) {
-      hidden_gemm_.template multiply<Op::none, Op::none>(weight_hh_, step(hs_, t), gh, T(1));
-      return;
-    }
-    auto hm = step(hm_, t);
-    // One pass per sample over contiguous segments (vectorized; Eigen's replicate() of a block
-    // was a scalar loop with an integer division per element, 15% of a training step).
-    const auto h_prev = step(hs_, t);
-    for (Index n = 0; n < batch_; ++n) {
-      const auto mask = mask_h_.col(mask_col(t, n));
-      for (Index k = 0; k < recurrent_masks_; ++k)
-        hm.col(n).segment(k * h, h) = h_prev.col(n).cwiseProduct(mask.segment(k * h, h));
-    }
-    if (recurrent_masks_ == 1) {
-      hidden_gemm_.template multiply<Op::none, Op::none>(weight_hh_, hm, gh, T(1));
-    } else {
-      for (Index k = 0; k < gates; ++k)
-        hidden_gemm_.template multiply<Op::none, Op::none>(weight_hh_.middleRows(k * h, h),
-                                                           hm.middleRows(k * h, h),
-                                                           gh.middleRows(k * h, h), T(1));
-    }
+    const auto mask = recurrent_masks_ > 0 ? mask_h_.middleCols(mask_col(t, 0), batch_)
+                                           : mask_h_.middleCols(0, 0);
+    gate_products<Op::none>(hidden_gemm_, weight_hh_, step(hs_, t), mask, recurrent_masks_, gh,
+                            T(1));
   }
 
   /// The gates of step t, vectorized over the step's units and samples: reads gx_, gh_ and the
@@ -613,35 +597,30 @@ class RecurrentLayer : public Layer<T> {
     }
     for (Index n = 0; n < batch_; ++n) {
       const auto mask = mask_h_.col(mask_col(t, n));
-      for (Index k = 0; k < recurrent_masks_; ++k)
-        dh_.col(n) += dhm_.col(n).segment(k * h, h).cwiseProduct(mask.segment(k * h, h));
+      const auto dhm = dhm_.col(n);
+      const auto term = [&](Index k) {
+        return dhm.segment(k * h, h).cwiseProduct(mask.segment(k * h, h));
+      };
+      auto dh = dh_.col(n);
+      // One pass over dh for all gates, adding in gate order (the bits of one pass per gate).
+      if (recurrent_masks_ == 1) {
+        dh += term(0);
+      } else if constexpr (Cell == CellKind::lstm) {
+        dh = dh + term(0) + term(1) + term(2) + term(3);
+      } else {
+        dh = dh + term(0) + term(1) + term(2);
+      }
     }
   }
 
-  /// dW_ih = dgx xs^T, dW_hh = dgh hm^T, db = row sums: GEMMs over all steps.
+  /// dW_ih = dgx (xs .* mask_x)^T, dW_hh = dgh (hs .* mask_h)^T, db = row sums: GEMMs over all
+  /// steps, the masks applied inside them as in the forward products.
   void parameter_gradients() {
-    const Index h = units_, f = input_.features, tb = steps_cols();
     const Matrix<T>& dgh = hidden_gradients();
-    if (xs_.rows() == f) {
-      input_weight_gemm_.template multiply<Op::none, Op::transpose>(dgx_, xs_, weight_ih_grad_,
-                                                                    T(0));
-    } else {
-      for (Index k = 0; k < gates; ++k)
-        input_weight_gemm_.template multiply<Op::none, Op::transpose>(
-            dgx_.middleRows(k * h, h), xs_.middleRows(k * f, f),
-            weight_ih_grad_.middleRows(k * h, h), T(0));
-    }
-    if (recurrent_masks_ == 0) {
-      hidden_weight_gemm_.template multiply<Op::none, Op::transpose>(dgh, hs_.leftCols(tb),
-                                                                     weight_hh_grad_, T(0));
-    } else {
-      for (Index k = 0; k < gates; ++k) {
-        const Index mask = recurrent_masks_ == 1 ? 0 : k;
-        hidden_weight_gemm_.template multiply<Op::none, Op::transpose>(
-            dgh.middleRows(k * h, h), hm_.middleRows(mask * h, h),
-            weight_hh_grad_.middleRows(k * h, h), T(0));
-      }
-    }
+    gate_products<Op::transpose>(input_weight_gemm_, dgx_, xs_, mask_x_, input_masks_,
+                                 weight_ih_grad_, T(0));
+    gate_products<Op::transpose>(hidden_weight_gemm_, dgh, hs_.leftCols(steps_cols()), mask_h_,
+                                 recurrent_masks_, weight_hh_grad_, T(0));
     bias_ih_grad_.noalias() = dgx_.rowwise().sum();
     bias_hh_grad_.noalias() = dgh.rowwise().sum();
   }
@@ -694,12 +673,11 @@ class RecurrentLayer : public Layer<T> {
   Index input_masks_ = 0, recurrent_masks_ = 0;  // masks applied in the last forward (0: none)
   bool forwarded_ = false;
   // Time-major buffers: block t = columns [t*batch, (t+1)*batch).
-  Matrix<T> xs_;        // x_t (per input mask), F or masks*F rows
+  Matrix<T> xs_;        // x_t, unmasked (the masks are applied inside the GEMMs)
   Matrix<T> gx_, gh_;   // W_ih x_t + b_ih, W_hh h_{t-1} + b_hh
   Matrix<T> acts_;      // gate activations
   Matrix<T> hs_, cs_;   // h_t, c_t at block t (block 0: zero initial state)
   Matrix<T> tc_;        // LSTM: tanh(c~_t)
-  Matrix<T> hm_;        // h_{t-1} masked per recurrent mask
   Matrix<T> zc_, zh_;   // Zoneout update indicators d_t
   Matrix<T> mask_x_, mask_h_;  // per-sequence masks: masks*F x batch, masks*H x batch
   Matrix<T> dgx_, dgh_, dh_, dc_, dhm_, dxs_, dx_, output_;

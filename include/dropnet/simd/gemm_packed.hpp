@@ -25,27 +25,28 @@ constexpr bool gemm_packed_serves(SimdLevel level) {
 
 /// C (m x n, leading dimension ldc) = beta C + op(A) op(B) with the packed kernel of `level`,
 /// A stored m x k (TransA false) or k x m (lda), B k x n or n x k (ldb); beta == 0 never reads
-/// C. Returns false, touching nothing, when !gemm_packed_serves(level); the caller then computes
-/// the product itself. `level` must
-/// not exceed cpu_simd_level() (simd_level() never does). Allocates only to grow `ws`.
+/// C. With a `scale`, B is read as B times it, elementwise (GemmScale; its origin is b's).
+/// Returns false, touching nothing, when !gemm_packed_serves(level); the caller then computes
+/// the product itself. `level` must not exceed cpu_simd_level() (simd_level() never does).
+/// Allocates only to grow `ws`.
 template <class T, bool TransA, bool TransB>
 bool gemm_packed(SimdLevel level, Eigen::Index m, Eigen::Index n, Eigen::Index k, const T* a,
                  Eigen::Index lda, const T* b, Eigen::Index ldb, T beta, T* c, Eigen::Index ldc,
-                 GemmWorkspace<T>& ws) {
+                 GemmWorkspace<T>& ws, const GemmScale<T>& scale = {}) {
 #if defined(DROPNET_SIMD_X86)
   switch (level) {
     case SimdLevel::avx512:
-      avx512::gemm<T, TransA, TransB>(m, n, k, a, lda, b, ldb, beta, c, ldc, ws);
+      avx512::gemm<T, TransA, TransB>(m, n, k, a, lda, b, ldb, beta, c, ldc, ws, scale);
       return true;
     case SimdLevel::avx2:
-      avx2::gemm<T, TransA, TransB>(m, n, k, a, lda, b, ldb, beta, c, ldc, ws);
+      avx2::gemm<T, TransA, TransB>(m, n, k, a, lda, b, ldb, beta, c, ldc, ws, scale);
       return true;
     default:
       break;
   }
 #else
   (void)level, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)beta;
-  (void)c, (void)ldc, (void)ws;
+  (void)c, (void)ldc, (void)ws, (void)scale;
 #endif
   return false;
 }

@@ -1,6 +1,7 @@
 #pragma once
-// The blocking of the packed GEMM kernels (simd/gemm_avx512.hpp, simd/gemm_avx2.hpp) and their
-// packing buffers, shared by every instruction-set level.
+// The blocking of the packed GEMM kernels (simd/gemm_avx512.hpp, simd/gemm_avx2.hpp), their
+// packing buffers and the elementwise scale of B they apply while packing, shared by every
+// instruction-set level.
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -23,6 +24,32 @@ inline constexpr int gemm_nr = 12;
 /// Values of room the packed buffers keep past their panels: packing stores whole registers
 /// (up to 16 floats), which may run past the last panel's last row.
 inline constexpr Eigen::Index gemm_pack_slack = 16;
+
+/// An elementwise scale of the stored B (k x n, or n x k when transposed) that the packed GEMM
+/// multiplies in while packing B, so B's scaled copy never exists in memory: B(r, c) is read as
+/// B(r, c) * s[(row0 + r) + ((col0 + c) % period) * ld] (one rounding, as a materialized
+/// product). The columns of s repeat with `period`: a recurrent layer's dropout mask (one column
+/// per sample) scales every step of a time-major sequence. s == nullptr: no scale. row0 and
+/// col0 place the origin of the B pointer handed to the kernel (a column share of C, a block).
+template <class T>
+struct GemmScale {
+  const T* s = nullptr;     ///< the scale's first element, column-major; nullptr: none
+  Eigen::Index ld = 0;      ///< its leading dimension
+  Eigen::Index period = 1;  ///< its columns: B's column c takes column c % period
+  Eigen::Index row0 = 0;    ///< B's row 0 is the scale's row row0
+  Eigen::Index col0 = 0;    ///< B's column 0 is the scale's column col0 (modulo period)
+
+  /// Whether there is a scale.
+  explicit operator bool() const { return s != nullptr; }
+  /// The scale of B(r, c), and of the elements below it in that column.
+  const T* at(Eigen::Index r, Eigen::Index c) const {
+    return s + (row0 + r) + ((col0 + c) % period) * ld;
+  }
+  /// The same scale for B's block starting at (r, c).
+  GemmScale shifted(Eigen::Index r, Eigen::Index c) const {
+    return {s, ld, period, row0 + r, col0 + c};
+  }
+};
 
 /// A grow-only array of T aligned to 64 bytes, whatever the translation unit's flags (Eigen's
 /// allocator aligns to 16 bytes only in a default x86-64 build, and the kernels load whole
