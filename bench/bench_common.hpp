@@ -105,22 +105,35 @@ Contender contender(F&& fn) {
   }};
 }
 
+/// Which clock race() reads.
+enum class Clock {
+  wall,  ///< steady_clock: what a user waits, load included
+  cpu    ///< the process's CPU time (process_cpu_seconds): single-threaded contenders on a
+         ///< loaded machine, where the wall time counts the time other work held the core
+};
+
 /// Times the contenders alternately, in blocks of calls of at least `block` seconds (long enough
 /// for the clock) and in rotating order, so that all see the same machine load. all[0]'s time
 /// is the benchmark's (manual) time. Leaves each contender's mean time per call in `seconds`.
-inline void race(benchmark::State& state, std::vector<Contender>& all, double block = 20e-6) {
+inline void race(benchmark::State& state, std::vector<Contender>& all, double block = 20e-6,
+                 Clock clock = Clock::wall) {
+  const auto now = [clock] {
+    return clock == Clock::cpu
+               ? process_cpu_seconds()
+               : std::chrono::duration<double>(clock_type::now().time_since_epoch()).count();
+  };
   for (auto& c : all) c.run(1);  // sizes every buffer
-  const auto t0 = clock_type::now();
+  const double t0 = now();
   all[0].run(1);
-  const double one = std::max(1e-9, seconds_since(t0));
+  const double one = std::max(1e-9, now() - t0);
   const int reps = static_cast<int>(std::clamp(block / one, 1.0, 1000.0));
   std::size_t first = 0;
   for (auto _ : state) {
     for (std::size_t i = 0; i < all.size(); ++i) {
       Contender& c = all[(first + i) % all.size()];
-      const auto start = clock_type::now();
+      const double start = now();
       c.run(reps);
-      const double t = seconds_since(start) / reps;
+      const double t = (now() - start) / reps;
       c.seconds += t;
       if (&c == &all[0]) state.SetIterationTime(t);
       benchmark::ClobberMemory();
