@@ -135,7 +135,7 @@ TEST_CASE("kernels split between 2 threads give the bits of 1 thread") {
               {"affine_y", {}}};
     dropnet::simd::max_scaled(z.data(), r["relu"].data(), n, 0.1f);
     dropnet::simd::multiply(z.data(), d.data(), r["product"].data(), n);
-    dropnet::simd::logistic(z.data(), r["logistic"].data(), n, true);
+    dropnet::simd::logistic(z.data(), d.data(), r["logistic"].data(), n);
     const dropnet::simd::AdamConstants<float> adam{1e-3f, 1.2f,  1.0f,  0.0f,  0.9f, 0.999f,
                                                    0.1f,  1e-3f, 1e-8f, false, false};
     dropnet::simd::adam_update(r["adam_p"].data(), g.data(), r["adam_m"].data(), r["adam_v"].data(),

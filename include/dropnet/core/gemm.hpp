@@ -278,7 +278,7 @@ class Gemm {
   static int thread_count(Index m, Index n, Index k) {
     const int wanted = detail::available_threads();
     const double macs = double(m) * double(n) * double(k);
-    return wanted > 1 && n >= 4 * wanted && macs >= parallel_macs ? wanted : 1;
+    return wanted > 1 && n >= Index{4} * wanted && macs >= parallel_macs ? wanted : 1;
   }
   static constexpr double parallel_macs = 256.0 * 1024;
 
