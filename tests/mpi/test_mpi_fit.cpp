@@ -222,7 +222,8 @@ struct TestBlocks {
   template <class At>
   int wrong_sums(int ranks, At&& at) const {
     using S = std::remove_reference_t<decltype(at(0))>;
-    const S ranks_sum = static_cast<S>(ranks * (ranks + 1) / 2);  // of rank + 1
+    const int sum_of_ranks = ranks * (ranks + 1) / 2;  // of rank + 1
+    const S ranks_sum = static_cast<S>(sum_of_ranks);
     int wrong = 0;
     for (std::size_t i = begin; i < end; ++i) wrong += at(i) != ranks_sum * static_cast<S>(i + 1);
     return wrong;
@@ -278,6 +279,7 @@ TEST_CASE("Communicator runs: reduce_scatter and allgather in place, runs cuttin
       held += size;
     }
     std::vector<distributed::Run<S>> runs;
+    runs.reserve(storage.size());
     for (auto& v : storage) runs.push_back({v.data(), v.size()});
     auto at = [&](std::size_t flat) -> S& {  // the flat-th scalar of the runs laid end to end
       for (auto& v : storage) {
