@@ -9,12 +9,15 @@
 //   ./build/bench/bench_distributed --threads 2                 1 process x 2 threads
 //   mpirun -np 2 ./build/bench/bench_distributed --allreduce-only   the exchanges alone (no data):
 //                                      one allreduce, and one reduce-scatter + allgather
+//   ./build/bench/bench_distributed --threads 1 --batch 64   another global batch (default 128):
+//                                      one process at a rank's batch, to compare its compute
 //
 // Open MPI's transport settings go on the mpirun line, e.g. `--mca
 // btl_vader_single_copy_mechanism none` (copy through shared buffers instead of CMA); on the
 // development VM see docs/distributed.md, Performance. As root add --allow-run-as-root; with
 // other work on the machine --oversubscribe (waiting ranks yield the core).
-// The global batch stays 128 (64 per rank on 2 ranks), so the runs train the same model.
+// The global batch stays 128 (64 per rank on 2 ranks) unless --batch says otherwise, so the
+// runs train the same model.
 // Environment: DROPNET_BENCH_EPOCHS (timed epochs, default 3), DROPNET_BENCH_SHORT=1 (subset),
 // DROPNET_FASHION_MNIST_DIR (bench_workloads.hpp).
 
@@ -67,19 +70,29 @@ std::pair<double, double> allreduce_seconds(dropnet::distributed::Communicator& 
   });
 }
 
-/// Best and median seconds of the sharded step's exchange of `count` floats: a reduce-scatter
-/// (sum) then an allgather, in the shares DataParallel uses.
+/// Best and median seconds of the sharded step's exchange over `model`'s parameters, as
+/// DataParallel makes it: a reduce-scatter (sum) in place in the gradients, then an allgather
+/// in place in the values, in the shares DataParallel uses. The values must be the same on
+/// every rank (they stay so).
 std::pair<double, double> scatter_gather_seconds(dropnet::distributed::Communicator& comm,
-                                                 dropnet::Index count, int repeats) {
-  dropnet::Vector<float> buffer = dropnet::Vector<float>::Ones(count);
-  std::vector<std::size_t> counts, bytes;
-  for (int r = 0; r < comm.size(); ++r) {
-    counts.push_back(static_cast<std::size_t>(dropnet::detail::shard_of(0, count, r, comm.size()).second));
-    bytes.push_back(sizeof(float) * counts.back());
+                                                 dropnet::Sequential<float>& model, int repeats) {
+  const dropnet::ModelState<float> state(model);
+  std::vector<dropnet::distributed::Run<float>> gradients, values;
+  gradients.reserve(state.parameters().size());
+  values.reserve(state.parameters().size());
+  for (const auto& p : state.parameters()) {
+    gradients.push_back({p.grad, static_cast<std::size_t>(p.size())});
+    values.push_back({p.value, static_cast<std::size_t>(p.size())});
   }
+  std::vector<std::size_t> counts;
+  counts.reserve(static_cast<std::size_t>(comm.size()));
+  for (int r = 0; r < comm.size(); ++r)
+    counts.push_back(static_cast<std::size_t>(
+        dropnet::detail::shard_of(0, state.gradient_count(), r, comm.size()).second));
   return median_seconds(repeats, [&] {
-    comm.reduce_scatter(buffer.data(), counts.data(), dropnet::distributed::ReduceOp::sum);
-    comm.allgather(buffer.data(), bytes.data());
+    comm.reduce_scatter(gradients.data(), gradients.size(), counts.data(),
+                        dropnet::distributed::ReduceOp::sum);
+    comm.allgather(values.data(), values.size(), counts.data());
   });
 }
 
@@ -91,8 +104,10 @@ int main(int argc, char** argv) {
   distributed::MpiCommunicator world;
   int threads = 1;
   bool allreduce_only = false;
+  dropnet::Index batch = bench::w3.batch;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--batch") == 0 && i + 1 < argc) batch = std::atoi(argv[i + 1]);
     if (std::strcmp(argv[i], "--allreduce-only") == 0) allreduce_only = true;
   }
   Eigen::setNbThreads(threads);
@@ -101,7 +116,7 @@ int main(int argc, char** argv) {
     Sequential<float> model = bench::build_dropnet(bench::w3, gen);
     const Index gradients = ModelState<float>(model).gradient_count();
     const auto [best, median] = allreduce_seconds(world, gradients, 200);
-    const auto [sg_best, sg_median] = scatter_gather_seconds(world, gradients, 200);
+    const auto [sg_best, sg_median] = scatter_gather_seconds(world, model, 200);
     if (world.is_root())
       std::printf("allreduce ranks=%d floats=%ld best_ms=%.3f median_ms=%.3f "
                   "reduce_scatter+allgather best_ms=%.3f median_ms=%.3f load=%s\n",
@@ -122,7 +137,7 @@ int main(int argc, char** argv) {
   const SoftmaxCrossEntropy<float> loss;
   FitOptions<float> options;
   options.epochs = 1;
-  options.batch_size = w.batch / world.size();
+  options.batch_size = batch / world.size();
   options.eval_batch_size = bench::eval_batch;
   if (world.size() > 1) options.communicator = &world;
   const ValidationData<float, Labels> valid{data.valid_x, data.valid_y};
@@ -139,13 +154,13 @@ int main(int argc, char** argv) {
   const double per_epoch = total / epochs;
   const Index gradients = ModelState<float>(model).gradient_count();
   // The step's exchange: reduce-scatter + allgather when the step is sharded (Adam is).
-  const double reduce = world.size() > 1 ? scatter_gather_seconds(world, gradients, 50).second : 0.0;
-  const double steps = std::ceil(double(data.train_x.cols()) / double(w.batch));
+  const double reduce = world.size() > 1 ? scatter_gather_seconds(world, model, 50).second : 0.0;
+  const double steps = std::ceil(double(data.train_x.cols()) / double(batch));
   if (world.is_root())
     std::printf(
-        "W3 ranks=%d threads=%d epochs=%d s_per_epoch=%.3f best=%.3f exchange_median_ms=%.3f "
+        "W3 ranks=%d threads=%d batch=%ld epochs=%d s_per_epoch=%.3f best=%.3f exchange_median_ms=%.3f "
         "(%ld floats) exchange_share=%.1f%% train_loss=%.4f val_acc=%.4f load=%s\n",
-        world.size(), Eigen::nbThreads(), epochs, per_epoch, best, reduce * 1e3,
+        world.size(), Eigen::nbThreads(), static_cast<long>(batch), epochs, per_epoch, best, reduce * 1e3,
         static_cast<long>(gradients), world.size() > 1 ? 100.0 * reduce * steps / per_epoch : 0.0,
         last.loss, last.val_accuracy, load_average().c_str());
   return 0;

@@ -12,11 +12,13 @@
 
 #include "mpi_test_support.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <memory>
 #include <fstream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -197,26 +199,45 @@ TEST_CASE("Adam, BatchNorm, dropout: replicas identical every epoch; ordered mod
   CHECK((first.array() == second.array()).all());
 }
 
-TEST_CASE("Communicator::reduce_scatter: each rank's block is the sum; uneven and empty blocks") {
-  auto check = [](distributed::Communicator& comm, auto scalar) {
-    using S = decltype(scalar);
-    const int p = comm.size();
-    std::vector<std::size_t> counts(static_cast<std::size_t>(p));
-    std::size_t total = 0, begin = 0;
-    for (int r = 0; r < p; ++r) {
-      counts[static_cast<std::size_t>(r)] = r == 1 ? 0 : static_cast<std::size_t>(5 + 2 * r);
-      if (r < comm.rank()) begin += counts[static_cast<std::size_t>(r)];
-      total += counts[static_cast<std::size_t>(r)];
+namespace {
+
+/// The blocks of the collective tests: 5 + 2r scalars for rank r, rank 1's empty.
+struct TestBlocks {
+  explicit TestBlocks(const distributed::Communicator& comm) {
+    for (int r = 0; r < comm.size(); ++r) {
+      counts.push_back(r == 1 ? 0 : static_cast<std::size_t>(5 + 2 * r));
+      if (r < comm.rank()) begin += counts.back();
+      total += counts.back();
     }
-    std::vector<S> data(total);
-    for (std::size_t i = 0; i < total; ++i) data[i] = static_cast<S>((comm.rank() + 1) * (i + 1));
-    comm.reduce_scatter(data.data(), counts.data(), distributed::ReduceOp::sum);
-    const S ranks_sum = static_cast<S>(p * (p + 1) / 2);  // of rank + 1
+    end = begin + counts[static_cast<std::size_t>(comm.rank())];
+    rank = comm.rank();
+  }
+  /// Writes scalar i = (rank + 1) x (i + 1) of the buffer through at(i).
+  template <class At>
+  void fill(At&& at) const {
+    using S = std::remove_reference_t<decltype(at(0))>;
+    for (std::size_t i = 0; i < total; ++i) at(i) = static_cast<S>((rank + 1) * (i + 1));
+  }
+  /// Scalars of this rank's block that are not the sum of fill's values over `ranks` ranks.
+  template <class At>
+  int wrong_sums(int ranks, At&& at) const {
+    using S = std::remove_reference_t<decltype(at(0))>;
+    const int sum_of_ranks = ranks * (ranks + 1) / 2;  // of rank + 1
+    const S ranks_sum = static_cast<S>(sum_of_ranks);
     int wrong = 0;
-    for (std::size_t i = begin; i < begin + counts[static_cast<std::size_t>(comm.rank())]; ++i)
-      wrong += data[i] != ranks_sum * static_cast<S>(i + 1);
-    CHECK(wrong == 0);
-  };
+    for (std::size_t i = begin; i < end; ++i) wrong += at(i) != ranks_sum * static_cast<S>(i + 1);
+    return wrong;
+  }
+  std::vector<std::size_t> counts;  ///< every rank's block
+  std::size_t total = 0;            ///< their sum
+  std::size_t begin = 0, end = 0;   ///< this rank's block
+  int rank = 0;                     ///< this rank
+};
+
+/// check(comm, scalar) for the fast and ordered MPI communicators and SingleProcess, in double
+/// and float.
+template <class Check>
+void for_each_communicator(Check&& check) {
   MpiCommunicator fast;
   MpiCommunicator ordered(MPI_COMM_WORLD, Reduction::ordered);
   SingleProcess alone;
@@ -226,6 +247,72 @@ TEST_CASE("Communicator::reduce_scatter: each rank's block is the sum; uneven an
     check(*comm, 0.0);
     check(*comm, 0.0f);
   }
+}
+
+}  // namespace
+
+TEST_CASE("Communicator::reduce_scatter: each rank's block is the sum; uneven and empty blocks") {
+  auto check = [](distributed::Communicator& comm, auto scalar) {
+    using S = decltype(scalar);
+    const TestBlocks blocks(comm);
+    std::vector<S> data(blocks.total);
+    auto at = [&](std::size_t i) -> S& { return data[i]; };
+    blocks.fill(at);
+    comm.reduce_scatter(data.data(), blocks.counts.data(), distributed::ReduceOp::sum);
+    CHECK(blocks.wrong_sums(comm.size(), at) == 0);
+  };
+  for_each_communicator(check);
+}
+
+TEST_CASE("Communicator runs: reduce_scatter and allgather in place, runs cutting across blocks") {
+  // Blocks of 5 + 2r scalars (rank 1's empty) held by runs of 1, 8, 5, 2, 9, 6, 3, 0, ... scalars,
+  // so that blocks start and end inside runs and runs span blocks.
+  auto check = [](distributed::Communicator& comm, auto scalar) {
+    using S = decltype(scalar);
+    const TestBlocks blocks(comm);
+    const std::vector<std::size_t>& counts = blocks.counts;
+    const std::size_t total = blocks.total;
+    std::vector<std::vector<S>> storage;
+    for (std::size_t held = 0, i = 0; held < total; ++i) {
+      const std::size_t size = std::min<std::size_t>(total - held, (i * 7 + 1) % 10);
+      storage.emplace_back(size);
+      held += size;
+    }
+    std::vector<distributed::Run<S>> runs;
+    runs.reserve(storage.size());
+    for (auto& v : storage) runs.push_back({v.data(), v.size()});
+    auto at = [&](std::size_t flat) -> S& {  // the flat-th scalar of the runs laid end to end
+      for (auto& v : storage) {
+        if (flat < v.size()) return v[flat];
+        flat -= v.size();
+      }
+      return storage.back().back();
+    };
+    blocks.fill(at);
+    comm.reduce_scatter(runs.data(), runs.size(), counts.data(), distributed::ReduceOp::sum);
+    CHECK(blocks.wrong_sums(comm.size(), at) == 0);
+    // Allgather: each rank writes its block as 1000 x (rank + 1) plus the position; the rest is
+    // garbage.
+    for (std::size_t i = 0; i < total; ++i)
+      at(i) = i >= blocks.begin && i < blocks.end
+                  ? static_cast<S>(1000 * (comm.rank() + 1) + static_cast<int>(i))
+                  : S(-1);
+    comm.allgather(runs.data(), runs.size(), counts.data());
+    int wrong = 0;
+    std::size_t block_begin = 0;
+    for (int r = 0; r < comm.size(); ++r) {
+      for (std::size_t i = block_begin; i < block_begin + counts[static_cast<std::size_t>(r)]; ++i)
+        wrong += at(i) != static_cast<S>(1000 * (r + 1) + static_cast<int>(i));
+      block_begin += counts[static_cast<std::size_t>(r)];
+    }
+    CHECK(wrong == 0);
+  };
+  for_each_communicator(check);
+  MpiCommunicator fast;
+  distributed::Run<float> short_run{nullptr, 0};
+  const std::vector<std::size_t> counts(static_cast<std::size_t>(fast.size()), 1);
+  if (fast.size() > 1)  // the same mistake on every rank: every rank throws, nobody waits
+    CHECK_THROWS_AS(fast.allgather(&short_run, 1, counts.data()), std::invalid_argument);
 }
 
 namespace {

@@ -19,8 +19,18 @@
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace dropnet::distributed {
+
+/// `size` scalars at `data`: one run of a buffer given as several runs laid end to end (a
+/// model's parameters, each its own allocation), so that a collective reads and writes them in
+/// place instead of through a packed copy.
+template <class S>
+struct Run {
+  S* data;           ///< first scalar
+  std::size_t size;  ///< number of scalars
+};
 
 /// The reduction of allreduce.
 enum class ReduceOp {
@@ -47,7 +57,7 @@ class Communicator {
   /// Every rank ends with the whole buffer at `data`: rank r contributes the block of
   /// `bytes[r]` bytes (size() entries, the same on every rank) that starts after the blocks of
   /// ranks 0 .. r-1. This default broadcasts the blocks in turn; MpiCommunicator overrides it
-  /// with one MPI_Allgatherv.
+  /// with a ring of messages.
   virtual void allgather(void* data, const std::size_t* bytes) {
     auto* block = static_cast<char*>(data);
     for (int r = 0; r < size(); ++r) {
@@ -60,13 +70,38 @@ class Communicator {
   /// scalars (size() entries, the same on every rank) that start after the blocks of ranks
   /// 0 .. r-1; data outside its block is left unspecified. With the allgather of the blocks it
   /// moves the bytes of one allreduce. This default is an allreduce of the whole buffer;
-  /// MpiCommunicator overrides it with a ring of MPI_Sendrecv.
+  /// MpiCommunicator overrides it with a ring of messages.
   virtual void reduce_scatter(double* data, const std::size_t* counts, ReduceOp op) {
     allreduce(data, total_of(counts), op);
   }
   /// As the double overload.
   virtual void reduce_scatter(float* data, const std::size_t* counts, ReduceOp op) {
     allreduce(data, total_of(counts), op);
+  }
+
+  /// reduce_scatter of the buffer made of runs[0 .. run_count) laid end to end: rank r's block
+  /// (`counts[r]` scalars, as above) is reduced in place in the runs that hold it. The runs'
+  /// sizes must be the same on every rank. This default packs the runs into one buffer and
+  /// unpacks it; MpiCommunicator's ring sends and adds the runs where they are.
+  virtual void reduce_scatter(const Run<double>* runs, std::size_t run_count,
+                              const std::size_t* counts, ReduceOp op) {
+    packed_reduce_scatter(runs, run_count, counts, op);
+  }
+  /// As the double overload.
+  virtual void reduce_scatter(const Run<float>* runs, std::size_t run_count,
+                              const std::size_t* counts, ReduceOp op) {
+    packed_reduce_scatter(runs, run_count, counts, op);
+  }
+  /// allgather of the buffer made of runs[0 .. run_count) laid end to end, rank r contributing
+  /// its block of `counts[r]` scalars: every rank ends with every block, in place in the runs.
+  /// The runs' sizes must be the same on every rank. This default packs, allgathers the bytes
+  /// and unpacks; MpiCommunicator's ring receives straight into the runs.
+  virtual void allgather(const Run<double>* runs, std::size_t run_count, const std::size_t* counts) {
+    packed_allgather(runs, run_count, counts);
+  }
+  /// As the double overload.
+  virtual void allgather(const Run<float>* runs, std::size_t run_count, const std::size_t* counts) {
+    packed_allgather(runs, run_count, counts);
   }
 
   /// True on the rank that writes files and prints progress (rank 0).
@@ -78,6 +113,35 @@ class Communicator {
     std::size_t total = 0;
     for (int r = 0; r < size(); ++r) total += counts[r];
     return total;
+  }
+
+ private:
+  // The runs copied into one buffer (when `in` is true), or the buffer copied back into them.
+  template <class S>
+  static void copy_runs(const Run<S>* runs, std::size_t run_count, std::vector<S>& buffer, bool in) {
+    S* packed = buffer.data();
+    for (std::size_t i = 0; i < run_count; packed += runs[i].size, ++i)
+      for (std::size_t j = 0; j < runs[i].size; ++j) {
+        if (in) packed[j] = runs[i].data[j];
+        else runs[i].data[j] = packed[j];
+      }
+  }
+  template <class S>
+  void packed_reduce_scatter(const Run<S>* runs, std::size_t run_count, const std::size_t* counts,
+                             ReduceOp op) {
+    std::vector<S> buffer(total_of(counts));
+    copy_runs(runs, run_count, buffer, true);
+    reduce_scatter(buffer.data(), counts, op);
+    copy_runs(runs, run_count, buffer, false);
+  }
+  template <class S>
+  void packed_allgather(const Run<S>* runs, std::size_t run_count, const std::size_t* counts) {
+    std::vector<S> buffer(total_of(counts));
+    std::vector<std::size_t> bytes(static_cast<std::size_t>(size()));
+    for (std::size_t r = 0; r < bytes.size(); ++r) bytes[r] = sizeof(S) * counts[r];
+    copy_runs(runs, run_count, buffer, true);
+    allgather(buffer.data(), bytes.data());
+    copy_runs(runs, run_count, buffer, false);
   }
 };
 

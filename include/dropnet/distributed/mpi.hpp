@@ -90,30 +90,49 @@ class MpiCommunicator final : public Communicator {
       done += static_cast<std::size_t>(chunk);
     }
   }
-  /// MPI_Allgatherv in place; blocks or offsets beyond INT_MAX bytes take the base class's
-  /// broadcasts instead.
+  /// The ring of ring_allgather over the one buffer; blocks beyond INT_MAX / 16 bytes take the
+  /// base class's broadcasts instead.
   void allgather(void* data, const std::size_t* bytes) override {
-    std::vector<int> counts(static_cast<std::size_t>(size_)), offsets(counts.size());
-    std::size_t offset = 0;
-    for (std::size_t r = 0; r < counts.size(); ++r) {
-      if (offset + bytes[r] > static_cast<std::size_t>(std::numeric_limits<int>::max()))
-        return Communicator::allgather(data, bytes);
-      counts[r] = static_cast<int>(bytes[r]);
-      offsets[r] = static_cast<int>(offset);
-      offset += bytes[r];
-    }
-    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, counts.data(), offsets.data(),
-                   MPI_BYTE, comm_);
+    const Run<char> run{static_cast<char*>(data), total_of(bytes)};
+    if (!ring_allgather(&run, 1, bytes, MPI_BYTE)) Communicator::allgather(data, bytes);
   }
-  /// A ring of MPI_Sendrecv that leaves this rank's block reduced in place (see scatter); the
-  /// ordered sum of the whole buffer when reduction is ordered and op is sum, and the base
-  /// class's allreduce when a block exceeds INT_MAX / 16 scalars.
+  /// ring_allgather: every block received straight into the runs (packed through the base class
+  /// when a block exceeds INT_MAX / 16 scalars).
+  void allgather(const Run<double>* runs, std::size_t run_count, const std::size_t* counts) override {
+    if (!ring_allgather(runs, run_count, counts, MPI_DOUBLE))
+      Communicator::allgather(runs, run_count, counts);
+  }
+  /// As the double overload.
+  void allgather(const Run<float>* runs, std::size_t run_count, const std::size_t* counts) override {
+    if (!ring_allgather(runs, run_count, counts, MPI_FLOAT))
+      Communicator::allgather(runs, run_count, counts);
+  }
+  /// The ring of ring_reduce_scatter over the one buffer (see there); the ordered sum of the
+  /// whole buffer when reduction is ordered and op is sum, and the base class's allreduce when a
+  /// block exceeds INT_MAX / 16 scalars.
   void reduce_scatter(double* data, const std::size_t* counts, ReduceOp op) override {
-    scatter(data, counts, op, MPI_DOUBLE);
+    const Run<double> run{data, total_of(counts)};
+    if (!ring_reduce_scatter(&run, 1, counts, op, MPI_DOUBLE))
+      Communicator::reduce_scatter(data, counts, op);
   }
   /// As the double overload.
   void reduce_scatter(float* data, const std::size_t* counts, ReduceOp op) override {
-    scatter(data, counts, op, MPI_FLOAT);
+    const Run<float> run{data, total_of(counts)};
+    if (!ring_reduce_scatter(&run, 1, counts, op, MPI_FLOAT))
+      Communicator::reduce_scatter(data, counts, op);
+  }
+  /// ring_reduce_scatter over the runs where they are; packed through the base class in the
+  /// cases the one-buffer overload hands to it.
+  void reduce_scatter(const Run<double>* runs, std::size_t run_count, const std::size_t* counts,
+                      ReduceOp op) override {
+    if (!ring_reduce_scatter(runs, run_count, counts, op, MPI_DOUBLE))
+      Communicator::reduce_scatter(runs, run_count, counts, op);
+  }
+  /// As the double overload.
+  void reduce_scatter(const Run<float>* runs, std::size_t run_count, const std::size_t* counts,
+                      ReduceOp op) override {
+    if (!ring_reduce_scatter(runs, run_count, counts, op, MPI_FLOAT))
+      Communicator::reduce_scatter(runs, run_count, counts, op);
   }
   /// How this communicator sums.
   Reduction reduction() const { return reduction_; }
@@ -142,43 +161,104 @@ class MpiCommunicator final : public Communicator {
     }
   }
 
-  // A ring of size() - 1 MPI_Sendrecv: at step k rank r passes its partial sum of block
-  // r - k - 1 to rank r + 1 and adds rank r - 1's partial sum of block r - k - 2 into its own,
-  // so that after the last step block r holds the sum over every rank. Rank r's result is in
-  // place and nothing else is copied: Open MPI's MPI_Reduce_scatter in place copies the whole
-  // buffer to a temporary first, which cost as much as the update the sharded step saves.
-  // The order of the additions is fixed by the world size: reproducible, but not the ordered
-  // reduction's rank order, which takes the ordered allreduce instead.
+  // The offsets of the blocks of `counts` (size() + 1 entries), or an empty vector when a block
+  // is too large for one message (more than INT_MAX / 16 scalars) or the runs do not hold
+  // exactly the blocks.
   template <class S>
-  void scatter(S* data, const std::size_t* counts, ReduceOp op, MPI_Datatype type) {
-    if (reduction_ == Reduction::ordered && op == ReduceOp::sum)
-      return Communicator::reduce_scatter(data, counts, op);
-    const auto p = static_cast<std::size_t>(size_);
-    std::vector<std::size_t> begin(p + 1, 0);
-    std::size_t largest = 0;
-    for (std::size_t r = 0; r < p; ++r) {
-      if (counts[r] > static_cast<std::size_t>(count_of(counts[r])))
-        return Communicator::reduce_scatter(data, counts, op);
+  std::vector<std::size_t> block_offsets(const Run<S>* runs, std::size_t run_count,
+                                         const std::size_t* counts) const {
+    std::vector<std::size_t> begin(static_cast<std::size_t>(size_) + 1, 0);
+    for (std::size_t r = 0; r + 1 < begin.size(); ++r) {
+      if (counts[r] > static_cast<std::size_t>(count_of(counts[r]))) return {};
       begin[r + 1] = begin[r] + counts[r];
-      largest = std::max(largest, counts[r]);
     }
-    std::vector<S>& incoming = scratch(S{});
-    incoming.resize(largest);
+    std::size_t held = 0;
+    for (std::size_t i = 0; i < run_count; ++i) held += runs[i].size;
+    if (held != begin.back())
+      throw std::invalid_argument("MpiCommunicator: the runs hold " + std::to_string(held) +
+                                  " scalars, the blocks " + std::to_string(begin.back()));
+    return begin;
+  }
+
+  // Calls piece(data, n, offset) for each part of the runs laid end to end that falls in
+  // [from, to): n scalars at data, `offset` scalars after `from`.
+  template <class S, class Piece>
+  static void for_each_piece(const Run<S>* runs, std::size_t run_count, std::size_t from,
+                             std::size_t to, Piece&& piece) {
+    std::size_t first = 0;  // of run i, in the flat order
+    for (std::size_t i = 0; i < run_count && first < to; first += runs[i].size, ++i) {
+      const std::size_t a = std::max(from, first), b = std::min(to, first + runs[i].size);
+      if (a < b) piece(runs[i].data + (a - first), b - a, a - from);
+    }
+  }
+
+  // One step of a ring: block `out` goes to the next rank and block `in` comes from the
+  // previous one, one message per piece of a run (the runs are laid out alike on every rank,
+  // so the pieces match), into `incoming` (the block's scalars in order) or, when it is null,
+  // straight into the runs. A large piece goes by Open MPI's single copy from the sender's
+  // memory into its destination: nothing is packed.
+  template <class S>
+  void ring_step(const Run<S>* runs, std::size_t run_count, const std::vector<std::size_t>& begin,
+                 std::size_t out, std::size_t in, S* incoming, MPI_Datatype type) {
     const int next = (rank_ + 1) % size_, previous = (rank_ + size_ - 1) % size_;
-    auto block = [&](int k) { return static_cast<std::size_t>(((rank_ - k) % size_ + size_) % size_); };
+    requests_.clear();
+    for_each_piece(runs, run_count, begin[in], begin[in + 1], [&](S* data, std::size_t n, std::size_t at) {
+      requests_.emplace_back();
+      MPI_Irecv(incoming ? incoming + at : data, static_cast<int>(n), type, previous, 0, comm_,
+                &requests_.back());
+    });
+    for_each_piece(runs, run_count, begin[out], begin[out + 1], [&](S* data, std::size_t n, std::size_t) {
+      requests_.emplace_back();
+      MPI_Isend(data, static_cast<int>(n), type, next, 0, comm_, &requests_.back());
+    });
+    MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+  }
+
+  // The block that rank_ sends at step k of a ring: rank_ - k (mod size_).
+  std::size_t block_at(int k) const { return static_cast<std::size_t>(((rank_ - k) % size_ + size_) % size_); }
+
+  // A ring of size() - 1 steps: at step k rank r passes its partial sum of block r - k to rank
+  // r + 1 and adds rank r - 1's partial sum of block r - k - 1 into its own, so that after the
+  // last step block r holds the sum over every rank, in place. Nothing else is copied: Open
+  // MPI's MPI_Reduce_scatter in place copies the whole buffer to a temporary first, which cost
+  // as much as the update the sharded step saves. The order of the additions is fixed by the
+  // world size: reproducible, but not the ordered reduction's rank order, which takes the
+  // ordered allreduce instead. Returns false, doing nothing, in the cases the callers hand to
+  // the base class (ordered sum, blocks too large).
+  template <class S>
+  bool ring_reduce_scatter(const Run<S>* runs, std::size_t run_count, const std::size_t* counts,
+                           ReduceOp op, MPI_Datatype type) {
+    if (reduction_ == Reduction::ordered && op == ReduceOp::sum) return false;
+    const std::vector<std::size_t> begin = block_offsets(runs, run_count, counts);
+    if (begin.empty()) return false;
+    std::vector<S>& incoming = scratch(S{});
+    incoming.resize(*std::max_element(counts, counts + size_));
     for (int k = 1; k < size_; ++k) {
-      const std::size_t out = block(k), in = block(k + 1);
-      MPI_Sendrecv(data + begin[out], static_cast<int>(counts[out]), type, next, 0, incoming.data(),
-                   static_cast<int>(counts[in]), type, previous, 0, comm_, MPI_STATUS_IGNORE);
-      S* mine = data + begin[in];
-      const S* theirs = incoming.data();
-      const std::size_t n = counts[in];
-      switch (op) {  // plain loops: the compiler vectorizes them
-        case ReduceOp::sum: for (std::size_t i = 0; i < n; ++i) mine[i] += theirs[i]; break;
-        case ReduceOp::min: for (std::size_t i = 0; i < n; ++i) mine[i] = std::min(mine[i], theirs[i]); break;
-        case ReduceOp::max: for (std::size_t i = 0; i < n; ++i) mine[i] = std::max(mine[i], theirs[i]); break;
-      }
+      const std::size_t in = block_at(k + 1);
+      ring_step(runs, run_count, begin, block_at(k), in, incoming.data(), type);
+      for_each_piece(runs, run_count, begin[in], begin[in + 1], [&](S* mine, std::size_t n, std::size_t at) {
+        const S* theirs = incoming.data() + at;
+        switch (op) {  // plain loops: the compiler vectorizes them
+          case ReduceOp::sum: for (std::size_t i = 0; i < n; ++i) mine[i] += theirs[i]; break;
+          case ReduceOp::min: for (std::size_t i = 0; i < n; ++i) mine[i] = std::min(mine[i], theirs[i]); break;
+          case ReduceOp::max: for (std::size_t i = 0; i < n; ++i) mine[i] = std::max(mine[i], theirs[i]); break;
+        }
+      });
     }
+    return true;
+  }
+
+  // A ring of size() - 1 steps: at step k rank r passes block r - k (its own, then the ones it
+  // received) to rank r + 1 and receives block r - k - 1 from rank r - 1, in place. Returns
+  // false, doing nothing, when a block is too large for one message.
+  template <class S>
+  bool ring_allgather(const Run<S>* runs, std::size_t run_count, const std::size_t* counts,
+                      MPI_Datatype type) {
+    const std::vector<std::size_t> begin = block_offsets(runs, run_count, counts);
+    if (begin.empty()) return false;
+    for (int k = 0; k + 1 < size_; ++k)
+      ring_step(runs, run_count, begin, block_at(k), block_at(k + 1), static_cast<S*>(nullptr), type);
+    return true;
   }
 
   // Rank 0 receives every rank's vector and adds them in rank order; the sum is broadcast.
@@ -208,6 +288,7 @@ class MpiCommunicator final : public Communicator {
   int rank_ = 0, size_ = 1;
   std::vector<double> scratch_double_;
   std::vector<float> scratch_float_;
+  std::vector<MPI_Request> requests_;  // a ring step's messages
 };
 
 }  // namespace dropnet::distributed

@@ -10,15 +10,19 @@
 //            batch is batch_size x world size samples, and rank r takes its r-th slice of
 //            batch_size. The last, shorter global batch is split as evenly as the ranks allow
 //            (a tail of fewer samples than ranks leaves ranks empty: they join with a count of 0).
-//   step     forward and backward on the rank's slice; an allreduce of six scalars (the slice's
-//            size, loss and correct count, the failure, skip and stop flags), then the gradients,
-//            weighted by the slice's size, packed in one pass. With an elementwise optimizer
-//            (every built-in one) the step is sharded (ZeRO stage 1): a reduce-scatter gives
-//            rank r the sum of its 1/size() share of the gradients, its optimizer updates that
-//            share only, and an allgather of the values gives every rank the whole model (the
-//            bytes of one allreduce, 1/size() of the update). Otherwise one allreduce of the
-//            gradients, and every rank makes the whole update. The optimizer state is gathered
-//            at the end of each epoch (synchronize_optimizer).
+//   step     forward and backward on the rank's slice; an allreduce of seven scalars (the
+//            slice's size and its square, loss and correct count, the failure, skip and stop
+//            flags). The gradients are weighted by the slice's size, unless every slice has the
+//            same size (every global batch but the tail): then the sum over the ranks is
+//            divided by the world size. With an elementwise optimizer (every built-in one) the
+//            step is sharded (ZeRO stage 1): a reduce-scatter gives rank r the sum of its
+//            1/size() share of the gradients, its optimizer updates that share only, and an
+//            allgather of the values gives every rank the whole model (the bytes of one
+//            allreduce, 1/size() of the update); both work in place in the layers' gradients
+//            and parameters (Communicator's runs), nothing is packed. The gradients outside the
+//            rank's share are then left unspecified. Otherwise the gradients are packed into
+//            one allreduce, and every rank makes the whole update. The optimizer state is
+//            gathered at the end of each epoch (synchronize_optimizer).
 //   masks    dropout and noise masks come from rank_generator(seed, rank).
 //   errors   an exception on one rank becomes an exception on every rank (agree_on_failure);
 //            a non-finite skip or stop on one rank is a skip or stop on every rank (a stop copies
@@ -307,9 +311,11 @@ class DataParallel {
       return local;
     }
     const bool contributes = local_count > 0 && !error && local.action == NonFiniteAction::proceed;
-    // The scalars first (in double: the counts stay exact), so that a failure, skip or stop is
-    // known before the gradients move.
-    double tail[kTail] = {contributes ? static_cast<double>(local_count) : 0.0,
+    const double count = contributes ? static_cast<double>(local_count) : 0.0;
+    // The scalars first (in double: the counts and their squares stay exact), so that a failure,
+    // skip or stop is known before the gradients move.
+    double tail[kTail] = {count,
+                          count * count,
                           contributes ? local.loss * static_cast<double>(local_count) : 0.0,
                           contributes ? static_cast<double>(local.correct) : 0.0,
                           error ? 1.0 : 0.0,
@@ -318,35 +324,44 @@ class DataParallel {
     comm_.allreduce(tail, kTail, distributed::ReduceOp::sum);
 
     StepResult global;
-    if (tail[3] > 0) distributed::agree_on_failure(comm_, error, "fit");
-    if (tail[5] > 0) {
+    if (tail[4] > 0) distributed::agree_on_failure(comm_, error, "fit");
+    if (tail[6] > 0) {
       // The stopping rank(s) put back the last good state; the lowest one's becomes everyone's.
       synchronize_optimizer();
       broadcast_state(distributed::lowest_rank_where(comm_, local.action == NonFiniteAction::stop));
       global.action = NonFiniteAction::stop;
       return global;
     }
-    if (tail[4] > 0) {
+    if (tail[5] > 0) {
       global.action = NonFiniteAction::skip;
       return global;
     }
-    // One pass packs the gradients, weighted by the slice's size; the sum is reduced in place.
-    const Index n = state_.gradient_count();
-    reduced_.resize(n);
-    if (contributes)
-      state_.pack_gradients(reduced_.data(), static_cast<T>(local_count));
-    else
-      reduced_.setZero();
-    const T scale = static_cast<T>(1.0 / tail[0]);
+    // The mean over the global batch: sum_r m_r g_r / M, or, when every m_r is the same
+    // (size() x sum m_r^2 == M^2, exact in double), sum_r g_r / size(), which spares the
+    // weighting pass.
+    const bool equal = static_cast<double>(comm_.size()) * tail[1] == tail[0] * tail[0];
+    const T weight = equal ? T(1) : static_cast<T>(count);
+    const T scale = static_cast<T>((equal ? count : 1.0) / tail[0]);
     if (sharded_) {
+      for (const distributed::Run<T>& run : gradient_runs_) {  // a rank without samples adds 0
+        Eigen::Map<Vector<T>> grad(run.data, to_index(run.size));
+        if (!contributes) grad.setZero();
+        else if (weight != T(1)) grad *= weight;
+      }
       update_share(scale, options);
     } else {
+      const Index n = state_.gradient_count();
+      reduced_.resize(n);
+      if (contributes)
+        state_.pack_gradients(reduced_.data(), weight);
+      else
+        reduced_.setZero();
       comm_.allreduce(reduced_.data(), static_cast<std::size_t>(n), distributed::ReduceOp::sum);
       state_.unpack_gradients(reduced_.data(), scale);
       apply_gradients(model_, optimizer_, options);
     }
-    global.loss = tail[1] / tail[0];
-    global.correct = static_cast<Index>(tail[2]);
+    global.loss = tail[2] / tail[0];
+    global.correct = static_cast<Index>(tail[3]);
     return global;
   }
 
@@ -356,16 +371,13 @@ class DataParallel {
   /// epoch. Nothing to do unless sharded().
   void synchronize_optimizer() {
     if (!sharded_) return;
-    reduced_.resize(state_.gradient_count());
     const std::vector<Vector<T>*> state = optimizer_.state();
     const auto slots = static_cast<std::size_t>(state_slots());
-    const ParameterList<T>& params = state_.parameters();
     for (std::size_t slot = 0; slot < slots; ++slot) {
-      ParameterList<T> views = params;  // the slot's vectors, shaped as their parameters
-      for (std::size_t i = 0; i < views.size(); ++i) views[i].value = state[i * slots + slot]->data();
-      detail::pack_views(views, &ParameterView<T>::value, reduced_.data(), T(1));
-      comm_.allgather(reduced_.data(), share_bytes_.data());
-      detail::unpack_views(views, &ParameterView<T>::value, reduced_.data(), T(1));
+      std::vector<distributed::Run<T>> runs;  // the slot's vectors, laid out as the parameters
+      for (std::size_t k = slot; k < state.size(); k += slots)
+        runs.push_back({state[k]->data(), static_cast<std::size_t>(state[k]->size())});
+      comm_.allgather(runs.data(), runs.size(), share_counts_.data());
     }
   }
 
@@ -401,7 +413,10 @@ class DataParallel {
   }
 
  private:
-  static constexpr std::size_t kTail = 6;  // count, loss sum, correct, failed, skipped, stopped
+  // count, count squared, loss sum, correct, failed, skipped, stopped
+  static constexpr std::size_t kTail = 7;
+
+  static Index to_index(std::size_t n) { return static_cast<Index>(n); }
 
   // The optimizer's state vectors per parameter (state() lists them parameter by parameter,
   // each of the parameter's size, as every built-in optimizer does), or -1 when they are laid
@@ -420,19 +435,18 @@ class DataParallel {
   // to end (sizes differing by at most one element); its optimizer updates that share only.
   void shard_optimizer() {
     const Index n = state_.gradient_count();
-    share_bytes_.resize(static_cast<std::size_t>(comm_.size()));
-    share_counts_.resize(share_bytes_.size());
-    for (int r = 0; r < comm_.size(); ++r) {
-      const auto count = static_cast<std::size_t>(detail::shard_of(0, n, r, comm_.size()).second);
-      share_counts_[static_cast<std::size_t>(r)] = count;
-      share_bytes_[static_cast<std::size_t>(r)] = sizeof(T) * count;
+    share_counts_.resize(static_cast<std::size_t>(comm_.size()));
+    for (int r = 0; r < comm_.size(); ++r)
+      share_counts_[static_cast<std::size_t>(r)] =
+          static_cast<std::size_t>(detail::shard_of(0, n, r, comm_.size()).second);
+    for (const ParameterView<T>& p : state_.parameters()) {
+      gradient_runs_.push_back({p.grad, static_cast<std::size_t>(p.size())});
+      value_runs_.push_back({p.value, static_cast<std::size_t>(p.size())});
     }
     const auto [begin, count] = detail::shard_of(0, n, comm_.rank(), comm_.size());
     share_begin_ = begin;
     share_end_ = begin + count;
-    before_ = pieces(0, share_begin_);
     share_ = pieces(share_begin_, share_end_);
-    after_ = pieces(share_end_, n);
     optimizer_.restrict_step(share_begin_, share_end_);
     sharded_ = true;
   }
@@ -452,22 +466,20 @@ class DataParallel {
     return list;
   }
 
-  // The sharded update, from the packed weighted gradients in reduced_: a reduce-scatter gives
-  // this rank the sum over the ranks of its share, which it scales, clips (by norm: the sum of
-  // squares over all shares) and steps; an allgather of the updated values gives every rank
-  // every share. Same bytes as one allreduce, 1/size() of the optimizer's work.
+  // The sharded update, from the weighted gradients: a reduce-scatter in place in the layers'
+  // gradients gives this rank the sum over the ranks of its share, which it scales, clips (by
+  // norm: the sum of squares over all shares) and steps; an allgather in place in the layers'
+  // parameters gives every rank every share. Same bytes as one allreduce, 1/size() of the
+  // optimizer's work, and no copy besides the messages.
   void update_share(T scale, const StepOptions<T>& options) {
-    comm_.reduce_scatter(reduced_.data(), share_counts_.data(), distributed::ReduceOp::sum);
-    T* mine = reduced_.data() + share_begin_;
-    detail::unpack_views(share_, &ParameterView<T>::grad, mine, scale);
+    comm_.reduce_scatter(gradient_runs_.data(), gradient_runs_.size(), share_counts_.data(),
+                         distributed::ReduceOp::sum);
+    for (const ParameterView<T>& piece : share_) Eigen::Map<Vector<T>>(piece.grad, piece.size()) *= scale;
     detail::clip_and_step(optimizer_, share_, options, [&](double sum) {
       comm_.allreduce(&sum, 1, distributed::ReduceOp::sum);
       return sum;
     });
-    detail::pack_views(share_, &ParameterView<T>::value, mine, T(1));
-    comm_.allgather(reduced_.data(), share_bytes_.data());
-    detail::unpack_views(before_, &ParameterView<T>::value, reduced_.data(), T(1));
-    detail::unpack_views(after_, &ParameterView<T>::value, reduced_.data() + share_end_, T(1));
+    comm_.allgather(value_runs_.data(), value_runs_.size(), share_counts_.data());
     model_.apply_constraints();
   }
 
@@ -487,11 +499,12 @@ class DataParallel {
   std::uint64_t seed_ = 0;
   Generator local_gen_;
   Vector<T> values_;   // broadcast_state's buffer
-  Vector<T> reduced_;  // the step's reduction buffer: the weighted gradients, in pack order
+  Vector<T> reduced_;  // the unsharded step's allreduce buffer: the weighted gradients, packed
   bool sharded_ = false;
   Index share_begin_ = 0, share_end_ = 0;                // this rank's share, in pack order
-  ParameterList<T> before_, share_, after_;              // the shares before it, it, after it
-  std::vector<std::size_t> share_counts_, share_bytes_;  // every rank's share, scalars and bytes
+  ParameterList<T> share_;                               // this rank's share, as pieces of parameters
+  std::vector<std::size_t> share_counts_;                // every rank's share, in scalars
+  std::vector<distributed::Run<T>> gradient_runs_, value_runs_;  // every parameter's, in order
 };
 
 /// Collective: true when every rank's parameters and buffers are bit-identical (a checksum of
