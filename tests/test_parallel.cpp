@@ -1,18 +1,21 @@
 // core/parallel.hpp: the pieces of a split loop (each element once, in the documented bounds),
 // WorkerPool under nesting and concurrent callers, and the loops that go parallel with
 // Eigen::setNbThreads(2) under OpenMP (elementwise kernels, optimizer updates, BatchNorm's column
-// kernels, dropout masks, the small-batch affine kernel): the same bits as on one thread.
+// kernels, dropout masks, the small-batch affine kernel): the same bits as on one thread; and
+// detail::all_finite, split the same way, exact on 1 and 2 threads.
 
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <dropnet/core/finite.hpp>
 #include <dropnet/core/generator.hpp>
 #include <dropnet/core/parallel.hpp>
 #include <dropnet/layers/bernoulli_mask.hpp>
 #include <dropnet/simd/elementwise.hpp>
 #include <dropnet/simd/gemv.hpp>
+#include <limits>
 #include <map>
 #include <string>
 #include <thread>
@@ -91,6 +94,37 @@ TEST_CASE("threads_for leaves each thread at least min_per_thread elements") {
 #else
   CHECK(available == 1);  // without OpenMP dropnet stays on one thread
 #endif
+  Eigen::setNbThreads(1);
+}
+
+
+TEST_CASE("all_finite is exact on 1 and 2 threads, wherever the non-finite entry is") {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int threads : {1, 2}) {
+    Eigen::setNbThreads(threads);
+    INFO("threads ", threads);
+    Eigen::MatrixXf m = Eigen::MatrixXf::Ones(515, 131);  // above the threshold: split
+    Eigen::VectorXf v = Eigen::VectorXf::Ones(100003);
+    CHECK(detail::all_finite(m));
+    CHECK(detail::all_finite(v));
+    for (Index at : {Index(0), Index(515 * 65 + 7), Index(515 * 131 - 1)}) {
+      for (float bad : {inf, -inf, nan}) {
+        m(at) = bad;
+        v(at) = bad;
+        CHECK_FALSE(detail::all_finite(m));
+        CHECK_FALSE(detail::all_finite(v));
+        m(at) = 1.0f;
+        v(at) = 1.0f;
+      }
+    }
+    // Finite entries whose sum overflows: the exact entry-wise check answers.
+    m.setConstant(3e38f);
+    v.setConstant(3e38f);
+    CHECK(detail::all_finite(m));
+    CHECK(detail::all_finite(v));
+    CHECK(detail::all_finite(m.middleCols(3, 100)));  // a block, as fit's datasets may be
+  }
   Eigen::setNbThreads(1);
 }
 
