@@ -93,9 +93,9 @@ void prefetch_column(const Eigen::MatrixBase<X>& y, Index col) {
 // batch goes to two, each gathering the columns its share of the first product reads. The
 // columns come from anywhere in the training set (157 MB for Fashion-MNIST), so each starts
 // with a trip to memory: hinting the column gather_prefetch_columns ahead overlaps those trips.
-// W1's batches (64 random columns of 784 floats out of 50,000), one thread, min / median of 15
-// passes over an epoch's order at load 4: 15.2 / 16.1 us per batch without the hint, 11.0 /
-// 12.4 us with it (a second run: 15.3 / 33.9 against 11.4 / 20.5).
+// bench_kernels' gather/W1_batch64 (64 random columns of 784 floats out of 50,000) races this
+// against the same copy without the hints: 0.68-0.74x its time on one thread (15-21 against
+// 21-28 us per batch, three runs at load 1.3-1.4).
 template <class X, class T>
 void gather_into(const Eigen::MatrixBase<X>& y, const Index* index, Index count, Matrix<T>& out) {
   out.resize(y.rows(), count);
