@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
     register_softmax_ce();
     register_dense();
     register_adam();
+    register_gather();
     register_fma_peak();
   });
 }

@@ -1,18 +1,26 @@
 // core/parallel.hpp: the pieces of a split loop (each element once, in the documented bounds),
 // WorkerPool under nesting and concurrent callers, and the loops that go parallel with
 // Eigen::setNbThreads(2) under OpenMP (elementwise kernels, optimizer updates, BatchNorm's column
-// kernels, dropout masks, the small-batch affine kernel): the same bits as on one thread.
+// kernels, dropout masks, the small-batch affine kernel): the same bits as on one thread; and
+// detail::all_finite, split the same way, exact on 1 and 2 threads; and Dense's batched forward
+// with its bias and activation in the GEMM's epilogue, bit for bit the separate passes.
 
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <dropnet/core/finite.hpp>
+#include <dropnet/core/gemm.hpp>
 #include <dropnet/core/generator.hpp>
+#include <dropnet/activations/relu.hpp>
+#include <dropnet/activations/sigmoid.hpp>
+#include <dropnet/layers/dense.hpp>
 #include <dropnet/core/parallel.hpp>
 #include <dropnet/layers/bernoulli_mask.hpp>
 #include <dropnet/simd/elementwise.hpp>
 #include <dropnet/simd/gemv.hpp>
+#include <limits>
 #include <map>
 #include <string>
 #include <thread>
@@ -92,6 +100,69 @@ TEST_CASE("threads_for leaves each thread at least min_per_thread elements") {
   CHECK(available == 1);  // without OpenMP dropnet stays on one thread
 #endif
   Eigen::setNbThreads(1);
+}
+
+
+TEST_CASE("all_finite is exact on 1 and 2 threads, wherever the non-finite entry is") {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int threads : {1, 2}) {
+    Eigen::setNbThreads(threads);
+    INFO("threads ", threads);
+    Eigen::MatrixXf m = Eigen::MatrixXf::Ones(515, 131);  // above the threshold: split
+    Eigen::VectorXf v = Eigen::VectorXf::Ones(100003);
+    CHECK(detail::all_finite(m));
+    CHECK(detail::all_finite(v));
+    for (Index at : {Index(0), Index(515 * 65 + 7), Index(515 * 131 - 1)}) {
+      for (float bad : {inf, -inf, nan}) {
+        m(at) = bad;
+        v(at) = bad;
+        CHECK_FALSE(detail::all_finite(m));
+        CHECK_FALSE(detail::all_finite(v));
+        m(at) = 1.0f;
+        v(at) = 1.0f;
+      }
+    }
+    // Finite entries whose sum overflows: the exact entry-wise check answers.
+    m.setConstant(3e38f);
+    v.setConstant(3e38f);
+    CHECK(detail::all_finite(m));
+    CHECK(detail::all_finite(v));
+    CHECK(detail::all_finite(m.middleCols(3, 100)));  // a block, as fit's datasets may be
+  }
+  Eigen::setNbThreads(1);
+}
+
+
+TEST_CASE("Dense's batched forward (bias and activation in the GEMM's epilogue): the bits of the "
+          "separate passes, on 1 and 2 threads") {
+  // W1's first layer at batch 64 (the packed kernel's column split) and its output layer (10 rows:
+  // Eigen's kernel under -march=native), ReLU and Identity fused, Sigmoid after the product.
+  Generator gen(41);
+  const auto check = [&](auto layer, Index in, Index out) {
+    layer.bias() = dropnet::Vector<float>::NullaryExpr(out, [&] { return gen.uniform(-1.0f, 1.0f); });
+    const dropnet::Matrix<float> x =
+        dropnet::Matrix<float>::NullaryExpr(in, 64, [&] { return gen.uniform(-1.0f, 1.0f); });
+    const auto& read = layer;
+    dropnet::Matrix<float> z, expected;  // the passes the epilogue replaced
+    dropnet::Gemm<float> gemm;
+    gemm.multiply<dropnet::Op::none, dropnet::Op::none>(read.weight(), x, z);
+    dropnet::simd::add_to_columns(z.data(), z.rows(), z.cols(), read.bias().data());
+    read.activation().forward(z, expected);
+    for (int threads : {1, 2}) {
+      Eigen::setNbThreads(threads);
+      const dropnet::Matrix<float> y = layer.forward(x, dropnet::Mode::eval, nullptr);
+      CHECK_MESSAGE(std::memcmp(y.data(), expected.data(), sizeof(float) * std::size_t(y.size())) == 0,
+                    layer.name(), " on ", threads, " threads");
+    }
+    Eigen::setNbThreads(1);
+  };
+  check(dropnet::Dense<float, dropnet::ReLU>(784, 120, gen), 784, 120);
+  check(dropnet::Dense<float, dropnet::LeakyReLU>(120, 60, gen, dropnet::Init::he_normal,
+                                                  dropnet::LeakyReLU(0.2)),
+        120, 60);
+  check(dropnet::Dense<float>(60, 10, gen), 60, 10);
+  check(dropnet::Dense<float, dropnet::Sigmoid>(784, 120, gen), 784, 120);
 }
 
 #if defined(_OPENMP)

@@ -14,5 +14,6 @@ void register_softmax_ce();   // softmax_ce.cpp
 void register_dense();        // dense.cpp
 void register_adam();         // adam.cpp
 void register_fma_peak();     // fma_peak.cpp
+void register_gather();       // batching.cpp
 
 }  // namespace bench::kernels

@@ -74,6 +74,21 @@ class Gemm {
     run<OpA, OpB>(a, b, out, T(0));
   }
 
+  /// c = op(a) * op(b) as above, then epilogue(first, cols) on each share of c's columns
+  /// [first, first + cols), right after the thread that computed the share did, on that thread
+  /// (once over all columns where the product is not split). A layer adds its bias and applies
+  /// its activation there while the share is in that core's cache, instead of in passes over c
+  /// on the calling thread. The epilogue must act on its columns only (then the result does not
+  /// depend on the split) and must not throw.
+  template <Op OpA, Op OpB, class Epilogue,
+            std::enable_if_t<std::is_invocable_v<Epilogue&, Index, Index>, int> = 0>
+  void multiply(const In& a, const In& b, Matrix<T>& c, Epilogue&& epilogue) {
+    check_inner<OpA, OpB>(a, b);
+    c.resize(op_rows<OpA>(a), op_cols<OpB>(b));
+    Out out(c);
+    run<OpA, OpB>(a, b, out, T(0), nullptr, epilogue);
+  }
+
   /// c = beta * c + op(a) * op(b), c already of shape rows(op(a)) x cols(op(b)); beta == 0
   /// ignores c's old values (NaN included). With beta = 1 a layer can fill c with its bias first
   /// and get W X + b from one pass over c.
@@ -152,33 +167,49 @@ class Gemm {
     return false;
   }
 
-  /// The product, b scaled by *scale (multiply_scaled) unless scale is null.
-  template <Op OpA, Op OpB>
-  void run(const In& a, const In& b, Out& c, T beta, const In* scale = nullptr) {
+  /// The epilogue of the products without one.
+  struct NoEpilogue {
+    void operator()(Index, Index) const {}
+  };
+
+  /// The product, b scaled by *scale (multiply_scaled) unless scale is null, then `epilogue` on
+  /// each share of c's columns (see the multiply that takes one).
+  template <Op OpA, Op OpB, class Epilogue = NoEpilogue>
+  void run(const In& a, const In& b, Out& c, T beta, const In* scale = nullptr,
+           Epilogue&& epilogue = {}) {
     if (c.size() == 0) return;
     SimdLevel level = SimdLevel::baseline;
     if (packed_for(c, level)) {
-      run_packed<OpA, OpB>(level, a, b, c, beta, scale);
+      run_packed<OpA, OpB>(level, a, b, c, beta, scale, epilogue);
       return;
     }
+    run_unpacked<OpA, OpB>(a, b, c, beta, scale, epilogue);
+  }
+
+  /// run() on the kernels other than the packed one.
+  template <Op OpA, Op OpB, class Epilogue>
+  void run_unpacked(const In& a, const In& b, Out& c, T beta, const In* scale,
+                    Epilogue& epilogue) {
     if (scale != nullptr) {  // the other kernels read b as stored: scale a copy of it
       scaled_b_.resize(b.rows(), b.cols());
       for (Index j = 0; j < b.cols(); ++j)
         scaled_b_.col(j) = b.col(j).cwiseProduct(scale->col(j % scale->cols()));
-      run<OpA, OpB>(a, scaled_b_, c, beta);
+      run<OpA, OpB>(a, scaled_b_, c, beta, nullptr, epilogue);
       return;
     }
 #if defined(DROPNET_USE_BLAS)
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
       blas<OpA, OpB>(a, b, c, beta);
+      epilogue(Index(0), c.cols());
       return;
     }
 #endif
     if (c.cols() < gemv_columns || c.rows() < gemv_columns) {
       product<OpA, OpB>(a, b, c, beta);
+      epilogue(Index(0), c.cols());
       return;
     }
-    run_eigen<OpA, OpB>(a, b, c, beta);
+    run_eigen<OpA, OpB>(a, b, c, beta, epilogue);
   }
 
   Matrix<T> scaled_b_;  // b times the scale, for the kernels that cannot scale while packing
@@ -203,8 +234,9 @@ class Gemm {
   /// packs half of a layer's weights rather than all of them, measured slower on W3's products:
   /// 1.6-1.7x on two threads against 1.8-1.9x, since each thread then packs, transposing, the
   /// whole batch.)
-  template <Op OpA, Op OpB>
-  void run_packed(SimdLevel level, const In& a, const In& b, Out& c, T beta, const In* scale) {
+  template <Op OpA, Op OpB, class Epilogue>
+  void run_packed(SimdLevel level, const In& a, const In& b, Out& c, T beta, const In* scale,
+                  Epilogue& epilogue) {
     const Index m = c.rows(), n = c.cols(), k = op_cols<OpA>(a);
     const int threads = thread_count(m, n, k);
     if (workspaces_.size() < static_cast<std::size_t>(threads))
@@ -222,6 +254,7 @@ class Gemm {
           level, m, cols, k, a.data(), a.outerStride(), column_of_op_b<OpB>(b, first),
           b.outerStride(), beta, c.data() + first * c.outerStride(), c.outerStride(),
           workspaces_[static_cast<std::size_t>(t)], share_scale);
+      epilogue(first, cols);
     });
   }
 
@@ -291,8 +324,8 @@ class Gemm {
       OpB == Op::none ? Eigen::ColMajor : Eigen::RowMajor, false, Eigen::ColMajor, 1>;
 
   /// Eigen's kernel accumulates (C += A B): scale or clear C first.
-  template <Op OpA, Op OpB>
-  void run_eigen(const In& a, const In& b, Out& c, T beta) {
+  template <Op OpA, Op OpB, class Epilogue>
+  void run_eigen(const In& a, const In& b, Out& c, T beta, Epilogue& epilogue) {
     const Index m = c.rows(), n = c.cols(), k = op_cols<OpA>(a);
     if (beta == T(0))
       c.setZero();
@@ -304,6 +337,7 @@ class Gemm {
       Kernel<OpA, OpB>::run(m, cols, k, a.data(), a.outerStride(), column_of_op_b<OpB>(b, first),
                             b.outerStride(), c.data() + first * c.outerStride(), 1, c.outerStride(),
                             T(1), *blocking_[static_cast<std::size_t>(t)]);
+      epilogue(first, cols);
     });
   }
 
@@ -323,9 +357,10 @@ class Gemm {
   Index m_ = -1, n_ = -1, k_ = -1;
   int threads_ = 0;
 #else
-  template <Op OpA, Op OpB>
-  void run_eigen(const In& a, const In& b, Out& c, T beta) {
+  template <Op OpA, Op OpB, class Epilogue>
+  void run_eigen(const In& a, const In& b, Out& c, T beta, Epilogue& epilogue) {
     product<OpA, OpB>(a, b, c, beta);
+    epilogue(Index(0), c.cols());
   }
 #endif
 };

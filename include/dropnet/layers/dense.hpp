@@ -116,7 +116,8 @@ class Dense : public AffineLayer<T, Activation, Dense<T, Activation>> {
 
  private:
   /// Z = W x + b 1^T, then the output f(Z): small batches through simd::small_batch_affine (the
-  /// activation fused when it is max(s z, z)) where the level has it, the rest through the GEMM.
+  /// activation fused when it is max(s z, z)) where the level has it, the rest through the GEMM
+  /// (the bias, and the activation when it is max(s z, z), in its epilogue).
   const Matrix<T>& affine(const MatrixView<T>& x) {
     pre_activation_.resize(out_features(), x.cols());
     const SimdLevel level = simd_level();
@@ -131,10 +132,18 @@ class Dense : public AffineLayer<T, Activation, Dense<T, Activation>> {
       if (!slope) this->activation_.forward(pre_activation_, output_);
       return output_;
     }
-    forward_gemm_.template multiply<Op::none, Op::none>(this->weight_, x, pre_activation_);
-    simd::add_to_columns(pre_activation_.data(), pre_activation_.rows(), pre_activation_.cols(),
-                         this->bias_.data());
-    this->activation_.forward(pre_activation_, output_);
+    // The bias and a max(s z, z) activation on each thread's share of Z's columns as soon as
+    // the GEMM wrote it (Gemm's epilogue): no passes over Z on the calling thread afterwards.
+    const std::optional<T> slope = fused_slope();
+    if (slope) output_.resize(out_features(), x.cols());
+    const Index rows = out_features();
+    forward_gemm_.template multiply<Op::none, Op::none>(
+        this->weight_, x, pre_activation_, [&](Index first, Index cols) {
+          T* z = pre_activation_.data() + first * rows;
+          simd::add_to_columns(z, rows, cols, this->bias_.data());
+          if (slope) simd::max_scaled(z, output_.data() + first * rows, rows * cols, *slope);
+        });
+    if (!slope) this->activation_.forward(pre_activation_, output_);
     return output_;
   }
 

@@ -91,10 +91,19 @@ struct GemvVec : Vec<T> {
 /// against 7.0 us for W1's batch-1 inference, measured on a loaded machine).
 constexpr bool small_batch_affine_serves(SimdLevel level) { return gemm_packed_serves(level); }
 
-/// Multiply-adds per thread from which small_batch_affine splits W's rows between threads:
-/// W1's first layer (120 x 784, 94K at batch 1) goes to two threads, each streaming its half of
-/// W from its own core's cache; its 60 x 120 layer (7K) stays on one.
-inline constexpr Eigen::Index gemv_parallel_macs = 32768;
+/// Multiply-adds per thread from which small_batch_affine splits W's rows between threads.
+/// W1's first layer (120 x 784) stays on one thread at batch 1 and 2 and goes to two from batch
+/// 3: handing a piece to the second core costs about 0.45 us on this project's 2-vCPU VM (the
+/// worker starts its piece that long after the caller; core/parallel.hpp), and a layer that
+/// streams its weights from L2 gains less than half from the split (rows 0-63 of W1's layer
+/// took 1.46 us, rows 64-119 1.92 us, all 120 rows 2.08-2.23 us on one thread). The kernel
+/// alone, min / median us per call at load 2.7: batch 1 2.20 / 2.34 on one thread, 2.30 / 9.09
+/// on two; batch 2 4.44 / 8.52 against 8.78 / 15.8; batch 4 6.90 / 7.06 against 5.13 / 14.0
+/// (the medians on two threads are the busy machine's: a descheduled worker holds its piece).
+/// bench_training's W4_batch1 on two threads, the same runs alternating binaries at load
+/// 1.5-2.5: 2.69-2.95 us with this threshold, 4.45-9.79 us with the previous 32K (one thread:
+/// 2.72-2.98 us either way).
+inline constexpr Eigen::Index gemv_parallel_macs = 131072;
 
 /// Z = W X + b 1^T and, when s.y is not null, Y = max(s.slope Z, Z), with the kernel of `level`
 /// (small_batch_affine_serves(level) must hold, and level must not exceed cpu_simd_level():
