@@ -74,7 +74,7 @@ run_example() {
 
 # A study table's row for LABEL, without its two time columns (wall, CPU) when it has them.
 table_row() {
-  grep -m1 -- "^$2 " "$1" | sed -E 's/ +[0-9]+ +[0-9]+$//' | squeeze
+  grep -m1 -- "^$2 " "$1" | sed -E 's/ +[0-9]+ +[0-9]+$//' | squeeze | sed 's/ $//'  # squeeze ends it with the newline's space
 }
 # The first capture of sed expression EXPR in LOG.
 capture() { sed -nE "s#$2#\\1#p" "$1" | head -1; }
