@@ -2,17 +2,12 @@
 // detail::all_finite: whether every entry of a matrix or vector is finite, fast.
 
 #include <Eigen/Core>
-#include <algorithm>
 #include <atomic>
 #include <cmath>
 
 #include "parallel.hpp"
 
 namespace dropnet::detail {
-
-/// Entries per thread from which all_finite splits its pass between threads: the same few
-/// microseconds of work as the elementwise kernels' threshold (simd/elementwise.hpp).
-inline constexpr Index finite_parallel_entries = 16384;
 
 /// True when every entry of the block is finite: all_finite's pass over one piece.
 template <class Dense>
@@ -32,13 +27,12 @@ template <class Dense>
 bool all_finite(const Dense& v) {
   std::atomic<bool> finite{true};
   if constexpr (Dense::IsVectorAtCompileTime) {
-    parallel_for(v.size(), 16, finite_parallel_entries, [&](Index begin, Index end) {
+    parallel_for(v.size(), 16, parallel_elements, [&](Index begin, Index end) {
       if (!all_finite_serial(v.segment(begin, end - begin)))
         finite.store(false, std::memory_order_relaxed);
     });
   } else {
-    const Index per_thread = (finite_parallel_entries + v.rows() - 1) / std::max<Index>(v.rows(), 1);
-    parallel_for(v.cols(), 1, per_thread, [&](Index begin, Index end) {
+    parallel_for_columns(v.rows(), v.cols(), [&](Index begin, Index end) {
       if (!all_finite_serial(v.middleCols(begin, end - begin)))
         finite.store(false, std::memory_order_relaxed);
     });

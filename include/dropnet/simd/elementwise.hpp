@@ -17,7 +17,7 @@
 // Threads: with OpenMP and Eigen::nbThreads() > 1, the elementwise kernels and the optimizer
 // updates split their n elements, and the per-column kernels (bias, BatchNorm's normalization
 // and input gradient) their columns, between the threads (core/parallel.hpp) once each thread
-// gets parallel_elements elements. Every element is computed by the same operations in either
+// gets detail::parallel_elements elements. Every element is computed by the same operations in either
 // case (a piece's masked tail computes what the whole register would), so the bits do not
 // depend on the thread count. The row sums (sum_columns, centered_square_sums) stay on one
 // thread: they add the columns in order.
@@ -210,11 +210,6 @@ namespace avx512 {
 #define DROPNET_SIMD_DISPATCH(call) return baseline::call
 #endif
 
-/// Elements per thread below which a kernel stays on one thread: a few microseconds of work
-/// (W3's 512 x 128 activations split in two, W1's 120 x 64 do not), about what handing a piece
-/// to the second thread and waiting for it costs.
-inline constexpr Eigen::Index parallel_elements = 16384;
-
 /// Pieces start on 64-byte boundaries of the arrays, so no two threads write the same line.
 template <class T>
 inline constexpr Eigen::Index parallel_align = Eigen::Index(64 / sizeof(T));
@@ -228,15 +223,7 @@ T* shifted(T* p, Eigen::Index i) {
 /// f(begin, end) over the n elements of an elementwise kernel, split between the threads.
 template <class T, class F>
 void for_elements(Eigen::Index n, F&& f) {
-  dropnet::detail::parallel_for(n, parallel_align<T>, parallel_elements, f);
-}
-
-/// f(first column, end column) over the cols columns of a rows x cols per-column kernel, split
-/// between the threads.
-template <class F>
-void for_columns(Eigen::Index rows, Eigen::Index cols, F&& f) {
-  const Eigen::Index per_thread = (parallel_elements + rows - 1) / std::max<Eigen::Index>(rows, 1);
-  dropnet::detail::parallel_for(cols, 1, per_thread, f);
+  dropnet::detail::parallel_for(n, parallel_align<T>, dropnet::detail::parallel_elements, f);
 }
 
 /// out[i] = max(slope z[i], z[i]) for i < n: ReLU (slope 0) and LeakyReLU for 0 <= slope <= 1.
@@ -307,7 +294,7 @@ void adagrad_update(T* p, const T* g, T* s, Eigen::Index n, const AdagradConstan
 /// z(:, j) += bias for every column j of the rows x cols column-major array z (bias: rows).
 template <class T>
 void add_to_columns(T* z, Eigen::Index rows, Eigen::Index cols, const T* bias) {
-  for_columns(rows, cols, [&](Eigen::Index j, Eigen::Index end) {
+  dropnet::detail::parallel_for_columns(rows, cols, [&](Eigen::Index j, Eigen::Index end) {
     const Eigen::Index at = j * rows;
     DROPNET_SIMD_DISPATCH(add_to_columns<T>(z + at, rows, end - j, bias));
   });
@@ -338,7 +325,7 @@ void centered_square_sums(const T* x, const T* mean, Eigen::Index rows, Eigen::I
 template <class T>
 void normalize_columns(const T* x, const T* mean, const T* scale, const T* gamma, const T* beta,
                        Eigen::Index rows, Eigen::Index cols, T* xhat, T* out) {
-  for_columns(rows, cols, [&](Eigen::Index j, Eigen::Index end) {
+  dropnet::detail::parallel_for_columns(rows, cols, [&](Eigen::Index j, Eigen::Index end) {
     const Eigen::Index at = j * rows;
     DROPNET_SIMD_DISPATCH(normalize_columns<T>(x + at, mean, scale, gamma, beta, rows, end - j,
                                                shifted(xhat, at), out + at));
@@ -351,7 +338,7 @@ void normalize_columns(const T* x, const T* mean, const T* scale, const T* gamma
 template <class T>
 void batch_norm_input_gradient(const T* dy, const T* xhat, const T* a, const T* b, const T* c,
                                Eigen::Index rows, Eigen::Index cols, T* dx) {
-  for_columns(rows, cols, [&](Eigen::Index j, Eigen::Index end) {
+  dropnet::detail::parallel_for_columns(rows, cols, [&](Eigen::Index j, Eigen::Index end) {
     const Eigen::Index at = j * rows;
     DROPNET_SIMD_DISPATCH(
         batch_norm_input_gradient<T>(dy + at, xhat + at, a, b, c, rows, end - j, dx + at));

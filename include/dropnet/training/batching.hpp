@@ -9,8 +9,8 @@
 
 #include "../core/error.hpp"
 #include "../core/finite.hpp"
+#include "../core/parallel.hpp"
 #include "../core/types.hpp"
-#include "../simd/elementwise.hpp"
 
 namespace dropnet {
 
@@ -89,7 +89,7 @@ void prefetch_column(const Eigen::MatrixBase<X>& y, Index col) {
   }
 }
 
-// Split between threads as the per-column kernels are (simd/elementwise.hpp): W1's 784 x 64
+// Split between threads as the per-column kernels are (detail::parallel_for_columns): W1's 784 x 64
 // batch goes to two, each gathering the columns its share of the first product reads. The
 // columns come from anywhere in the training set (157 MB for Fashion-MNIST), so each starts
 // with a trip to memory: hinting the column gather_prefetch_columns ahead overlaps those trips.
@@ -99,7 +99,7 @@ void prefetch_column(const Eigen::MatrixBase<X>& y, Index col) {
 template <class X, class T>
 void gather_into(const Eigen::MatrixBase<X>& y, const Index* index, Index count, Matrix<T>& out) {
   out.resize(y.rows(), count);
-  dropnet::simd::for_columns(y.rows(), count, [&](Index first, Index end) {
+  detail::parallel_for_columns(y.rows(), count, [&](Index first, Index end) {
     for (Index j = first; j < end; ++j) {
       if (j + gather_prefetch_columns < end)
         prefetch_column(y, index[j + gather_prefetch_columns]);
