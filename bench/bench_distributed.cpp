@@ -77,18 +77,12 @@ std::pair<double, double> allreduce_seconds(dropnet::distributed::Communicator& 
 std::pair<double, double> scatter_gather_seconds(dropnet::distributed::Communicator& comm,
                                                  dropnet::Sequential<float>& model, int repeats) {
   const dropnet::ModelState<float> state(model);
-  std::vector<dropnet::distributed::Run<float>> gradients, values;
-  gradients.reserve(state.parameters().size());
-  values.reserve(state.parameters().size());
-  for (const auto& p : state.parameters()) {
-    gradients.push_back({p.grad, static_cast<std::size_t>(p.size())});
-    values.push_back({p.value, static_cast<std::size_t>(p.size())});
-  }
-  std::vector<std::size_t> counts;
-  counts.reserve(static_cast<std::size_t>(comm.size()));
-  for (int r = 0; r < comm.size(); ++r)
-    counts.push_back(static_cast<std::size_t>(
-        dropnet::detail::shard_of(0, state.gradient_count(), r, comm.size()).second));
+  std::vector<dropnet::distributed::Run<float>> gradients =
+      dropnet::detail::parameter_runs(state, &dropnet::ParameterView<float>::grad);
+  std::vector<dropnet::distributed::Run<float>> values =
+      dropnet::detail::parameter_runs(state, &dropnet::ParameterView<float>::value);
+  const std::vector<std::size_t> counts =
+      dropnet::detail::share_counts(state.gradient_count(), comm.size());
   return median_seconds(repeats, [&] {
     comm.reduce_scatter(gradients.data(), gradients.size(), counts.data(),
                         dropnet::distributed::ReduceOp::sum);

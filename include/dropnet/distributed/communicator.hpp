@@ -14,6 +14,7 @@
 // This header needs only the standard library, so that any layer (SyncBatchNorm) or the training
 // loop can hold a Communicator without pulling MPI into the core.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -31,6 +32,18 @@ struct Run {
   S* data;           ///< first scalar
   std::size_t size;  ///< number of scalars
 };
+
+/// Calls piece(data, n, offset) for each part of runs[0 .. run_count), laid end to end, that
+/// falls in [from, to): n scalars at data, `offset` scalars after `from`.
+template <class S, class Piece>
+void for_each_run_piece(const Run<S>* runs, std::size_t run_count, std::size_t from,
+                        std::size_t to, Piece&& piece) {
+  std::size_t first = 0;  // of run i, in the flat order
+  for (std::size_t i = 0; i < run_count && first < to; first += runs[i].size, ++i) {
+    const std::size_t a = std::max(from, first), b = std::min(to, first + runs[i].size);
+    if (a < b) piece(runs[i].data + (a - first), b - a, a - from);
+  }
+}
 
 /// The reduction of allreduce.
 enum class ReduceOp {
@@ -119,12 +132,12 @@ class Communicator {
   // The runs copied into one buffer (when `in` is true), or the buffer copied back into them.
   template <class S>
   static void copy_runs(const Run<S>* runs, std::size_t run_count, std::vector<S>& buffer, bool in) {
-    S* packed = buffer.data();
-    for (std::size_t i = 0; i < run_count; packed += runs[i].size, ++i)
-      for (std::size_t j = 0; j < runs[i].size; ++j) {
-        if (in) packed[j] = runs[i].data[j];
-        else runs[i].data[j] = packed[j];
-      }
+    for_each_run_piece(runs, run_count, 0, buffer.size(), [&](S* data, std::size_t n, std::size_t at) {
+      if (in)
+        std::copy_n(data, n, buffer.data() + at);
+      else
+        std::copy_n(buffer.data() + at, n, data);
+    });
   }
   template <class S>
   void packed_reduce_scatter(const Run<S>* runs, std::size_t run_count, const std::size_t* counts,

@@ -180,18 +180,6 @@ class MpiCommunicator final : public Communicator {
     return begin;
   }
 
-  // Calls piece(data, n, offset) for each part of the runs laid end to end that falls in
-  // [from, to): n scalars at data, `offset` scalars after `from`.
-  template <class S, class Piece>
-  static void for_each_piece(const Run<S>* runs, std::size_t run_count, std::size_t from,
-                             std::size_t to, Piece&& piece) {
-    std::size_t first = 0;  // of run i, in the flat order
-    for (std::size_t i = 0; i < run_count && first < to; first += runs[i].size, ++i) {
-      const std::size_t a = std::max(from, first), b = std::min(to, first + runs[i].size);
-      if (a < b) piece(runs[i].data + (a - first), b - a, a - from);
-    }
-  }
-
   // One step of a ring: block `out` goes to the next rank and block `in` comes from the
   // previous one, one message per piece of a run (the runs are laid out alike on every rank,
   // so the pieces match), into `incoming` (the block's scalars in order) or, when it is null,
@@ -202,12 +190,12 @@ class MpiCommunicator final : public Communicator {
                  std::size_t out, std::size_t in, S* incoming, MPI_Datatype type) {
     const int next = (rank_ + 1) % size_, previous = (rank_ + size_ - 1) % size_;
     requests_.clear();
-    for_each_piece(runs, run_count, begin[in], begin[in + 1], [&](S* data, std::size_t n, std::size_t at) {
+    for_each_run_piece(runs, run_count, begin[in], begin[in + 1], [&](S* data, std::size_t n, std::size_t at) {
       requests_.emplace_back();
       MPI_Irecv(incoming ? incoming + at : data, static_cast<int>(n), type, previous, 0, comm_,
                 &requests_.back());
     });
-    for_each_piece(runs, run_count, begin[out], begin[out + 1], [&](S* data, std::size_t n, std::size_t) {
+    for_each_run_piece(runs, run_count, begin[out], begin[out + 1], [&](S* data, std::size_t n, std::size_t) {
       requests_.emplace_back();
       MPI_Isend(data, static_cast<int>(n), type, next, 0, comm_, &requests_.back());
     });
@@ -236,7 +224,7 @@ class MpiCommunicator final : public Communicator {
     for (int k = 1; k < size_; ++k) {
       const std::size_t in = block_at(k + 1);
       ring_step(runs, run_count, begin, block_at(k), in, incoming.data(), type);
-      for_each_piece(runs, run_count, begin[in], begin[in + 1], [&](S* mine, std::size_t n, std::size_t at) {
+      for_each_run_piece(runs, run_count, begin[in], begin[in + 1], [&](S* mine, std::size_t n, std::size_t at) {
         const S* theirs = incoming.data() + at;
         switch (op) {  // plain loops: the compiler vectorizes them
           case ReduceOp::sum: for (std::size_t i = 0; i < n; ++i) mine[i] += theirs[i]; break;

@@ -128,6 +128,28 @@ inline std::pair<Index, Index> shard_of(Index first, Index count, Index rank, In
   return {first + rank * base + std::min(rank, extra), base + (rank < extra ? 1 : 0)};
 }
 
+/// The sizes of the `ranks` shares of n scalars laid end to end (shard_of), in rank order: the
+/// counts of the sharded step's reduce-scatter and allgather.
+inline std::vector<std::size_t> share_counts(Index n, int ranks) {
+  std::vector<std::size_t> counts;
+  counts.reserve(static_cast<std::size_t>(ranks));
+  for (int r = 0; r < ranks; ++r)
+    counts.push_back(static_cast<std::size_t>(shard_of(0, n, r, ranks).second));
+  return counts;
+}
+
+/// Every parameter's `member` array (&ParameterView::value or ::grad) as a run, in the state's
+/// order: the parameters laid end to end for Communicator's in-place collectives.
+template <class T>
+std::vector<distributed::Run<T>> parameter_runs(const ModelState<T>& state,
+                                                T* ParameterView<T>::*member) {
+  std::vector<distributed::Run<T>> runs;
+  runs.reserve(state.parameters().size());
+  for (const ParameterView<T>& p : state.parameters())
+    runs.push_back({p.*member, static_cast<std::size_t>(p.size())});
+  return runs;
+}
+
 /// Collective: every rank draws one number from its `gen`; rank 0's is returned on every rank.
 inline std::uint64_t shared_seed(distributed::Communicator& comm, Generator& gen) {
   std::uint64_t seed = gen.next_u64();
@@ -435,14 +457,9 @@ class DataParallel {
   // to end (sizes differing by at most one element); its optimizer updates that share only.
   void shard_optimizer() {
     const Index n = state_.gradient_count();
-    share_counts_.resize(static_cast<std::size_t>(comm_.size()));
-    for (int r = 0; r < comm_.size(); ++r)
-      share_counts_[static_cast<std::size_t>(r)] =
-          static_cast<std::size_t>(detail::shard_of(0, n, r, comm_.size()).second);
-    for (const ParameterView<T>& p : state_.parameters()) {
-      gradient_runs_.push_back({p.grad, static_cast<std::size_t>(p.size())});
-      value_runs_.push_back({p.value, static_cast<std::size_t>(p.size())});
-    }
+    share_counts_ = detail::share_counts(n, comm_.size());
+    gradient_runs_ = detail::parameter_runs(state_, &ParameterView<T>::grad);
+    value_runs_ = detail::parameter_runs(state_, &ParameterView<T>::value);
     const auto [begin, count] = detail::shard_of(0, n, comm_.rank(), comm_.size());
     share_begin_ = begin;
     share_end_ = begin + count;
