@@ -10,14 +10,14 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <dropnet/activations/relu.hpp>
+#include <dropnet/activations/sigmoid.hpp>
 #include <dropnet/core/finite.hpp>
 #include <dropnet/core/gemm.hpp>
 #include <dropnet/core/generator.hpp>
-#include <dropnet/activations/relu.hpp>
-#include <dropnet/activations/sigmoid.hpp>
-#include <dropnet/layers/dense.hpp>
 #include <dropnet/core/parallel.hpp>
 #include <dropnet/layers/bernoulli_mask.hpp>
+#include <dropnet/layers/dense.hpp>
 #include <dropnet/simd/elementwise.hpp>
 #include <dropnet/simd/gemv.hpp>
 #include <limits>
@@ -102,7 +102,6 @@ TEST_CASE("threads_for leaves each thread at least min_per_thread elements") {
   Eigen::setNbThreads(1);
 }
 
-
 TEST_CASE("all_finite is exact on 1 and 2 threads, wherever the non-finite entry is") {
   const float inf = std::numeric_limits<float>::infinity();
   const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -132,7 +131,6 @@ TEST_CASE("all_finite is exact on 1 and 2 threads, wherever the non-finite entry
   }
   Eigen::setNbThreads(1);
 }
-
 
 TEST_CASE("Dense's batched forward (bias and activation in the GEMM's epilogue): the bits of the "
           "separate passes, on 1 and 2 threads") {
@@ -181,7 +179,7 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 }  // namespace
 
 TEST_CASE("kernels split between 2 threads give the bits of 1 thread") {
-  // Sizes well above the thresholds (simd::parallel_elements, the mask's 8,192, the small-batch
+  // Sizes well above the thresholds (detail::parallel_elements, the mask's 8,192, the small-batch
   // kernel's gemv_parallel_macs) and not multiples of a register, so pieces end on partial ones.
   Generator gen(31);
   const Index rows = 515, cols = 131, n = rows * cols;
