@@ -19,6 +19,8 @@
 #   --ci     every mode with g++ C++17 -O0, and the whole compiler x standard x optimization
 #            product through add_subdirectory (12 builds; what .ci/run runs)
 #   --quick  g++, C++17, -O0 only, every mode (for development)
+# DROPNET_INSTALL_FROM=<build dir of dropnet, default options, built>: install from it instead of
+# configuring and building dropnet::compiled here (.ci/run passes the README build's directory).
 # Needs: cmake, g++, clang++, pkg-config, libeigen3-dev (scripts/setup.sh installs them).
 # Everything is built -j1 in a temporary directory that is removed at the end.
 set -euo pipefail
@@ -79,11 +81,16 @@ check "no <iostream> in include/dropnet" "$work/iostream.log" no_iostream
 echo "== Install into a temporary prefix"
 prefix="$work/prefix"
 install_dropnet() {
-  # Debug: dropnet::compiled (built and installed with the package) at -O0, the cheapest build.
-  cmake -S "$root" -B "$work/dropnet-build" -DDROPNET_BUILD_TESTS=OFF -DDROPNET_BUILD_BENCH=OFF \
-    -DDROPNET_BUILD_EXAMPLES=OFF -DCMAKE_BUILD_TYPE=Debug &&
-    cmake --build "$work/dropnet-build" -j1 &&
-    cmake --install "$work/dropnet-build" --prefix "$prefix" &&
+  # DROPNET_INSTALL_FROM=<build dir>: install what that build (default options) already built, as
+  # .ci/run does with the README's build; else configure and build here, README's commands at
+  # Debug (-O0, the cheapest build of dropnet::compiled, which the package installs).
+  local build=${DROPNET_INSTALL_FROM:-$work/dropnet-build}
+  if [[ -z ${DROPNET_INSTALL_FROM:-} ]]; then
+    cmake -S "$root" -B "$build" -DDROPNET_BUILD_TESTS=OFF -DDROPNET_BUILD_BENCH=OFF \
+      -DDROPNET_BUILD_EXAMPLES=OFF -DCMAKE_BUILD_TYPE=Debug &&
+      cmake --build "$build" -j1 || return 1
+  fi
+  cmake --install "$build" --prefix "$prefix" &&
     ls "$prefix"/lib*/libdropnet.a &&
     test -f "$prefix/include/dropnet/dropnet.hpp" &&
     test -f "$prefix/share/dropnet/cmake/dropnetConfig.cmake" &&
@@ -199,34 +206,21 @@ cpu_level() {
     echo baseline
   fi
 }
+# The compile time of the umbrella-header TU is that build's: tests/consumer/main.cpp includes
+# <dropnet/dropnet.hpp> and trains and evaluates an MLP header-only (scripts/compile_time.sh
+# measures the README program both ways, on a quiet machine). CPU = user + sys seconds, which is
+# what a compile costs on an idle machine; wall time grows with whatever else runs.
 default_flags() {
+  local TIMEFORMAT='%R %U %S' timing
   # shellcheck disable=SC2046,SC2086
-  g++ -std=c++17 $warnings -O2 -I"$root/include" $(pkg-config --cflags eigen3) \
-    "$consumer/main.cpp" -o "$work/consumer-default" &&
-    DROPNET_CONSUMER_EXPECT_SIMD=$(cpu_level) "$work/consumer-default"
+  timing=$({ time g++ -std=c++17 $warnings -O2 -I"$root/include" $(pkg-config --cflags eigen3) \
+    "$consumer/main.cpp" -o "$work/consumer-default" 2>&3; } 3>&2 2>&1) || return 1
+  awk '{ printf "umbrella TU compile and link (g++ -O2): %.1f s CPU, %.1f s wall\n", $2 + $3, $1 }' \
+    <<<"$timing" >"$work/umbrella-time"
+  DROPNET_CONSUMER_EXPECT_SIMD=$(cpu_level) "$work/consumer-default"
 }
 check "g++ -O2 default flags selects $(cpu_level)" "$work/log" default_flags
-
-echo "== Compile time of the umbrella-header TU: tests/consumer/main.cpp includes <dropnet/dropnet.hpp>"
-echo "   and trains and evaluates an MLP; -std=c++17 -O2 -c, best of 2. CPU = user + sys seconds, which"
-echo "   is what a compile costs on an idle machine; wall time grows with whatever else runs."
-# compile_time CXX: prints "<wall> <cpu>" for one compile of the consumer TU.
-compile_time() {
-  local TIMEFORMAT='%R %U %S' timing
-  # shellcheck disable=SC2046
-  timing=$({ time "$1" -std=c++17 -O2 -c "$consumer/main.cpp" -I"$root/include" \
-    $(pkg-config --cflags eigen3) -o "$work/umbrella.o" 2>"$work/umbrella.log"; } 2>&1)
-  awk '{ printf "%.1f %.1f\n", $1, $2 + $3 }' <<<"$timing"
-}
-for cxx in g++ clang++; do
-  best_wall=999 best_cpu=999
-  for _ in 1 2; do
-    read -r wall cpu < <(compile_time "$cxx")
-    best_wall=$(awk -v a="$best_wall" -v b="$wall" 'BEGIN { print (b < a ? b : a) }')
-    best_cpu=$(awk -v a="$best_cpu" -v b="$cpu" 'BEGIN { print (b < a ? b : a) }')
-  done
-  echo "umbrella TU compile time ($cxx -O2): ${best_cpu} s CPU, ${best_wall} s wall (goal: under 10 s with g++)"
-done
+cat "$work/umbrella-time" 2>/dev/null || true
 
 echo "== Summary"
 ((failed == 0)) || printf 'failed: %s\n' "${failures[@]}"
