@@ -57,6 +57,8 @@
   DROPNET_INSTANTIATE(class GlobalAvgPool<DROPNET_SCALAR>)                                          \
   DROPNET_INSTANTIATE(class TemperatureScaling<DROPNET_SCALAR>)                                     \
   DROPNET_INSTANTIATE(class Flatten<DROPNET_SCALAR>)                                                \
+  DROPNET_INSTANTIATE(class RecurrentLayer<DROPNET_SCALAR, CellKind::lstm>)                         \
+  DROPNET_INSTANTIATE(class RecurrentLayer<DROPNET_SCALAR, CellKind::gru>)                          \
   DROPNET_INSTANTIATE(class SoftmaxCrossEntropy<DROPNET_SCALAR>)                                    \
   DROPNET_INSTANTIATE(class MeanSquaredError<DROPNET_SCALAR>)                                       \
   DROPNET_INSTANTIATE(class BinaryCrossEntropyWithLogits<DROPNET_SCALAR>)                           \
