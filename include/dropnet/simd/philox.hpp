@@ -85,9 +85,10 @@ DROPNET_TARGET_AVX512 void philox8x(PhiloxKey key, std::uint64_t first, const Si
   const __m512i lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
   __m512i c0[Chains], c1[Chains], c2[Chains], c3[Chains];
   for (int c = 0; c < Chains; ++c) {
-    const auto base = static_cast<long long>(first + static_cast<std::uint64_t>(8 * c));
-    c0[c] = _mm512_add_epi64(_mm512_set1_epi64(base), lanes);  // counter low word (low half)
-    c1[c] = shr32(c0[c]);                                      // counter high word
+    const std::uint64_t base = first + static_cast<std::uint64_t>(8 * c);
+    // The counter's low word in each lane's low half, its high word shifted down.
+    c0[c] = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(base)), lanes);
+    c1[c] = shr32(c0[c]);
     c2[c] = _mm512_setzero_si512();
     c3[c] = _mm512_setzero_si512();
   }
