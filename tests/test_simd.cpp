@@ -71,6 +71,29 @@ struct LevelGuard {
   ~LevelGuard() { dropnet::set_simd_level(saved); }
 };
 
+TEST_CASE_TEMPLATE("philox_thresholded compares philox_block's words, at every level and length",
+                   T, float, double) {
+  LevelGuard guard;
+  const PhiloxKey key = {0x2468ace0u, 0x13579bdfu};
+  const std::uint32_t last = 0x9999999au;  // keeps 60% of the words
+  for (SimdLevel level : supported_levels()) {
+    dropnet::set_simd_level(level);
+    for (std::uint64_t first : {std::uint64_t{3}, (std::uint64_t{1} << 32) - 9}) {
+      // Whole 32-block passes, 8-block passes, a partial block, and the stack buffer's 256.
+      for (std::ptrdiff_t n : {0, 1, 5, 31, 32, 33, 127, 128, 161, 256, 300, 1001}) {
+        std::vector<T> out(static_cast<std::size_t>(n) + 1, T(7));
+        philox_thresholded(key, first, n, last, T(2.5), T(-1), out.data());
+        bool ok = out.back() == T(7);  // nothing written past the end
+        for (std::ptrdiff_t i = 0; i < n; ++i) {
+          const auto word = philox_block(key, first + std::uint64_t(i / 4))[std::size_t(i % 4)];
+          ok = ok && out[std::size_t(i)] == (word <= last ? T(2.5) : T(-1));
+        }
+        CHECK_MESSAGE(ok, dropnet::simd_level_name(level), " first ", first, " n ", n);
+      }
+    }
+  }
+}
+
 /// Whether the avx2 and avx512 kernels must agree bit for bit: they run the same operations,
 /// and in a translation unit compiled for the x86-64 baseline GCC contracts them alike. Under
 /// -march=native (the *_native build of this test) GCC 12 contracts the two levels' multiply-

@@ -137,6 +137,15 @@ class Generator {
     simd::philox_blocks(key_, first, count, out);
   }
 
+  /// out[i] = (word i % 4 of block first + i / 4) <= last ? on : off for i < n: the words of
+  /// fill_blocks compared with a threshold without a trip through memory (Bernoulli masks,
+  /// layers/bernoulli_mask.hpp). T is float or double.
+  template <class T>
+  void fill_thresholded(std::uint64_t first, std::ptrdiff_t n, std::uint32_t last, T on, T off,
+                        T* out) const {
+    simd::philox_thresholded(key_, first, n, last, on, off, out);
+  }
+
  private:
   std::uint64_t seed_ = 0;
   std::array<std::uint32_t, 2> key_{};

@@ -60,36 +60,20 @@ class KeepThreshold {
 /// Generator blocks (4 words each) needed for n mask entries.
 inline std::uint64_t mask_blocks(Index n) { return static_cast<std::uint64_t>((n + 3) / 4); }
 
-namespace detail {
-
-// Kept branch-free and free of aliasing so the compiler vectorizes it (a compare and a blend).
-template <class T>
-void select_by_threshold(const std::uint32_t* words, Index n, std::uint32_t last_kept, T on, T off,
-                         T* out) {
-  for (Index i = 0; i < n; ++i) out[i] = words[i] <= last_kept ? on : off;
-}
-
-}  // namespace detail
-
 /// out[0..n) = Bernoulli(keep) mask with values {on, off}, from blocks [first, first +
-/// mask_blocks(n)) of `gen`. Allocates nothing: words go through a small stack buffer, so the
-/// Philox rounds and the vectorized select alternate on data that stays in L1. With OpenMP and
-/// Eigen::nbThreads() > 1, a large mask is drawn in one piece per thread: entry i always comes
-/// from block first + i / 4, so the mask is the same whatever the thread count.
+/// mask_blocks(n)) of `gen`. Allocates nothing; the random words are compared in the registers
+/// they are computed in (Generator::fill_thresholded). With OpenMP and Eigen::nbThreads() > 1, a
+/// large mask is drawn in one piece per thread: entry i always comes from block first + i / 4,
+/// so the mask is the same whatever the thread count.
 template <class T>
 void fill_bernoulli(const Generator& gen, std::uint64_t first, const KeepThreshold& keep, T on,
                     T off, T* out, Index n) {
-  constexpr Index chunk = 256;  // words; a multiple of 4 so chunks start on block boundaries
+  constexpr Index align = 256;  // a multiple of 4: pieces start on block boundaries
   // Philox costs more per entry than the elementwise kernels: a thread pays from 8,192 entries.
   constexpr Index min_per_thread = 8192;
-  detail::parallel_for(n, chunk, min_per_thread, [&](Index begin, Index end) {
-    std::uint32_t words[chunk];
-    for (Index start = begin; start < end; start += chunk) {
-      const Index count = std::min(chunk, end - start);
-      const std::uint64_t block0 = first + static_cast<std::uint64_t>(start / 4);
-      gen.fill_blocks(block0, static_cast<std::size_t>((count + 3) / 4), words);
-      detail::select_by_threshold(words, count, keep.last_kept_word(), on, off, out + start);
-    }
+  detail::parallel_for(n, align, min_per_thread, [&](Index begin, Index end) {
+    gen.fill_thresholded(first + static_cast<std::uint64_t>(begin / 4), end - begin,
+                         keep.last_kept_word(), on, off, out + begin);
   });
 }
 
