@@ -218,12 +218,13 @@ struct TestBlocks {
     using S = std::remove_reference_t<decltype(at(0))>;
     for (std::size_t i = 0; i < total; ++i) at(i) = static_cast<S>((rank + 1) * (i + 1));
   }
-  /// Scalars of this rank's block that are not the sum of fill's values over `ranks` ranks.
+  /// Scalars of this rank's block that are not `scale` x the sum of fill's values over `ranks`
+  /// ranks (exact when scale is a power of two).
   template <class At>
-  int wrong_sums(int ranks, At&& at) const {
+  int wrong_sums(int ranks, At&& at, double scale = 1.0) const {
     using S = std::remove_reference_t<decltype(at(0))>;
     const int sum_of_ranks = ranks * (ranks + 1) / 2;  // of rank + 1
-    const S ranks_sum = static_cast<S>(sum_of_ranks);
+    const S ranks_sum = static_cast<S>(sum_of_ranks * scale);
     int wrong = 0;
     for (std::size_t i = begin; i < end; ++i) wrong += at(i) != ranks_sum * static_cast<S>(i + 1);
     return wrong;
@@ -289,8 +290,13 @@ TEST_CASE("Communicator runs: reduce_scatter and allgather in place, runs cuttin
       for (S& x : v) flat.push_back(&x);
     auto at = [&](std::size_t i) -> S& { return *flat[i]; };
     blocks.fill(at);
-    comm.reduce_scatter(runs.data(), runs.size(), counts.data(), distributed::ReduceOp::sum);
+    comm.reduce_scatter(runs.data(), runs.size(), counts.data(), distributed::ReduceOp::sum,
+                        S(1));
     CHECK(blocks.wrong_sums(comm.size(), at) == 0);
+    blocks.fill(at);  // again, the block scaled in the same pass (the sums halve exactly)
+    comm.reduce_scatter(runs.data(), runs.size(), counts.data(), distributed::ReduceOp::sum,
+                        S(0.5));
+    CHECK(blocks.wrong_sums(comm.size(), at, S(0.5)) == 0);
     // Allgather: each rank writes its block as 1000 x (rank + 1) plus the position; the rest is
     // garbage.
     for (std::size_t i = 0; i < total; ++i)
