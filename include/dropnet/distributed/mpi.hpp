@@ -180,78 +180,55 @@ class MpiCommunicator final : public Communicator {
     return begin;
   }
 
-  // Posts the messages of [from, to) of the runs laid end to end, one per piece of a run that
-  // falls in a chunk of at most `chunk` scalars (counted from `from`): sends to `peer` from the
-  // runs (`incoming` null), or receives from `peer` into `incoming` (the range's scalars in
-  // order) or, when it is null, straight into the runs. The runs are laid out alike on every
-  // rank, so a range's messages pair up with the sender's. A large piece goes by Open MPI's
-  // single copy from the sender's memory into its destination: nothing is packed.
+  // One step of a ring: block `out` goes to the next rank and block `in` comes from the
+  // previous one, one message per piece of a run (the runs are laid out alike on every rank,
+  // so the pieces match), into `incoming` (the block's scalars in order) or, when it is null,
+  // straight into the runs. A large piece goes by Open MPI's single copy from the sender's
+  // memory into its destination: nothing is packed.
   template <class S>
-  void post(const Run<S>* runs, std::size_t run_count, std::size_t from, std::size_t to,
-            std::size_t chunk, bool send, S* incoming, int peer, MPI_Datatype type) {
-    for (std::size_t c = from, end = from; c < to; c = end) {
-      end = to - c > chunk ? c + chunk : to;
-      for_each_run_piece(runs, run_count, c, end, [&](S* data, std::size_t n, std::size_t at) {
-        requests_.emplace_back();
-        if (send)
-          MPI_Isend(data, static_cast<int>(n), type, peer, 0, comm_, &requests_.back());
-        else
-          MPI_Irecv(incoming ? incoming + (c - from) + at : data, static_cast<int>(n), type, peer,
-                    0, comm_, &requests_.back());
-      });
-    }
+  void ring_step(const Run<S>* runs, std::size_t run_count, const std::vector<std::size_t>& begin,
+                 std::size_t out, std::size_t in, S* incoming, MPI_Datatype type) {
+    const int next = (rank_ + 1) % size_, previous = (rank_ + size_ - 1) % size_;
+    requests_.clear();
+    for_each_run_piece(runs, run_count, begin[in], begin[in + 1], [&](S* data, std::size_t n, std::size_t at) {
+      requests_.emplace_back();
+      MPI_Irecv(incoming ? incoming + at : data, static_cast<int>(n), type, previous, 0, comm_,
+                &requests_.back());
+    });
+    for_each_run_piece(runs, run_count, begin[out], begin[out + 1], [&](S* data, std::size_t n, std::size_t) {
+      requests_.emplace_back();
+      MPI_Isend(data, static_cast<int>(n), type, next, 0, comm_, &requests_.back());
+    });
+    MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
   }
-  // Waits for the requests from the index `first` on, and forgets them.
-  void wait_from(std::size_t first) {
-    MPI_Waitall(static_cast<int>(requests_.size() - first), requests_.data() + first,
-                MPI_STATUSES_IGNORE);
-    requests_.resize(first);
-  }
-  int next() const { return (rank_ + 1) % size_; }
-  int previous() const { return (rank_ + size_ - 1) % size_; }
 
   // The block that rank_ sends at step k of a ring: rank_ - k (mod size_).
   std::size_t block_at(int k) const { return static_cast<std::size_t>(((rank_ - k) % size_ + size_) % size_); }
 
   // A ring of size() - 1 steps: at step k rank r passes its partial sum of block r - k to rank
   // r + 1 and adds rank r - 1's partial sum of block r - k - 1 into its own, so that after the
-  // last step block r holds the sum over every rank, in place. Each step moves its blocks in
-  // chunks of kChunkBytes: a chunk is received into a scratch that stays in the core's cache
-  // while it is added, where a whole block (1 MB of W3's gradients on two ranks) would go
-  // through the shared cache that both ranks' working sets already fill. Nothing else is
-  // copied: Open MPI's MPI_Reduce_scatter in place copies the whole buffer to a temporary first,
-  // which cost as much as the update the sharded step saves. The order of the additions is fixed
-  // by the world size: reproducible, but not the ordered reduction's rank order, which takes the
+  // last step block r holds the sum over every rank, in place. Nothing else is copied: Open
+  // MPI's MPI_Reduce_scatter in place copies the whole buffer to a temporary first, which cost
+  // as much as the update the sharded step saves. The order of the additions is fixed by the
+  // world size: reproducible, but not the ordered reduction's rank order, which takes the
   // ordered allreduce instead. The last step, which completes this rank's block, also
-  // multiplies it by `scale` while the chunk is in cache. Returns false, doing nothing, in the
-  // cases the callers hand to the base class (ordered sum, blocks too large).
+  // multiplies it by `scale` in the same pass. Returns false, doing nothing, in the cases the
+  // callers hand to the base class (ordered sum, blocks too large).
   template <class S>
   bool ring_reduce_scatter(const Run<S>* runs, std::size_t run_count, const std::size_t* counts,
                            ReduceOp op, S scale, MPI_Datatype type) {
     if (reduction_ == Reduction::ordered && op == ReduceOp::sum) return false;
     const std::vector<std::size_t> begin = block_offsets(runs, run_count, counts);
     if (begin.empty()) return false;
-    const std::size_t chunk = kChunkBytes / sizeof(S);
     std::vector<S>& incoming = scratch(S{});
-    incoming.resize(std::min(chunk, *std::max_element(counts, counts + size_)));
+    incoming.resize(*std::max_element(counts, counts + size_));
     for (int k = 1; k < size_; ++k) {
-      // Every chunk of the outgoing block is posted at once, so that the next rank can take
-      // them without this one being scheduled; the incoming block is taken chunk by chunk.
-      const std::size_t out = block_at(k), in = block_at(k + 1);
-      requests_.clear();
-      post(runs, run_count, begin[out], begin[out + 1], chunk, true, static_cast<S*>(nullptr),
-           next(), type);
-      const std::size_t sends = requests_.size();
-      for (std::size_t from = begin[in]; from < begin[in + 1]; from += chunk) {
-        const std::size_t to = std::min(from + chunk, begin[in + 1]);
-        post(runs, run_count, from, to, chunk, false, incoming.data(), previous(), type);
-        wait_from(sends);
-        const S times = k + 1 == size_ ? scale : S(1);
-        for_each_run_piece(runs, run_count, from, to, [&](S* mine, std::size_t n, std::size_t at) {
-          combine(mine, incoming.data() + at, n, op, times);
-        });
-      }
-      wait_from(0);
+      const std::size_t in = block_at(k + 1);
+      ring_step(runs, run_count, begin, block_at(k), in, incoming.data(), type);
+      const S times = k + 1 == size_ ? scale : S(1);
+      for_each_run_piece(runs, run_count, begin[in], begin[in + 1], [&](S* mine, std::size_t n, std::size_t at) {
+        combine(mine, incoming.data() + at, n, op, times);
+      });
     }
     return true;
   }
@@ -264,16 +241,8 @@ class MpiCommunicator final : public Communicator {
                       MPI_Datatype type) {
     const std::vector<std::size_t> begin = block_offsets(runs, run_count, counts);
     if (begin.empty()) return false;
-    const std::size_t whole = std::numeric_limits<std::size_t>::max();  // one message per piece
-    for (int k = 0; k + 1 < size_; ++k) {
-      const std::size_t out = block_at(k), in = block_at(k + 1);
-      requests_.clear();
-      post(runs, run_count, begin[in], begin[in + 1], whole, false, static_cast<S*>(nullptr),
-           previous(), type);
-      post(runs, run_count, begin[out], begin[out + 1], whole, true, static_cast<S*>(nullptr),
-           next(), type);
-      wait_from(0);
-    }
+    for (int k = 0; k + 1 < size_; ++k)
+      ring_step(runs, run_count, begin, block_at(k), block_at(k + 1), static_cast<S*>(nullptr), type);
     return true;
   }
 
@@ -326,8 +295,6 @@ class MpiCommunicator final : public Communicator {
   std::vector<double> scratch_double_;
   std::vector<float> scratch_float_;
   std::vector<MPI_Request> requests_;  // a ring step's messages
-  // The reduce-scatter's chunk: 128 KB, an eighth of a Zen or recent Intel core's L2.
-  static constexpr std::size_t kChunkBytes = std::size_t(128) << 10;
 };
 
 }  // namespace dropnet::distributed
