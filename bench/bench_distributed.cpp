@@ -85,7 +85,8 @@ std::pair<double, double> scatter_gather_seconds(dropnet::distributed::Communica
       dropnet::detail::share_counts(state.gradient_count(), comm.size());
   return median_seconds(repeats, [&] {
     comm.reduce_scatter(gradients.data(), gradients.size(), counts.data(),
-                        dropnet::distributed::ReduceOp::sum);
+                        dropnet::distributed::ReduceOp::sum,
+                        1.0f / static_cast<float>(comm.size()));
     comm.allgather(values.data(), values.size(), counts.data());
   });
 }

@@ -201,11 +201,11 @@ TEST_CASE("Adam, BatchNorm, dropout: replicas identical every epoch; ordered mod
 
 namespace {
 
-/// The blocks of the collective tests: 5 + 2r scalars for rank r, rank 1's empty.
+/// The blocks of the collective tests: `extra` + 5 + 2r scalars for rank r, rank 1's empty.
 struct TestBlocks {
-  explicit TestBlocks(const distributed::Communicator& comm) {
+  explicit TestBlocks(const distributed::Communicator& comm, std::size_t extra = 0) {
     for (int r = 0; r < comm.size(); ++r) {
-      counts.push_back(r == 1 ? 0 : static_cast<std::size_t>(5 + 2 * r));
+      counts.push_back(r == 1 ? 0 : extra + static_cast<std::size_t>(5 + 2 * r));
       if (r < comm.rank()) begin += counts.back();
       total += counts.back();
     }
@@ -218,12 +218,13 @@ struct TestBlocks {
     using S = std::remove_reference_t<decltype(at(0))>;
     for (std::size_t i = 0; i < total; ++i) at(i) = static_cast<S>((rank + 1) * (i + 1));
   }
-  /// Scalars of this rank's block that are not the sum of fill's values over `ranks` ranks.
+  /// Scalars of this rank's block that are not `scale` x the sum of fill's values over `ranks`
+  /// ranks (exact when scale is a power of two).
   template <class At>
-  int wrong_sums(int ranks, At&& at) const {
+  int wrong_sums(int ranks, At&& at, double scale = 1.0) const {
     using S = std::remove_reference_t<decltype(at(0))>;
     const int sum_of_ranks = ranks * (ranks + 1) / 2;  // of rank + 1
-    const S ranks_sum = static_cast<S>(sum_of_ranks);
+    const S ranks_sum = static_cast<S>(sum_of_ranks * scale);
     int wrong = 0;
     for (std::size_t i = begin; i < end; ++i) wrong += at(i) != ranks_sum * static_cast<S>(i + 1);
     return wrong;
@@ -265,32 +266,37 @@ TEST_CASE("Communicator::reduce_scatter: each rank's block is the sum; uneven an
 }
 
 TEST_CASE("Communicator runs: reduce_scatter and allgather in place, runs cutting across blocks") {
-  // Blocks of 5 + 2r scalars (rank 1's empty) held by runs of 1, 8, 5, 2, 9, 6, 3, 0, ... scalars,
-  // so that blocks start and end inside runs and runs span blocks.
-  auto check = [](distributed::Communicator& comm, auto scalar) {
+  // Blocks of extra + 5 + 2r scalars (rank 1's empty) held by runs of 1, 8, 5, 2, 9, 6, 3, 0, ...
+  // times `unit` scalars, so that blocks start and end inside runs and runs span blocks; the
+  // large case's messages (up to 27,000 scalars) go by Open MPI's single copy, not its eager
+  // buffers.
+  auto check = [](distributed::Communicator& comm, auto scalar, std::size_t extra,
+                  std::size_t unit) {
     using S = decltype(scalar);
-    const TestBlocks blocks(comm);
+    const TestBlocks blocks(comm, extra);
     const std::vector<std::size_t>& counts = blocks.counts;
     const std::size_t total = blocks.total;
     std::vector<std::vector<S>> storage;
     for (std::size_t held = 0, i = 0; held < total; ++i) {
-      const std::size_t size = std::min<std::size_t>(total - held, (i * 7 + 1) % 10);
+      const std::size_t size = std::min<std::size_t>(total - held, unit * ((i * 7 + 1) % 10));
       storage.emplace_back(size);
       held += size;
     }
     std::vector<distributed::Run<S>> runs;
     runs.reserve(storage.size());
     for (auto& v : storage) runs.push_back({v.data(), v.size()});
-    auto at = [&](std::size_t flat) -> S& {  // the flat-th scalar of the runs laid end to end
-      for (auto& v : storage) {
-        if (flat < v.size()) return v[flat];
-        flat -= v.size();
-      }
-      return storage.back().back();
-    };
+    std::vector<S*> flat;  // the scalars of the runs laid end to end
+    for (auto& v : storage)
+      for (S& x : v) flat.push_back(&x);
+    auto at = [&](std::size_t i) -> S& { return *flat[i]; };
     blocks.fill(at);
-    comm.reduce_scatter(runs.data(), runs.size(), counts.data(), distributed::ReduceOp::sum);
+    comm.reduce_scatter(runs.data(), runs.size(), counts.data(), distributed::ReduceOp::sum,
+                        S(1));
     CHECK(blocks.wrong_sums(comm.size(), at) == 0);
+    blocks.fill(at);  // again, the block scaled in the same pass (the sums halve exactly)
+    comm.reduce_scatter(runs.data(), runs.size(), counts.data(), distributed::ReduceOp::sum,
+                        S(0.5));
+    CHECK(blocks.wrong_sums(comm.size(), at, S(0.5)) == 0);
     // Allgather: each rank writes its block as 1000 x (rank + 1) plus the position; the rest is
     // garbage.
     for (std::size_t i = 0; i < total; ++i)
@@ -307,7 +313,10 @@ TEST_CASE("Communicator runs: reduce_scatter and allgather in place, runs cuttin
     }
     CHECK(wrong == 0);
   };
-  for_each_communicator(check);
+  for_each_communicator([&](distributed::Communicator& comm, auto scalar) {
+    check(comm, scalar, 0, 1);
+    check(comm, scalar, 40000, 3001);
+  });
   MpiCommunicator fast;
   distributed::Run<float> short_run{nullptr, 0};
   const std::vector<std::size_t> counts(static_cast<std::size_t>(fast.size()), 1);

@@ -93,17 +93,19 @@ class Communicator {
   }
 
   /// reduce_scatter of the buffer made of runs[0 .. run_count) laid end to end: rank r's block
-  /// (`counts[r]` scalars, as above) is reduced in place in the runs that hold it. The runs'
-  /// sizes must be the same on every rank. This default packs the runs into one buffer and
-  /// unpacks it; MpiCommunicator's ring sends and adds the runs where they are.
+  /// (`counts[r]` scalars, as above) becomes `scale` x its reduction, in place in the runs that
+  /// hold it (the product rounded once after the reduction, as a separate pass would round it:
+  /// the sharded step's mean costs no pass of its own). The runs' sizes must be the same on
+  /// every rank. This default packs the runs into one buffer and unpacks it; MpiCommunicator's
+  /// ring sends and adds the runs where they are.
   virtual void reduce_scatter(const Run<double>* runs, std::size_t run_count,
-                              const std::size_t* counts, ReduceOp op) {
-    packed_reduce_scatter(runs, run_count, counts, op);
+                              const std::size_t* counts, ReduceOp op, double scale) {
+    packed_reduce_scatter(runs, run_count, counts, op, scale);
   }
   /// As the double overload.
   virtual void reduce_scatter(const Run<float>* runs, std::size_t run_count,
-                              const std::size_t* counts, ReduceOp op) {
-    packed_reduce_scatter(runs, run_count, counts, op);
+                              const std::size_t* counts, ReduceOp op, float scale) {
+    packed_reduce_scatter(runs, run_count, counts, op, scale);
   }
   /// allgather of the buffer made of runs[0 .. run_count) laid end to end, rank r contributing
   /// its block of `counts[r]` scalars: every rank ends with every block, in place in the runs.
@@ -129,23 +131,27 @@ class Communicator {
   }
 
  private:
-  // The runs copied into one buffer (when `in` is true), or the buffer copied back into them.
+  // The runs copied into one buffer (when `in` is true), or the buffer, times `scale`, copied
+  // back into them.
   template <class S>
-  static void copy_runs(const Run<S>* runs, std::size_t run_count, std::vector<S>& buffer, bool in) {
+  static void copy_runs(const Run<S>* runs, std::size_t run_count, std::vector<S>& buffer, bool in,
+                        S scale = S(1)) {
     for_each_run_piece(runs, run_count, 0, buffer.size(), [&](S* data, std::size_t n, std::size_t at) {
       if (in)
         std::copy_n(data, n, buffer.data() + at);
-      else
+      else if (scale == S(1))
         std::copy_n(buffer.data() + at, n, data);
+      else
+        for (std::size_t i = 0; i < n; ++i) data[i] = buffer[at + i] * scale;
     });
   }
   template <class S>
   void packed_reduce_scatter(const Run<S>* runs, std::size_t run_count, const std::size_t* counts,
-                             ReduceOp op) {
+                             ReduceOp op, S scale) {
     std::vector<S> buffer(total_of(counts));
     copy_runs(runs, run_count, buffer, true);
     reduce_scatter(buffer.data(), counts, op);
-    copy_runs(runs, run_count, buffer, false);
+    copy_runs(runs, run_count, buffer, false, scale);
   }
   template <class S>
   void packed_allgather(const Run<S>* runs, std::size_t run_count, const std::size_t* counts) {

@@ -112,27 +112,27 @@ class MpiCommunicator final : public Communicator {
   /// block exceeds INT_MAX / 16 scalars.
   void reduce_scatter(double* data, const std::size_t* counts, ReduceOp op) override {
     const Run<double> run{data, total_of(counts)};
-    if (!ring_reduce_scatter(&run, 1, counts, op, MPI_DOUBLE))
+    if (!ring_reduce_scatter(&run, 1, counts, op, 1.0, MPI_DOUBLE))
       Communicator::reduce_scatter(data, counts, op);
   }
   /// As the double overload.
   void reduce_scatter(float* data, const std::size_t* counts, ReduceOp op) override {
     const Run<float> run{data, total_of(counts)};
-    if (!ring_reduce_scatter(&run, 1, counts, op, MPI_FLOAT))
+    if (!ring_reduce_scatter(&run, 1, counts, op, 1.0f, MPI_FLOAT))
       Communicator::reduce_scatter(data, counts, op);
   }
   /// ring_reduce_scatter over the runs where they are; packed through the base class in the
   /// cases the one-buffer overload hands to it.
   void reduce_scatter(const Run<double>* runs, std::size_t run_count, const std::size_t* counts,
-                      ReduceOp op) override {
-    if (!ring_reduce_scatter(runs, run_count, counts, op, MPI_DOUBLE))
-      Communicator::reduce_scatter(runs, run_count, counts, op);
+                      ReduceOp op, double scale) override {
+    if (!ring_reduce_scatter(runs, run_count, counts, op, scale, MPI_DOUBLE))
+      Communicator::reduce_scatter(runs, run_count, counts, op, scale);
   }
   /// As the double overload.
   void reduce_scatter(const Run<float>* runs, std::size_t run_count, const std::size_t* counts,
-                      ReduceOp op) override {
-    if (!ring_reduce_scatter(runs, run_count, counts, op, MPI_FLOAT))
-      Communicator::reduce_scatter(runs, run_count, counts, op);
+                      ReduceOp op, float scale) override {
+    if (!ring_reduce_scatter(runs, run_count, counts, op, scale, MPI_FLOAT))
+      Communicator::reduce_scatter(runs, run_count, counts, op, scale);
   }
   /// How this communicator sums.
   Reduction reduction() const { return reduction_; }
@@ -211,11 +211,12 @@ class MpiCommunicator final : public Communicator {
   // MPI's MPI_Reduce_scatter in place copies the whole buffer to a temporary first, which cost
   // as much as the update the sharded step saves. The order of the additions is fixed by the
   // world size: reproducible, but not the ordered reduction's rank order, which takes the
-  // ordered allreduce instead. Returns false, doing nothing, in the cases the callers hand to
-  // the base class (ordered sum, blocks too large).
+  // ordered allreduce instead. The last step, which completes this rank's block, also
+  // multiplies it by `scale` in the same pass. Returns false, doing nothing, in the cases the
+  // callers hand to the base class (ordered sum, blocks too large).
   template <class S>
   bool ring_reduce_scatter(const Run<S>* runs, std::size_t run_count, const std::size_t* counts,
-                           ReduceOp op, MPI_Datatype type) {
+                           ReduceOp op, S scale, MPI_Datatype type) {
     if (reduction_ == Reduction::ordered && op == ReduceOp::sum) return false;
     const std::vector<std::size_t> begin = block_offsets(runs, run_count, counts);
     if (begin.empty()) return false;
@@ -224,13 +225,9 @@ class MpiCommunicator final : public Communicator {
     for (int k = 1; k < size_; ++k) {
       const std::size_t in = block_at(k + 1);
       ring_step(runs, run_count, begin, block_at(k), in, incoming.data(), type);
+      const S times = k + 1 == size_ ? scale : S(1);
       for_each_run_piece(runs, run_count, begin[in], begin[in + 1], [&](S* mine, std::size_t n, std::size_t at) {
-        const S* theirs = incoming.data() + at;
-        switch (op) {  // plain loops: the compiler vectorizes them
-          case ReduceOp::sum: for (std::size_t i = 0; i < n; ++i) mine[i] += theirs[i]; break;
-          case ReduceOp::min: for (std::size_t i = 0; i < n; ++i) mine[i] = std::min(mine[i], theirs[i]); break;
-          case ReduceOp::max: for (std::size_t i = 0; i < n; ++i) mine[i] = std::max(mine[i], theirs[i]); break;
-        }
+        combine(mine, incoming.data() + at, n, op, times);
       });
     }
     return true;
@@ -247,6 +244,27 @@ class MpiCommunicator final : public Communicator {
     for (int k = 0; k + 1 < size_; ++k)
       ring_step(runs, run_count, begin, block_at(k), block_at(k + 1), static_cast<S*>(nullptr), type);
     return true;
+  }
+
+  // mine[i] = op(mine[i], theirs[i]) x scale for i < n, the product rounded after the op.
+  template <class S>
+  static void combine(S* mine, const S* theirs, std::size_t n, ReduceOp op, S scale) {
+    switch (op) {  // plain loops: the compiler vectorizes them
+      case ReduceOp::sum:
+        if (scale == S(1))
+          for (std::size_t i = 0; i < n; ++i) mine[i] += theirs[i];
+        else
+          for (std::size_t i = 0; i < n; ++i) mine[i] = (mine[i] + theirs[i]) * scale;
+        return;
+      case ReduceOp::min:
+        for (std::size_t i = 0; i < n; ++i) mine[i] = std::min(mine[i], theirs[i]);
+        break;
+      case ReduceOp::max:
+        for (std::size_t i = 0; i < n; ++i) mine[i] = std::max(mine[i], theirs[i]);
+        break;
+    }
+    if (scale != S(1))
+      for (std::size_t i = 0; i < n; ++i) mine[i] *= scale;
   }
 
   // Rank 0 receives every rank's vector and adds them in rank order; the sum is broadcast.

@@ -484,14 +484,13 @@ class DataParallel {
   }
 
   // The sharded update, from the weighted gradients: a reduce-scatter in place in the layers'
-  // gradients gives this rank the sum over the ranks of its share, which it scales, clips (by
-  // norm: the sum of squares over all shares) and steps; an allgather in place in the layers'
-  // parameters gives every rank every share. Same bytes as one allreduce, 1/size() of the
-  // optimizer's work, and no copy besides the messages.
+  // gradients gives this rank the sum over the ranks of its share, scaled into the mean in the
+  // same pass, which it clips (by norm: the sum of squares over all shares) and steps; an
+  // allgather in place in the layers' parameters gives every rank every share. Same bytes as
+  // one allreduce, 1/size() of the optimizer's work, and no copy besides the messages.
   void update_share(T scale, const StepOptions<T>& options) {
     comm_.reduce_scatter(gradient_runs_.data(), gradient_runs_.size(), share_counts_.data(),
-                         distributed::ReduceOp::sum);
-    for (const ParameterView<T>& piece : share_) Eigen::Map<Vector<T>>(piece.grad, piece.size()) *= scale;
+                         distributed::ReduceOp::sum, scale);
     detail::clip_and_step(optimizer_, share_, options, [&](double sum) {
       comm_.allreduce(&sum, 1, distributed::ReduceOp::sum);
       return sum;
