@@ -76,6 +76,8 @@ for name in ("dropnet_eigen.json", "dropnet_default.json", "libtorch.json"):
             continue
         workload, impl, threads = m.group(1), m.group(2), int(m.group(3))
         if name == "dropnet_default.json":
+            if impl != "dropnet":  # a --benchmark_filter given to the script replaces the binary's
+                continue
             impl = "dropnet_default"
         if impl.startswith("dropnet") and b.get("label", "").startswith("simd="):
             levels[impl] = b["label"]
