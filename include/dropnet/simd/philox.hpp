@@ -146,6 +146,18 @@ struct StoreThresholded {
   }
 };
 
+// Blocks [first, first + count) through philox8x, 32 a pass while they last, then 8: each pass's
+// words go to sink_at(b), b its first block counted from `first`. Returns the blocks covered (a
+// multiple of 8); the caller finishes the rest.
+template <class SinkAt>
+std::size_t philox8x_passes(PhiloxKey key, std::uint64_t first, std::size_t count,
+                            const SinkAt& sink_at) {
+  std::size_t b = 0;
+  for (; b + 32 <= count; b += 32) philox8x<4>(key, first + b, sink_at(b));
+  for (; b + 8 <= count; b += 8) philox8x<1>(key, first + b, sink_at(b));
+  return b;
+}
+
 // 8 blocks in the 32-bit lanes of 256-bit vectors: the odd lanes are shifted down for the
 // multiplies and the products' halves blended back.
 DROPNET_TARGET_AVX2 inline void philox8(PhiloxKey key, std::uint64_t first, std::uint32_t* out) {
@@ -202,10 +214,9 @@ inline void philox_blocks(PhiloxKey key, std::uint64_t first, std::size_t count,
 #if defined(DROPNET_SIMD_X86)
   switch (simd_level()) {
     case SimdLevel::avx512:
-      for (; b + 32 <= count; b += 32)
-        detail::philox8x<4>(key, first + b, detail::StoreWords{out + 4 * b});
-      for (; b + 8 <= count; b += 8)
-        detail::philox8x<1>(key, first + b, detail::StoreWords{out + 4 * b});
+      b = detail::philox8x_passes(key, first, count, [out](std::size_t block) {
+        return detail::StoreWords{out + 4 * block};
+      });
       break;
     case SimdLevel::avx2:
       for (; b + 8 <= count; b += 8) detail::philox8(key, first + b, out + 4 * b);
@@ -228,12 +239,11 @@ void philox_thresholded(PhiloxKey key, std::uint64_t first, std::ptrdiff_t n, st
   std::ptrdiff_t i = 0;  // a multiple of 4 until the last piece
 #if defined(DROPNET_SIMD_X86)
   if (simd_level() == SimdLevel::avx512) {
-    for (; i + 128 <= n; i += 128)
-      detail::philox8x<4>(key, first + std::uint64_t(i / 4),
-                          detail::StoreThresholded<T>{out + i, last, on, off});
-    for (; i + 32 <= n; i += 32)
-      detail::philox8x<1>(key, first + std::uint64_t(i / 4),
-                          detail::StoreThresholded<T>{out + i, last, on, off});
+    const std::size_t blocks = detail::philox8x_passes(
+        key, first, std::size_t(n / 4), [&](std::size_t block) {
+          return detail::StoreThresholded<T>{out + 4 * block, last, on, off};
+        });
+    i = std::ptrdiff_t(4 * blocks);
   }
 #endif
   constexpr std::ptrdiff_t buffer = 256;  // words
