@@ -32,11 +32,11 @@ measure() {
 uptime
 library=${DROPNET_COMPILED_A:-}
 if [[ -z $library ]]; then
-  for scalar in float double; do
-    measure "dropnet::compiled, ${scalar} TU (${compilers[0]})" "${compilers[0]}" "${flags[@]}" \
-      -DDROPNET_COMPILED_LIB -c "$root/src/dropnet_${scalar}.cpp" -o "$work/$scalar.o"
+  for unit in dropnet_float dropnet_double kernels; do
+    measure "dropnet::compiled, src/${unit}.cpp (${compilers[0]})" "${compilers[0]}" \
+      "${flags[@]}" -DDROPNET_COMPILED_LIB -c "$root/src/${unit}.cpp" -o "$work/$unit.o"
   done
-  ar rcs "$work/libdropnet.a" "$work/float.o" "$work/double.o"
+  ar rcs "$work/libdropnet.a" "$work/dropnet_float.o" "$work/dropnet_double.o" "$work/kernels.o"
   library="$work/libdropnet.a"
 fi
 # precompiled CXX: builds <dropnet/dropnet.hpp> as CXX's precompiled header (DROPNET_COMPILED_LIB)

@@ -149,6 +149,24 @@ TEST_CASE("the level detected matches the CPU, and the default build selects it"
 #endif
 }
 
+// With DROPNET_COMPILED_LIB the kernels run in dropnet::compiled (src/kernels.cpp), and this file
+// neither compiles them nor includes <immintrin.h> (its point: compile time); the cases above
+// and below then check the library's kernels through the declared entry points.
+TEST_CASE("a file built with DROPNET_COMPILED_LIB leaves the kernels to the library") {
+#if defined(DROPNET_COMPILED_LIB)
+  CHECK(DROPNET_KERNELS_DECLARED == 1);
+#if !defined(__AVX__)  // with AVX on, Eigen includes <immintrin.h> itself
+#if defined(_IMMINTRIN_H_INCLUDED) || defined(__IMMINTRIN_H)
+  FAIL("<immintrin.h> was included by a file built with DROPNET_COMPILED_LIB");
+#endif
+#endif
+#elif defined(DROPNET_KERNELS_DECLARED)
+  FAIL("header-only build, yet the kernels are declared only");
+#else
+  MESSAGE("header-only build: the kernels are compiled in this file");
+#endif
+}
+
 TEST_CASE("DROPNET_SIMD picks the level, clamped to the CPU's; an unknown value is ignored") {
   const char* env = std::getenv("DROPNET_SIMD");
   SimdLevel expected = cpu_simd_level();

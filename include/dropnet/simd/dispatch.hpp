@@ -42,6 +42,23 @@
 #define DROPNET_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #endif
 
+// DROPNET_KERNELS_DECLARED: in a translation unit built with DROPNET_COMPILED_LIB (one that links
+// dropnet::compiled), the entry points of the dispatched kernels (simd/elementwise.hpp,
+// gemm_packed.hpp, gemv.hpp, philox.hpp) are declared, not defined, and the kernels themselves
+// are not compiled: dropnet::compiled defines them for float and double once (src/kernels.cpp,
+// which defines DROPNET_KERNELS_SOURCE). Such a file then never parses the kernels, nor
+// <immintrin.h>: about 0.7 s of g++'s CPU per file (README "Compile time"). The entry points are
+// all templates, so a file that defines them too (header-only code in the same program) and the
+// library hold the same definition.
+#if defined(DROPNET_COMPILED_LIB) && !defined(DROPNET_KERNELS_SOURCE)
+/// Defined (to 1) where the kernels are declared only (see above).
+#define DROPNET_KERNELS_DECLARED 1
+/// The body of a kernel entry point where it is defined; a bare declaration elsewhere.
+#define DROPNET_KERNEL_BODY(...) ;
+#else
+#define DROPNET_KERNEL_BODY(...) __VA_ARGS__
+#endif
+
 namespace dropnet {
 
 /// An instruction-set level of the dispatched kernels, in increasing order.

@@ -17,8 +17,8 @@
 // Threads: with OpenMP and Eigen::nbThreads() > 1, the elementwise kernels and the optimizer
 // updates split their n elements, and the per-column kernels (bias, BatchNorm's normalization
 // and input gradient) their columns, between the threads (core/parallel.hpp) once each thread
-// gets detail::parallel_elements elements. Every element is computed by the same operations in either
-// case (a piece's masked tail computes what the whole register would), so the bits do not
+// gets detail::parallel_elements elements. Every element is computed by the same operations in
+// either case (a piece's masked tail computes what the whole register would), so the bits do not
 // depend on the thread count. The row sums (sum_columns, centered_square_sums) stay on one
 // thread: they add the columns in order.
 
@@ -27,9 +27,11 @@
 
 #include "../core/parallel.hpp"
 #include "dispatch.hpp"
+#if !defined(DROPNET_KERNELS_DECLARED)
 #include "gemm_avx2.hpp"
 #include "gemm_avx512.hpp"
 #include "vec_baseline.hpp"
+#endif
 
 namespace dropnet::simd {
 
@@ -176,6 +178,7 @@ struct Log1pConstants<double> {
   static constexpr int terms = 16;  ///< s^3/3 ... s^33/33
 };
 
+#if !defined(DROPNET_KERNELS_DECLARED)
 /// The kernels compiled for the baseline level.
 namespace baseline {
 #define DROPNET_KERNEL_TARGET
@@ -209,6 +212,7 @@ namespace avx512 {
 #else
 #define DROPNET_SIMD_DISPATCH(call) return baseline::call
 #endif
+#endif  // !DROPNET_KERNELS_DECLARED
 
 /// Pieces start on 64-byte boundaries of the arrays, so no two threads write the same line.
 template <class T>
@@ -229,76 +233,79 @@ void for_elements(Eigen::Index n, F&& f) {
 /// out[i] = max(slope z[i], z[i]) for i < n: ReLU (slope 0) and LeakyReLU for 0 <= slope <= 1.
 /// NaN stays NaN.
 template <class T>
-void max_scaled(const T* z, T* out, Eigen::Index n, T slope) {
+void max_scaled(const T* z, T* out, Eigen::Index n, T slope) DROPNET_KERNEL_BODY({
   for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
     DROPNET_SIMD_DISPATCH(max_scaled<T>(z + i, out + i, end - i, slope));
   });
-}
+})
 
 /// out[i] = z[i] > 0 ? d[i] : slope d[i] for i < n (slope 0: exactly +0 where z <= 0 or NaN).
 template <class T>
-void scale_non_positive(const T* z, const T* d, T* out, Eigen::Index n, T slope) {
+void scale_non_positive(const T* z, const T* d, T* out, Eigen::Index n,
+                        T slope) DROPNET_KERNEL_BODY({
   for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
     DROPNET_SIMD_DISPATCH(scale_non_positive<T>(z + i, d + i, out + i, end - i, slope));
   });
-}
+})
 
 /// out[i] = a[i] b[i] for i < n.
 template <class T>
-void multiply(const T* a, const T* b, T* out, Eigen::Index n) {
+void multiply(const T* a, const T* b, T* out, Eigen::Index n) DROPNET_KERNEL_BODY({
   for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
     DROPNET_SIMD_DISPATCH(multiply<T>(a + i, b + i, out + i, end - i));
   });
-}
+})
 
 /// One Adam step over n elements of a parameter p with gradient g and moments m, v (and v_max
 /// with amsgrad, else null), all updated in place; see AdamConstants for the formulas.
 template <class T>
 void adam_update(T* p, const T* g, T* m, T* v, T* v_max, Eigen::Index n,
-                 const AdamConstants<T>& c) {
+                 const AdamConstants<T>& c) DROPNET_KERNEL_BODY({
   for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
     DROPNET_SIMD_DISPATCH(
         adam_update<T>(p + i, g + i, m + i, v + i, shifted(v_max, i), end - i, c));
   });
-}
+})
 
 /// One SGD step over n elements of p with gradient g and momentum buffer b (null without
 /// momentum), updated in place; see SgdConstants.
 template <class T>
-void sgd_update(T* p, const T* g, T* b, Eigen::Index n, const SgdConstants<T>& c) {
+void sgd_update(T* p, const T* g, T* b, Eigen::Index n,
+                const SgdConstants<T>& c) DROPNET_KERNEL_BODY({
   for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
     DROPNET_SIMD_DISPATCH(sgd_update<T>(p + i, g + i, shifted(b, i), end - i, c));
   });
-}
+})
 
 /// One RMSprop step over n elements of p with gradient g, mean square v, momentum buffer b and
 /// mean gradient g_avg (each null when unused), updated in place; see RmspropConstants.
 template <class T>
 void rmsprop_update(T* p, const T* g, T* v, T* b, T* g_avg, Eigen::Index n,
-                    const RmspropConstants<T>& c) {
+                    const RmspropConstants<T>& c) DROPNET_KERNEL_BODY({
   for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
     DROPNET_SIMD_DISPATCH(rmsprop_update<T>(p + i, g + i, shifted(v, i), shifted(b, i),
                                             shifted(g_avg, i), end - i, c));
   });
-}
+})
 
 /// One Adagrad step over n elements of p with gradient g and accumulator s, updated in place;
 /// see AdagradConstants.
 template <class T>
-void adagrad_update(T* p, const T* g, T* s, Eigen::Index n, const AdagradConstants<T>& c) {
+void adagrad_update(T* p, const T* g, T* s, Eigen::Index n,
+                    const AdagradConstants<T>& c) DROPNET_KERNEL_BODY({
   for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
     DROPNET_SIMD_DISPATCH(adagrad_update<T>(p + i, g + i, s + i, end - i, c));
   });
-}
+})
 
 /// z(:, j) += bias for every column j of the rows x cols column-major array z (bias: rows).
 template <class T>
-void add_to_columns(T* z, Eigen::Index rows, Eigen::Index cols, const T* bias) {
+void add_to_columns(T* z, Eigen::Index rows, Eigen::Index cols, const T* bias) DROPNET_KERNEL_BODY({
   dropnet::detail::parallel_for_columns(rows, cols, [&](Eigen::Index j, Eigen::Index end) {
     const Eigen::Index at = j * rows;
     DROPNET_SIMD_DISPATCH(add_to_columns<T>(z + at, rows, end - j, bias));
   });
-}
+})
 
 /// sum(r) = sum over j of x(r, j) for the rows x cols column-major x (sum: rows); with y (same
 /// shape as x, else null), also products(r) = sum over j of x(r, j) y(r, j). The columns are
@@ -306,125 +313,130 @@ void add_to_columns(T* z, Eigen::Index rows, Eigen::Index cols, const T* bias) {
 /// sum (avx2, avx512): one rounding per column, at most cols eps sum |x y| in all.
 template <class T>
 void sum_columns(const T* x, const T* y, Eigen::Index rows, Eigen::Index cols, T* sum,
-                 T* products) {
+                 T* products) DROPNET_KERNEL_BODY({
   DROPNET_SIMD_DISPATCH(sum_columns<T>(x, y, rows, cols, sum, products));
-}
+})
 
 /// squares(r) = sum over j of (x(r, j) - mean(r))^2 for the rows x cols column-major x (mean,
 /// squares: rows), the columns in order; the levels differ by the contraction of each square
 /// into the sum (at most cols eps squares(r) in all).
 template <class T>
 void centered_square_sums(const T* x, const T* mean, Eigen::Index rows, Eigen::Index cols,
-                          T* squares) {
+                          T* squares) DROPNET_KERNEL_BODY({
   DROPNET_SIMD_DISPATCH(centered_square_sums<T>(x, mean, rows, cols, squares));
-}
+})
 
 /// For the rows x cols column-major x, per row r: xhat = (x - mean(r)) scale(r), stored when
 /// xhat is not null, and out = xhat gamma(r) + beta(r) (xhat + beta(r) when gamma is null).
 /// out may be x; the levels differ by the contraction of xhat gamma + beta (one rounding).
 template <class T>
 void normalize_columns(const T* x, const T* mean, const T* scale, const T* gamma, const T* beta,
-                       Eigen::Index rows, Eigen::Index cols, T* xhat, T* out) {
+                       Eigen::Index rows, Eigen::Index cols, T* xhat, T* out) DROPNET_KERNEL_BODY({
   dropnet::detail::parallel_for_columns(rows, cols, [&](Eigen::Index j, Eigen::Index end) {
     const Eigen::Index at = j * rows;
     DROPNET_SIMD_DISPATCH(normalize_columns<T>(x + at, mean, scale, gamma, beta, rows, end - j,
                                                shifted(xhat, at), out + at));
   });
-}
+})
 
 /// dx = ((dy - xhat b(r)) - a(r)) c(r) for the rows x cols column-major dy, xhat and dx (a, b,
 /// c: rows): BatchNorm's input gradient. dx may be dy; the levels differ by the contraction of
 /// dy - xhat b (one rounding).
 template <class T>
 void batch_norm_input_gradient(const T* dy, const T* xhat, const T* a, const T* b, const T* c,
-                               Eigen::Index rows, Eigen::Index cols, T* dx) {
+                               Eigen::Index rows, Eigen::Index cols, T* dx) DROPNET_KERNEL_BODY({
   dropnet::detail::parallel_for_columns(rows, cols, [&](Eigen::Index j, Eigen::Index end) {
     const Eigen::Index at = j * rows;
     DROPNET_SIMD_DISPATCH(
         batch_norm_input_gradient<T>(dy + at, xhat + at, a, b, c, rows, end - j, dx + at));
   });
-}
+})
 
 /// out = exp(x) for i < n: 0 below ExpConstants<T>::low, inf above high, NaN for NaN. Error
 /// against std::exp and between levels: see docs/performance.md (tests/test_simd.cpp bounds it).
 template <class T>
-void exponential(const T* x, T* out, Eigen::Index n) {
+void exponential(const T* x, T* out, Eigen::Index n) DROPNET_KERNEL_BODY({
   for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
     DROPNET_SIMD_DISPATCH(exponential<T>(x + i, out + i, end - i));
   });
-}
+})
 
 /// out = 1 / (1 + exp(-z)) for i < n (Sigmoid), times d[i] unless d is null (Softplus's
 /// backward pass); 0 below z = -88.3 (float) or -709.4 (double), where exp(-z) overflows.
 template <class T>
-void logistic(const T* z, const T* d, T* out, Eigen::Index n) {
+void logistic(const T* z, const T* d, T* out, Eigen::Index n) DROPNET_KERNEL_BODY({
   for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
     DROPNET_SIMD_DISPATCH(logistic<T>(z + i, shifted(d, i), out + i, end - i));
   });
-}
+})
 
 /// out = z sigmoid(z (a1 + a3 z^2)) for i < n: Swish (a1 = 1, a3 = 0) and GELU's tanh form
 /// (z/2 (1 + tanh(u)) = z sigmoid(2u), u = k (z + c z^3): a1 = 2k, a3 = 2kc).
 template <class T>
-void gated_linear(const T* z, T* out, Eigen::Index n, T a1, T a3) {
+void gated_linear(const T* z, T* out, Eigen::Index n, T a1, T a3) DROPNET_KERNEL_BODY({
   for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
     DROPNET_SIMD_DISPATCH(gated_linear<T>(z + i, out + i, end - i, a1, a3));
   });
-}
+})
 
 /// dz = da s (1 + z (1 - s) (a1 + 3 a3 z^2)), s = sigmoid(z (a1 + a3 z^2)), for i < n:
 /// gated_linear's backward pass (Swish, GELUTanh).
 template <class T>
-void gated_linear_gradient(const T* z, const T* da, T* dz, Eigen::Index n, T a1, T a3) {
+void gated_linear_gradient(const T* z, const T* da, T* dz, Eigen::Index n, T a1,
+                           T a3) DROPNET_KERNEL_BODY({
   for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
     DROPNET_SIMD_DISPATCH(gated_linear_gradient<T>(z + i, da + i, dz + i, end - i, a1, a3));
   });
-}
+})
 
 /// out = tanh(z) for i < n, as t / (t + 2), t = expm1(2z); tanh(-0) = -0, NaN stays NaN.
 template <class T>
-void hyperbolic_tangent(const T* z, T* out, Eigen::Index n) {
+void hyperbolic_tangent(const T* z, T* out, Eigen::Index n) DROPNET_KERNEL_BODY({
   for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
     DROPNET_SIMD_DISPATCH(hyperbolic_tangent<T>(z + i, out + i, end - i));
   });
-}
+})
 
 /// GELU's exact (erf) form for i < n, float only: with da null, out = z/2 (1 + erf(z/sqrt 2));
-/// else out = da (Phi(z) + z phi(z)), its backward pass.
-inline void gaussian_error_linear(const float* z, const float* da, float* out, Eigen::Index n) {
+/// else out = da (Phi(z) + z phi(z)), its backward pass. A template on nothing (Float is
+/// unused) because every kernel entry point is one: see DROPNET_KERNELS_DECLARED.
+template <class Float = float>
+void gaussian_error_linear(const float* z, const float* da, float* out,
+                           Eigen::Index n) DROPNET_KERNEL_BODY({
   for_elements<float>(n, [&](Eigen::Index i, Eigen::Index end) {
     DROPNET_SIMD_DISPATCH(gaussian_error_linear<float>(z + i, shifted(da, i), out + i, end - i));
   });
-}
+})
 
 /// out = max(z, 0) + log1p(exp(-|z|)) for i < n (Softplus): finite for finite z.
 template <class T>
-void softplus(const T* z, T* out, Eigen::Index n) {
+void softplus(const T* z, T* out, Eigen::Index n) DROPNET_KERNEL_BODY({
   for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
     DROPNET_SIMD_DISPATCH(softplus<T>(z + i, out + i, end - i));
   });
-}
+})
 
 /// dz = da a (1 - a) (Sigmoid's derivative from its output a), or da (1 - a^2) with tanh, for
 /// i < n.
 template <class T>
-void output_gradient(const T* a, const T* da, T* dz, Eigen::Index n, bool tanh) {
+void output_gradient(const T* a, const T* da, T* dz, Eigen::Index n,
+                     bool tanh) DROPNET_KERNEL_BODY({
   for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
     DROPNET_SIMD_DISPATCH(output_gradient<T>(a + i, da + i, dz + i, end - i, tanh));
   });
-}
+})
 
 /// ELU and SELU for i < n, with d = z (forward) or da (backward):
 ///   forward:  z > 0 ? scale z  : scale_alpha expm1(z)
 ///   backward: z > 0 ? scale da : scale_alpha exp(z) da
 template <class T>
 void exponential_branch(const T* z, const T* d, T* out, Eigen::Index n, T scale, T scale_alpha,
-                        bool forward) {
+                        bool forward) DROPNET_KERNEL_BODY({
   for_elements<T>(n, [&](Eigen::Index i, Eigen::Index end) {
     DROPNET_SIMD_DISPATCH(
         exponential_branch<T>(z + i, d + i, out + i, end - i, scale, scale_alpha, forward));
   });
-}
+})
 
 #undef DROPNET_SIMD_DISPATCH
 

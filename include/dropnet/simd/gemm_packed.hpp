@@ -7,9 +7,11 @@
 // Both kernels run the same FMA chains in the same order, so they give the same bits.
 
 #include "dispatch.hpp"
+#include "gemm_workspace.hpp"
+#if !defined(DROPNET_KERNELS_DECLARED)
 #include "gemm_avx2.hpp"
 #include "gemm_avx512.hpp"
-#include "gemm_workspace.hpp"
+#endif
 
 namespace dropnet::simd {
 
@@ -32,7 +34,11 @@ constexpr bool gemm_packed_serves(SimdLevel level) {
 template <class T, bool TransA, bool TransB>
 bool gemm_packed(SimdLevel level, Eigen::Index m, Eigen::Index n, Eigen::Index k, const T* a,
                  Eigen::Index lda, const T* b, Eigen::Index ldb, T beta, T* c, Eigen::Index ldc,
-                 GemmWorkspace<T>& ws, const GemmScale<T>& scale = {}) {
+                 GemmWorkspace<T>& ws, const GemmScale<T>& scale = {})
+#if defined(DROPNET_KERNELS_DECLARED)
+    ;
+#else
+{
 #if defined(DROPNET_SIMD_X86)
   switch (level) {
     case SimdLevel::avx512:
@@ -50,5 +56,6 @@ bool gemm_packed(SimdLevel level, Eigen::Index m, Eigen::Index n, Eigen::Index k
 #endif
   return false;
 }
+#endif  // DROPNET_KERNELS_DECLARED
 
 }  // namespace dropnet::simd

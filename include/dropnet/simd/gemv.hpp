@@ -21,10 +21,12 @@
 
 #include "../core/parallel.hpp"
 #include "dispatch.hpp"
-#include "gemm_avx2.hpp"
-#include "gemm_avx512.hpp"
 #include "gemm_packed.hpp"
 #include "gemm_workspace.hpp"
+#if !defined(DROPNET_KERNELS_DECLARED)
+#include "gemm_avx2.hpp"
+#include "gemm_avx512.hpp"
+#endif
 
 namespace dropnet::simd {
 
@@ -59,7 +61,7 @@ struct SmallBatchAffine {
   T slope;           ///< 0: ReLU, 1: identity, 0 < slope < 1: LeakyReLU
 };
 
-#if defined(DROPNET_SIMD_X86)
+#if defined(DROPNET_SIMD_X86) && !defined(DROPNET_KERNELS_DECLARED)
 namespace avx2 {
 /// The AVX2 register of the packed GEMM; a tile keeps up to 12 of the 16 ymm registers.
 template <class T>
@@ -112,7 +114,11 @@ inline constexpr Eigen::Index gemv_parallel_macs = 131072;
 /// between threads (core/parallel.hpp); a row's value does not depend on the split. Allocates
 /// nothing. Does nothing when m or n is 0; requires k >= 1.
 template <class T>
-void small_batch_affine(SimdLevel level, const SmallBatchAffine<T>& s) {
+void small_batch_affine(SimdLevel level, const SmallBatchAffine<T>& s)
+#if defined(DROPNET_KERNELS_DECLARED)
+    ;
+#else
+{
 #if defined(DROPNET_SIMD_X86)
   const Eigen::Index macs_per_row = std::max<Eigen::Index>(1, s.k * s.n);
   const Eigen::Index min_rows = (gemv_parallel_macs + macs_per_row - 1) / macs_per_row;
@@ -133,5 +139,6 @@ void small_batch_affine(SimdLevel level, const SmallBatchAffine<T>& s) {
   (void)level, (void)s;
 #endif
 }
+#endif  // DROPNET_KERNELS_DECLARED
 
 }  // namespace dropnet::simd

@@ -18,7 +18,7 @@
 
 #include "dispatch.hpp"
 
-#if defined(DROPNET_SIMD_X86)
+#if defined(DROPNET_SIMD_X86) && !defined(DROPNET_KERNELS_DECLARED)
 #include <immintrin.h>
 #endif
 
@@ -57,7 +57,7 @@ inline void philox_blocks_scalar(PhiloxKey key, std::uint64_t first, std::size_t
   }
 }
 
-#if defined(DROPNET_SIMD_X86)
+#if defined(DROPNET_SIMD_X86) && !defined(DROPNET_KERNELS_DECLARED)
 // Masked forms with a zero pass-through: the plain intrinsics pass _mm512_undefined_epi32(),
 // which GCC 12 reports as maybe-uninitialized (GCC bug 105593) and breaks -Werror builds.
 // (Functions, not lambdas: a lambda does not inherit its enclosing function's target.)
@@ -207,9 +207,15 @@ DROPNET_TARGET_AVX2 inline void philox8(PhiloxKey key, std::uint64_t first, std:
 }  // namespace detail
 
 /// Blocks [first, first + count) under `key`, block-major: out[4 b + k] = word k of block
-/// first + b. Needs room for 4 * count words.
-inline void philox_blocks(PhiloxKey key, std::uint64_t first, std::size_t count,
-                          std::uint32_t* out) {
+/// first + b. Needs room for 4 * count words. Word is std::uint32_t (a template, as every
+/// kernel entry point is: see DROPNET_KERNELS_DECLARED in simd/dispatch.hpp).
+template <class Word>
+void philox_blocks(PhiloxKey key, std::uint64_t first, std::size_t count, Word* out)
+#if defined(DROPNET_KERNELS_DECLARED)
+    ;
+#else
+{
+  static_assert(std::is_same_v<Word, std::uint32_t>, "Philox words are std::uint32_t");
   std::size_t b = 0;
 #if defined(DROPNET_SIMD_X86)
   switch (simd_level()) {
@@ -227,6 +233,7 @@ inline void philox_blocks(PhiloxKey key, std::uint64_t first, std::size_t count,
 #endif
   detail::philox_blocks_scalar(key, first + b, count - b, out + 4 * b);
 }
+#endif  // DROPNET_KERNELS_DECLARED
 
 /// Words [0, n) from block `first` on (word i is word i % 4 of block first + i / 4), each
 /// compared with a threshold: out[i] = word i <= last ? on : off (a Bernoulli mask; see
@@ -234,7 +241,11 @@ inline void philox_blocks(PhiloxKey key, std::uint64_t first, std::size_t count,
 /// leave the registers they are computed in; elsewhere they go through a small stack buffer.
 template <class T>
 void philox_thresholded(PhiloxKey key, std::uint64_t first, std::ptrdiff_t n, std::uint32_t last,
-                        T on, T off, T* out) {
+                        T on, T off, T* out)
+#if defined(DROPNET_KERNELS_DECLARED)
+    ;
+#else
+{
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "float or double");
   std::ptrdiff_t i = 0;  // a multiple of 4 until the last piece
 #if defined(DROPNET_SIMD_X86)
@@ -255,5 +266,6 @@ void philox_thresholded(PhiloxKey key, std::uint64_t first, std::ptrdiff_t n, st
     for (std::ptrdiff_t k = 0; k < count; ++k) out[i + k] = words[k] <= last ? on : off;
   }
 }
+#endif  // DROPNET_KERNELS_DECLARED
 
 }  // namespace dropnet::simd
