@@ -19,9 +19,10 @@
 //
 // Levels: avx512 = AVX-512F; avx2 = AVX2 + FMA; baseline = what the translation unit's own flags
 // give (Eigen's kernel and the scalar Philox; with -march=native Eigen's packets are still wide).
-// The kernels of each level are compiled in every translation unit with GCC/Clang function
-// target attributes (DROPNET_TARGET_AVX512 / _AVX2 below), never with -m flags, so only the
-// functions that run after the check use the wider instructions.
+// The kernels of each level are compiled with GCC/Clang function target attributes
+// (DROPNET_TARGET_AVX512 / _AVX2 below), never with -m flags, so only the functions that run
+// after the check use the wider instructions; in every translation unit that uses them, or once
+// in dropnet::compiled (DROPNET_KERNELS_DECLARED below).
 
 #include <atomic>
 #include <cstdlib>

@@ -1,8 +1,8 @@
 #pragma once
 // The packed GEMM (simd/gemm_kernel.inc) for AVX2 + FMA: a 16 x 6 float (8 x 6 double) tile of C
-// in 12 of the 16 ymm registers (2 more for A, 1 for the broadcast of B). Compiled in every
-// translation unit on GCC/Clang x86 through function target attributes; call it only when
-// simd_level() is avx2 or above (Gemm<T> in core/gemm.hpp does, through simd::gemm_packed).
+// in 12 of the 16 ymm registers (2 more for A, 1 for the broadcast of B). Compiled on GCC/Clang
+// x86 through function target attributes (where it is used, or in dropnet::compiled:
+// simd/dispatch.hpp); call it only when simd_level() is avx2 or above (Gemm<T> in core/gemm.hpp does, through simd::gemm_packed).
 
 #include "dispatch.hpp"
 #include "gemm_workspace.hpp"

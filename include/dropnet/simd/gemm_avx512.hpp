@@ -1,8 +1,8 @@
 #pragma once
 // The packed GEMM (simd/gemm_kernel.inc) for AVX-512F: a 32 x 12 float (16 x 12 double) tile of
-// C in 24 zmm registers. Compiled in every translation unit on GCC/Clang x86 through function
-// target attributes; call it only when simd_level() is avx512 (Gemm<T> in core/gemm.hpp does,
-// through simd::gemm_packed).
+// C in 24 zmm registers. Compiled on GCC/Clang x86 through function target attributes (in the
+// translation units that use it, or in dropnet::compiled: simd/dispatch.hpp); call it only when
+// simd_level() is avx512 (Gemm<T> in core/gemm.hpp does, through simd::gemm_packed).
 
 #include "dispatch.hpp"
 #include "gemm_workspace.hpp"

@@ -6,9 +6,8 @@
 // out[4 b + k] = word k of block first + b, bit-identical to philox_block. At simd_level()
 // avx512 it computes 32 blocks per pass (8 at avx2), over 10x faster than the scalar loop,
 // which is what keeps dropout masks cheap; the baseline level uses the scalar loop. The level is
-// read once per call (simd/dispatch.hpp), and the vector forms are compiled in every translation
-// unit on GCC/Clang x86 through function target attributes. Integer arithmetic only: every
-// level gives the same bits.
+// read once per call (simd/dispatch.hpp), and the vector forms are compiled on GCC/Clang x86
+// through function target attributes. Integer arithmetic only: every level gives the same bits.
 
 #include <algorithm>
 #include <array>
