@@ -29,8 +29,8 @@ class Dropout : public DropoutBase<T> {
     return std::make_unique<Dropout>(c.number("p"));
   }
 
-  /// The last mask, already scaled: entries are 0 or 1/(1 - p). (Regenerated from its first
-  /// block when the forward pass did not store it.)
+  /// The last mask, already scaled: entries are 0 or 1/(1 - p). Regenerated from its first
+  /// block when the forward pass did not store it, so, like forward, not for two threads at once.
   const Matrix<T>& mask() const {
     if (!mask_stored_) regenerate_mask();
     mask_read_ = true;
@@ -41,7 +41,8 @@ class Dropout : public DropoutBase<T> {
   // The mask reaches memory only when the last one was read (by backward or mask()): a dropout
   // below a model's first trainable layer (on the input) never gets a backward pass, so after
   // its first batch its forward pass writes y alone, the mask compared and multiplied in the
-  // registers the random words are made in (3 us of W2's 15 us input dropout on one thread).
+  // registers the random words are made in (W2's 784 x 64 input on one thread: 15.0 -> 12.0 us
+  // alone, 21 -> 14.4 us inside a training step; docs/performance.md, "Dropout masks").
   // A mask that is needed after all is regenerated from its first block, bit for bit.
   void sample_forward(const Matrix<T>& x, Generator& gen, Matrix<T>& y) override {
     mask_.resize(x.rows(), x.cols());
