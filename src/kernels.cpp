@@ -52,7 +52,7 @@ using Eigen::Index;
   DROPNET_INSTANTIATE_GEMM(T, true, true)                                                     \
   template void small_batch_affine<T>(SimdLevel, const SmallBatchAffine<T>&);                 \
   template void philox_thresholded<T>(PhiloxKey, std::uint64_t, std::ptrdiff_t, std::uint32_t, \
-                                      T, T, T*);
+                                      T, T, T*, const T*);
 // NOLINTEND(bugprone-macro-parentheses)
 
 DROPNET_INSTANTIATE_KERNELS(float)

@@ -226,6 +226,33 @@ TEST_CASE_TEMPLATE("backward multiplies by the forward's own mask", T, float, do
   CHECK(gaussian.backward(dy, true) == Matrix<T>(dy.array() * gaussian.noise().array()));
 }
 
+TEST_CASE_TEMPLATE("a Dropout whose mask nobody read stores none, and regenerates it exactly",
+                   T, float, double) {
+  // Below a model's first trainable layer (on the input) a Dropout never gets a backward pass:
+  // from its second batch on it writes y = x m without m. Its mask, then read by backward or
+  // mask(), is regenerated from its first block: the mask that drew y, bit for bit.
+  Generator gen(8), copy(8);
+  const Matrix<T> x = normal_matrix<T>(37, 9, gen);  // 333 entries: not a whole number of blocks
+  const Matrix<T> dy = normal_matrix<T>(37, 9, gen);
+  copy.reserve_blocks(gen.position() - copy.position());
+  Dropout<T> lazy(0.3), eager(0.3);
+  for (int batch = 0; batch < 3; ++batch) {
+    const Matrix<T> y = lazy.forward(x, Mode::train, &gen);  // mask unread before batches 1, 2
+    const Matrix<T> expected = eager.forward(x, Mode::train, &copy);
+    eager.mask();  // read: eager stores every mask
+    CHECK(y == expected);
+    if (batch == 2) {
+      CHECK(lazy.backward(dy, true) == eager.backward(dy, true));
+      CHECK(lazy.mask() == eager.mask());
+    }
+  }
+  // The mask was read by backward: the next forward stores it again, and it is the same.
+  const Matrix<T> y = lazy.forward(x, Mode::train, &gen);
+  CHECK(y == eager.forward(x, Mode::train, &copy));
+  CHECK(lazy.mask() == eager.mask());
+  CHECK(gen.position() == copy.position());
+}
+
 // ---------------------------------------------------------------------------------------------
 // SpatialDropout
 

@@ -201,7 +201,8 @@ TEST_CASE("kernels split between 2 threads give the bits of 1 thread") {
     Results r{{"relu", empty}, {"product", empty}, {"logistic", empty},   {"adam_p", z},
               {"adam_m", m0},  {"adam_v", v0},     {"normalized", empty}, {"xhat", empty},
               {"grad", empty}, {"biased", z},      {"mask", empty},       {"affine_z", {}},
-              {"affine_y", {}}};
+              {"affine_y", {}},  {"dropout_y", empty}, {"dropout_y_stored", empty},
+              {"dropout_mask", empty}};
     dropnet::simd::max_scaled(z.data(), r["relu"].data(), n, 0.1f);
     dropnet::simd::multiply(z.data(), d.data(), r["product"].data(), n);
     dropnet::simd::logistic(z.data(), d.data(), r["logistic"].data(), n);
@@ -218,6 +219,14 @@ TEST_CASE("kernels split between 2 threads give the bits of 1 thread") {
     const Generator mask_gen(77);
     dropnet::fill_bernoulli(mask_gen, 5, dropnet::KeepThreshold("test", 0.3), 2.0f, 0.0f,
                             r["mask"].data(), n);
+    // A dropout's output with its mask stored, and without (the columns split by 4-groups).
+    const dropnet::KeepThreshold dropout_keep("test", 0.4);
+    dropnet::fill_bernoulli_product(mask_gen, 9, dropout_keep, 2.5f, 0.0f, z.data(),
+                                    r["dropout_y"].data(), static_cast<float*>(nullptr), rows,
+                                    cols);
+    dropnet::fill_bernoulli_product(mask_gen, 9, dropout_keep, 2.5f, 0.0f, z.data(),
+                                    r["dropout_y_stored"].data(), r["dropout_mask"].data(), rows,
+                                    cols);
     r["affine_z"].assign(static_cast<std::size_t>(out_rows * columns), 0.0f);
     r["affine_y"] = r["affine_z"];
     const dropnet::SimdLevel level = dropnet::simd_level();
@@ -244,5 +253,13 @@ TEST_CASE("kernels split between 2 threads give the bits of 1 thread") {
     mask_ok = mask_ok && one["mask"][static_cast<std::size_t>(i)] == expected;
   }
   CHECK(mask_ok);
+  // The dropout's mask is fill_bernoulli's, and its output x m with or without storing m.
+  std::vector<float> dropout_mask(z.size()), product(z.size());
+  dropnet::fill_bernoulli(mask_gen, 9, dropnet::KeepThreshold("test", 0.4), 2.5f, 0.0f,
+                          dropout_mask.data(), n);
+  dropnet::simd::multiply(z.data(), dropout_mask.data(), product.data(), n);
+  CHECK(same_bits(one["dropout_mask"], dropout_mask));
+  CHECK(same_bits(one["dropout_y"], product));
+  CHECK(same_bits(one["dropout_y_stored"], product));
 }
 #endif

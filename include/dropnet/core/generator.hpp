@@ -139,11 +139,11 @@ class Generator {
 
   /// out[i] = (word i % 4 of block first + i / 4) <= last ? on : off for i < n: the words of
   /// fill_blocks compared with a threshold without a trip through memory (Bernoulli masks,
-  /// layers/bernoulli_mask.hpp). T is float or double.
+  /// layers/bernoulli_mask.hpp); times x[i] when x is not null. T is float or double.
   template <class T>
   void fill_thresholded(std::uint64_t first, std::ptrdiff_t n, std::uint32_t last, T on, T off,
-                        T* out) const {
-    simd::philox_thresholded(key_, first, n, last, on, off, out);
+                        T* out, const T* x = nullptr) const {
+    simd::philox_thresholded(key_, first, n, last, on, off, out, x);
   }
 
  private:

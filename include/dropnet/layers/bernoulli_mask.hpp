@@ -19,6 +19,7 @@
 #include "../core/generator.hpp"
 #include "../core/parallel.hpp"
 #include "../core/types.hpp"
+#include "../simd/elementwise.hpp"
 
 namespace dropnet {
 
@@ -74,6 +75,36 @@ void fill_bernoulli(const Generator& gen, std::uint64_t first, const KeepThresho
   detail::parallel_for(n, align, min_per_thread, [&](Index begin, Index end) {
     gen.fill_thresholded(first + static_cast<std::uint64_t>(begin / 4), end - begin,
                          keep.last_kept_word(), on, off, out + begin);
+  });
+}
+
+/// Mask entries per thread from which fill_bernoulli_product splits its columns: W1's 120 x 64
+/// hidden layer (3,840 entries a thread) splits, its 60 x 64 one does not.
+inline constexpr Index bernoulli_product_min_per_thread = 2048;
+
+/// y = x m for the rows x cols Bernoulli mask m of fill_bernoulli (values {on, off}, entry i from
+/// block first + i / 4), m itself into `mask` unless it is null (then it never reaches memory:
+/// a dropout layer whose backward pass does not need it). x, y and mask are contiguous and
+/// column-major. With OpenMP and Eigen::nbThreads() > 1 the columns split between threads in
+/// whole groups of 4, as Gemm splits a product's (core/gemm.hpp): a batch's columns stay in the
+/// cache of the core that computed them, which the next layer's product runs them on, and each
+/// thread multiplies its piece of the mask while it is in cache. y and the mask do not depend on
+/// the split. Allocates nothing.
+template <class T>
+void fill_bernoulli_product(const Generator& gen, std::uint64_t first, const KeepThreshold& keep,
+                            T on, T off, const T* x, T* y, T* mask, Index rows, Index cols) {
+  const Index min_columns =
+      (bernoulli_product_min_per_thread + rows - 1) / std::max<Index>(rows, 1);
+  // Pieces of whole groups of 4 columns start on block boundaries (4 rows entries each).
+  detail::parallel_for(cols, 4, min_columns, [&](Index begin, Index end) {
+    const Index offset = begin * rows, n = (end - begin) * rows;
+    const std::uint64_t block = first + static_cast<std::uint64_t>(offset / 4);
+    if (mask == nullptr) {
+      gen.fill_thresholded(block, n, keep.last_kept_word(), on, off, y + offset, x + offset);
+      return;
+    }
+    gen.fill_thresholded(block, n, keep.last_kept_word(), on, off, mask + offset);
+    simd::multiply(x + offset, mask + offset, y + offset, n);
   });
 }
 

@@ -18,6 +18,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <cstdint>
 
 #include "../core/parallel.hpp"
 #include "dispatch.hpp"

@@ -124,23 +124,31 @@ struct StoreWords {
   }
 };
 
-// out[offset + i] = words[i] <= last ? on : off, compared in the register the words are made in.
-template <class T>
+// out[offset + i] = words[i] <= last ? on : off, compared in the register the words are made in;
+// times the factor x[offset + i] when Product (a dropout's output without its mask in memory).
+template <class T, bool Product = false>
 struct StoreThresholded {
   T* out;
   std::uint32_t last;
   T on, off;
+  const T* x = nullptr;  // the factors, when Product
   DROPNET_TARGET_AVX512 void operator()(std::ptrdiff_t offset, __m512i words) const {
     const __mmask16 kept =
         _mm512_cmple_epu32_mask(words, _mm512_set1_epi32(static_cast<int>(last)));
     if constexpr (std::is_same_v<T, float>) {
-      _mm512_storeu_ps(out + offset,
-                       _mm512_mask_blend_ps(kept, _mm512_set1_ps(off), _mm512_set1_ps(on)));
+      __m512 v = _mm512_mask_blend_ps(kept, _mm512_set1_ps(off), _mm512_set1_ps(on));
+      if constexpr (Product) v = _mm512_mul_ps(v, _mm512_loadu_ps(x + offset));
+      _mm512_storeu_ps(out + offset, v);
     } else {
       const __m512d yes = _mm512_set1_pd(on), no = _mm512_set1_pd(off);
-      _mm512_storeu_pd(out + offset, _mm512_mask_blend_pd(static_cast<__mmask8>(kept), no, yes));
-      _mm512_storeu_pd(out + offset + 8,
-                       _mm512_mask_blend_pd(static_cast<__mmask8>(kept >> 8), no, yes));
+      __m512d low = _mm512_mask_blend_pd(static_cast<__mmask8>(kept), no, yes);
+      __m512d high = _mm512_mask_blend_pd(static_cast<__mmask8>(kept >> 8), no, yes);
+      if constexpr (Product) {
+        low = _mm512_mul_pd(low, _mm512_loadu_pd(x + offset));
+        high = _mm512_mul_pd(high, _mm512_loadu_pd(x + offset + 8));
+      }
+      _mm512_storeu_pd(out + offset, low);
+      _mm512_storeu_pd(out + offset + 8, high);
     }
   }
 };
@@ -236,11 +244,13 @@ void philox_blocks(PhiloxKey key, std::uint64_t first, std::size_t count, Word* 
 
 /// Words [0, n) from block `first` on (word i is word i % 4 of block first + i / 4), each
 /// compared with a threshold: out[i] = word i <= last ? on : off (a Bernoulli mask; see
-/// layers/bernoulli_mask.hpp). T is float or double. At simd_level() avx512 the words never
-/// leave the registers they are computed in; elsewhere they go through a small stack buffer.
+/// layers/bernoulli_mask.hpp), or, when `x` is not null, that value times x[i] (a dropout's
+/// output, its mask never stored; the same single rounding as multiplying by the stored mask).
+/// T is float or double. At simd_level() avx512 the words never leave the registers they are
+/// computed in; elsewhere they go through a small stack buffer.
 template <class T>
 void philox_thresholded(PhiloxKey key, std::uint64_t first, std::ptrdiff_t n, std::uint32_t last,
-                        T on, T off, T* out)
+                        T on, T off, T* out, const T* x = nullptr)
 #if defined(DROPNET_KERNELS_DECLARED)
     ;
 #else
@@ -249,10 +259,17 @@ void philox_thresholded(PhiloxKey key, std::uint64_t first, std::ptrdiff_t n, st
   std::ptrdiff_t i = 0;  // a multiple of 4 until the last piece
 #if defined(DROPNET_SIMD_X86)
   if (simd_level() == SimdLevel::avx512) {
-    const std::size_t blocks = detail::philox8x_passes(
-        key, first, std::size_t(n / 4), [&](std::size_t block) {
-          return detail::StoreThresholded<T>{out + 4 * block, last, on, off};
-        });
+    const auto passes = [&](auto sink) {
+      return detail::philox8x_passes(key, first, std::size_t(n / 4), [&](std::size_t block) {
+        auto at = sink;
+        at.out += 4 * block;
+        if (at.x != nullptr) at.x += 4 * block;
+        return at;
+      });
+    };
+    const std::size_t blocks =
+        x != nullptr ? passes(detail::StoreThresholded<T, true>{out, last, on, off, x})
+                     : passes(detail::StoreThresholded<T>{out, last, on, off});
     i = std::ptrdiff_t(4 * blocks);
   }
 #endif
@@ -262,7 +279,12 @@ void philox_thresholded(PhiloxKey key, std::uint64_t first, std::ptrdiff_t n, st
     const std::ptrdiff_t count = std::min(buffer, n - i);
     philox_blocks(key, first + std::uint64_t(i / 4), std::size_t(count + 3) / 4, words);
     // Branch-free and free of aliasing: the compiler vectorizes it (a compare and a blend).
-    for (std::ptrdiff_t k = 0; k < count; ++k) out[i + k] = words[k] <= last ? on : off;
+    if (x == nullptr) {
+      for (std::ptrdiff_t k = 0; k < count; ++k) out[i + k] = words[k] <= last ? on : off;
+    } else {
+      for (std::ptrdiff_t k = 0; k < count; ++k)
+        out[i + k] = (words[k] <= last ? on : off) * x[i + k];
+    }
   }
 }
 #endif  // DROPNET_KERNELS_DECLARED
