@@ -112,6 +112,23 @@ enum class Clock {
          ///< loaded machine, where the wall time counts the time other work held the core
 };
 
+/// With several threads, the contenders may run on different thread pools (Eigen's products on
+/// OpenMP, dropnet's on core/parallel.hpp's WorkerPool), and a pool's idle threads keep spinning
+/// after their turn: libgomp's for about 5 ms after a parallel product (measured on the
+/// development VM), holding the core the next contender's worker needs. Alternated 50 us blocks
+/// then timed every contender against the other's spinning threads: bench_gemm's 784 -> 120
+/// product on two threads took 93-116 us raced against Eigen's, 52 us with
+/// OMP_WAIT_POLICY=passive. So before each timed block, race() runs the contender untimed for
+/// longer than that spin, and times blocks of at least pool_block seconds.
+inline constexpr double pool_settle = 8e-3, pool_block = 4e-3;
+
+/// Calls c in blocks of `reps` until `seconds` have passed.
+inline void run_for(const Contender& c, int reps, double seconds) {
+  const auto start = clock_type::now();
+  do c.run(reps);
+  while (seconds_since(start) < seconds);
+}
+
 /// Times the contenders alternately, in blocks of calls of at least `block` seconds (long enough
 /// for the clock) and in rotating order, so that all see the same machine load. all[0]'s time
 /// is the benchmark's (manual) time. Leaves each contender's mean time per call in `seconds`.
@@ -122,25 +139,32 @@ inline void race(benchmark::State& state, std::vector<Contender>& all, double bl
                ? process_cpu_seconds()
                : std::chrono::duration<double>(clock_type::now().time_since_epoch()).count();
   };
+  const bool pools = Eigen::nbThreads() > 1;
+  if (pools) block = std::max(block, pool_block);
   for (auto& c : all) c.run(1);  // sizes every buffer
   const double t0 = now();
   all[0].run(1);
   const double one = std::max(1e-9, now() - t0);
-  const int reps = static_cast<int>(std::clamp(block / one, 1.0, 1000.0));
-  std::size_t first = 0;
-  for (auto _ : state) {
+  const int reps = static_cast<int>(std::clamp(block / one, 1.0, pools ? 1e6 : 1000.0));
+  // One batch of iterations is one block of all[0]'s calls: the manual time is the block's, so
+  // Google Benchmark's time per iteration is the time per call, and --benchmark_min_time counts
+  // all[0]'s timed calls (the other contenders' blocks and the settling come on top).
+  std::size_t first = 0, blocks = 0;
+  while (state.KeepRunningBatch(reps)) {
     for (std::size_t i = 0; i < all.size(); ++i) {
       Contender& c = all[(first + i) % all.size()];
+      if (pools) run_for(c, reps, pool_settle);
       const double start = now();
       c.run(reps);
-      const double t = (now() - start) / reps;
-      c.seconds += t;
-      if (&c == &all[0]) state.SetIterationTime(t);
+      const double seconds = now() - start;
+      c.seconds += seconds / reps;
+      if (&c == &all[0]) state.SetIterationTime(seconds);
       benchmark::ClobberMemory();
     }
     first = (first + 1) % all.size();
+    ++blocks;
   }
-  for (auto& c : all) c.seconds /= static_cast<double>(state.iterations());
+  for (auto& c : all) c.seconds /= static_cast<double>(std::max<std::size_t>(blocks, 1));
 }
 
 /// What one call of a timed implementation does, for its rate counters.

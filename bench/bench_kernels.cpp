@@ -26,5 +26,6 @@ int main(int argc, char** argv) {
     register_adam();
     register_gather();
     register_fma_peak();
+    register_core_round_trip();
   });
 }

@@ -35,6 +35,15 @@ training_default="$build/bench/bench_training_default"
 libtorch="$build/bench/compare/bench_libtorch"
 [[ -x "$training" ]] || { echo "run_compare: $training not found (build with -DDROPNET_BUILD_BENCH=ON)" >&2; exit 1; }
 
+# The two-thread rows depend on where the host placed the two vCPUs: the cores' round trip
+# (bench_kernels' machine/core_round_trip) is printed before and after, with the table.
+kernels="$build/bench/bench_kernels"
+round_trip() {
+  [[ -x "$kernels" ]] || { echo "n/a"; return; }
+  "$kernels" --benchmark_filter='machine/core_round_trip' 2>/dev/null |
+    sed -n 's/.*round_trip_ns=\([0-9.]*\).*/\1 ns/p'
+}
+round_trip_before="$(round_trip)"
 echo "# load before: $(uptime)" >&2
 "$training" --benchmark_filter='^W' --benchmark_out="$results/dropnet_eigen.json" \
   --benchmark_out_format=json "$@" >&2
@@ -51,6 +60,8 @@ else
   rm -f "$results/libtorch.json"
 fi
 echo "# load after: $(uptime)" >&2
+round_trip_after="$(round_trip)"
+export round_trip_before round_trip_after
 
 python3 - "$results" <<'EOF'
 import json, os, re, sys
@@ -156,4 +167,7 @@ if label:
 if context:
     print(f"Host: {context.get('num_cpus')} CPUs at {context.get('mhz_per_cpu')} MHz, "
           f"load average {context.get('load_avg')} at start, date {context.get('date')}.")
+print(f"Core-to-core round trip (bench_kernels machine/core_round_trip): "
+      f"{os.environ.get('round_trip_before') or 'n/a'} before, "
+      f"{os.environ.get('round_trip_after') or 'n/a'} after.")
 EOF

@@ -14,6 +14,7 @@ void register_softmax_ce();   // softmax_ce.cpp
 void register_dense();        // dense.cpp
 void register_adam();         // adam.cpp
 void register_fma_peak();     // fma_peak.cpp
+void register_core_round_trip();  // core_round_trip.cpp
 void register_gather();       // batching.cpp
 
 }  // namespace bench::kernels
