@@ -40,8 +40,8 @@ libtorch="$build/bench/compare/bench_libtorch"
 kernels="$build/bench/bench_kernels"
 round_trip() {
   [[ -x "$kernels" ]] || { echo "n/a"; return; }
-  "$kernels" --benchmark_filter='machine/core_round_trip' 2>/dev/null |
-    sed -n 's/.*round_trip_ns=\([0-9.]*\).*/\1 ns/p'
+  "$kernels" --benchmark_filter='machine/core_round_trip' --benchmark_format=json 2>/dev/null |
+    python3 -c 'import json, sys; print("%.0f ns" % json.load(sys.stdin)["benchmarks"][0]["round_trip_ns"])'
 }
 round_trip_before="$(round_trip)"
 echo "# load before: $(uptime)" >&2
