@@ -47,6 +47,13 @@ round_trip_before="$(round_trip)"
 echo "# load before: $(uptime)" >&2
 "$training" --benchmark_filter='^W' --benchmark_out="$results/dropnet_eigen.json" \
   --benchmark_out_format=json "$@" >&2
+# bench_training_default is not built by default (EXCLUDE_FROM_ALL): a binary left from an older
+# tree would put old code in the "default flags" column.
+if [[ -x "$training_default" && "$training_default" -ot "$training" ]]; then
+  echo "run_compare: warning: $training_default is older than $training;" \
+       "rebuild it: cmake --build $build --target bench_training_default" >&2
+  export default_flags_stale=1
+fi
 if [[ -x "$training_default" ]]; then
   "$training_default" --benchmark_filter='^W.*/dropnet/' --benchmark_out="$results/dropnet_default.json" \
     --benchmark_out_format=json "$@" >&2
@@ -167,6 +174,8 @@ if label:
 if context:
     print(f"Host: {context.get('num_cpus')} CPUs at {context.get('mhz_per_cpu')} MHz, "
           f"load average {context.get('load_avg')} at start, date {context.get('date')}.")
+if os.environ.get("default_flags_stale"):
+    print("Warning: bench_training_default was older than bench_training: its column may be old code.")
 print(f"Core-to-core round trip (bench_kernels machine/core_round_trip): "
       f"{os.environ.get('round_trip_before') or 'n/a'} before, "
       f"{os.environ.get('round_trip_after') or 'n/a'} after.")
