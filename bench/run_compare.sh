@@ -36,14 +36,15 @@ libtorch="$build/bench/compare/bench_libtorch"
 [[ -x "$training" ]] || { echo "run_compare: $training not found (build with -DDROPNET_BUILD_BENCH=ON)" >&2; exit 1; }
 
 # The two-thread rows depend on where the host placed the two vCPUs: the cores' round trip
-# (bench_kernels' machine/core_round_trip) is printed before and after, with the table.
+# (bench_kernels' machine/core_round_trip) is measured before and after, and printed with the table.
 kernels="$build/bench/bench_kernels"
-round_trip() {
-  [[ -x "$kernels" ]] || { echo "n/a"; return; }
-  "$kernels" --benchmark_filter='machine/core_round_trip' --benchmark_format=json 2>/dev/null |
-    python3 -c 'import json, sys; print("%.0f ns" % json.load(sys.stdin)["benchmarks"][0]["round_trip_ns"])'
+round_trip() {  # into $results/round_trip_$1.json
+  rm -f "$results/round_trip_$1.json"
+  [[ -x "$kernels" ]] || return 0
+  "$kernels" --benchmark_filter='machine/core_round_trip' --benchmark_out="$results/round_trip_$1.json" \
+    --benchmark_out_format=json >/dev/null 2>&1 || true
 }
-round_trip_before="$(round_trip)"
+round_trip before
 echo "# load before: $(uptime)" >&2
 "$training" --benchmark_filter='^W' --benchmark_out="$results/dropnet_eigen.json" \
   --benchmark_out_format=json "$@" >&2
@@ -67,8 +68,7 @@ else
   rm -f "$results/libtorch.json"
 fi
 echo "# load after: $(uptime)" >&2
-round_trip_after="$(round_trip)"
-export round_trip_before round_trip_after
+round_trip after
 
 python3 - "$results" <<'EOF'
 import json, os, re, sys
@@ -176,7 +176,12 @@ if context:
           f"load average {context.get('load_avg')} at start, date {context.get('date')}.")
 if os.environ.get("default_flags_stale"):
     print("Warning: bench_training_default was older than bench_training: its column may be old code.")
+def round_trip(when):
+    path = os.path.join(results, f"round_trip_{when}.json")
+    if not os.path.exists(path):
+        return "n/a"
+    found = [b["round_trip_ns"] for b in json.load(open(path))["benchmarks"] if "round_trip_ns" in b]
+    return f"{found[0]:.0f} ns" if found else "n/a"
 print(f"Core-to-core round trip (bench_kernels machine/core_round_trip): "
-      f"{os.environ.get('round_trip_before') or 'n/a'} before, "
-      f"{os.environ.get('round_trip_after') or 'n/a'} after.")
+      f"{round_trip('before')} before, {round_trip('after')} after.")
 EOF
