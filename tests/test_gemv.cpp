@@ -18,6 +18,7 @@
 #include <dropnet/activations/sigmoid.hpp>
 #include <dropnet/layers/dense.hpp>
 #include <dropnet/layers/dropout.hpp>
+#include <dropnet/layers/gaussian_dropout.hpp>
 #include <dropnet/model/sequential.hpp>
 #include <dropnet/simd/gemv.hpp>
 #include <dropnet/training/evaluate.hpp>
@@ -296,7 +297,7 @@ TEST_CASE("Sequential::infer reads a Map or a block of columns in place and matc
 TEST_CASE("Sequential::infer copies the input once when the first layer cannot read a view") {
   Generator gen(4);
   Sequential<float> model(10);
-  model.add(Dropout<float>(0.2));  // no forward_view: the fallback copy
+  model.add(ActivationLayer<float, Tanh>());  // no forward_view: the fallback copy
   model.add(Dense<float, ReLU>(10, 5, gen));
   const Matrix<float> x = random_matrix<float>(10, 7, gen);
   CHECK(model.infer(x.middleCols(2, 4)) ==
@@ -337,4 +338,22 @@ TEST_CASE("Sequential::infer and predict hand the first layer the caller's memor
   const Eigen::Map<const Matrix<float>> map(buffer.data(), 12, 9);
   predict(model, map, 4);  // batches of 4, 4, 1 columns: the last one starts at column 8
   CHECK(recorder.seen == buffer.data() + Index(8) * 12);
+}
+
+TEST_CASE("Sequential::infer hands the caller's memory past the dropout layers in front") {
+  // Eval-mode dropout is the identity: the first layer after them reads the batch in place.
+  Generator gen(7);
+  Sequential<float> model(12);
+  model.add(Dropout<float>(0.25));
+  model.add(GaussianDropout<float>(0.1));
+  ViewRecorder& recorder = model.add(ViewRecorder());
+  model.add(Dense<float>(12, 3, gen));
+  const Matrix<float> x = random_matrix<float>(12, 9, gen);
+  const Matrix<float> out = model.infer(x.col(5));
+  CHECK(recorder.seen == x.col(5).data());
+  CHECK(out == model.forward(Matrix<float>(x.col(5)), Mode::eval));
+  // Dropout alone: the last layer still runs (on a copy), and passes the batch through.
+  Sequential<float> dropout_only(12);
+  dropout_only.add(Dropout<float>(0.5));
+  CHECK(dropout_only.infer(x.middleCols(1, 3)) == x.middleCols(1, 3));
 }

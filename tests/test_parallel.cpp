@@ -1,7 +1,8 @@
 // core/parallel.hpp: the pieces of a split loop (each element once, in the documented bounds),
-// WorkerPool under nesting and concurrent callers, and the loops that go parallel with
-// Eigen::setNbThreads(2) under OpenMP (elementwise kernels, optimizer updates, BatchNorm's column
-// kernels, dropout masks, the small-batch affine kernel): the same bits as on one thread; and
+// WorkerPool under nesting and concurrent callers, its background job (BackgroundLoop, fit's next
+// batch), and the loops that go parallel with Eigen::setNbThreads(2) under OpenMP (elementwise
+// kernels, optimizer steps over all parameters, BatchNorm's column kernels, dropout masks, the
+// small-batch affine kernel): the same bits as on one thread; and
 // detail::all_finite, split the same way, exact on 1 and 2 threads; and Dense's batched forward
 // with its bias and activation in the GEMM's epilogue, bit for bit the separate passes.
 
@@ -18,6 +19,14 @@
 #include <dropnet/core/parallel.hpp>
 #include <dropnet/layers/bernoulli_mask.hpp>
 #include <dropnet/layers/dense.hpp>
+#include <dropnet/layers/dropout.hpp>
+#include <dropnet/losses/softmax_cross_entropy.hpp>
+#include <dropnet/model/sequential.hpp>
+#include <dropnet/optimizers/adagrad.hpp>
+#include <dropnet/optimizers/adam.hpp>
+#include <dropnet/optimizers/rmsprop.hpp>
+#include <dropnet/optimizers/sgd.hpp>
+#include <dropnet/training/fit.hpp>
 #include <dropnet/simd/elementwise.hpp>
 #include <dropnet/simd/gemv.hpp>
 #include <limits>
@@ -261,5 +270,152 @@ TEST_CASE("kernels split between 2 threads give the bits of 1 thread") {
   CHECK(same_bits(one["dropout_mask"], dropout_mask));
   CHECK(same_bits(one["dropout_y"], product));
   CHECK(same_bits(one["dropout_y_stored"], product));
+}
+#endif
+
+TEST_CASE("BackgroundLoop: every element once, seen after finish, while loops run meanwhile") {
+  constexpr Index n = 100000;
+  std::vector<int> visits(static_cast<std::size_t>(n), 0);
+  std::atomic<int> outside_piece{0};
+  auto mark = [&](Index begin, Index end) {
+    if (!detail::in_parallel_piece()) ++outside_piece;  // nested loops must run serially
+    for (Index i = begin; i < end; ++i) ++visits[static_cast<std::size_t>(i)];
+  };
+  Eigen::setNbThreads(2);
+  {
+    detail::BackgroundLoop<decltype(mark)> loop(mark);
+#if defined(_OPENMP)
+    REQUIRE(loop.start(n, 1000));
+    // The pool is not free for a second background job until this one finishes: another
+    // thread's loop is refused (and would run its own loop itself).
+    detail::BackgroundLoop<decltype(mark)> other(mark);
+    bool other_started = true;
+    std::thread([&] { other_started = other.start(n, 1000); }).join();
+    CHECK_FALSE(other_started);
+    // Loops keep running while workers take background pieces between them.
+    for (int round = 0; round < 50; ++round) {
+      std::atomic<long> sum{0};
+      detail::for_each_piece(20000, 16, 2, [&](int, Index begin, Index end) {
+        long s = 0;
+        for (Index i = begin; i < end; ++i) s += i;
+        sum.fetch_add(s);
+      });
+      REQUIRE(sum.load() == 20000L * 19999L / 2);
+    }
+    loop.finish();
+    for (Index i = 0; i < n; ++i) REQUIRE_MESSAGE(visits[static_cast<std::size_t>(i)] == 1, i);
+    CHECK(outside_piece.load() == 0);
+    // Finished, the pool takes the next one; destroying a started loop finishes it.
+    REQUIRE(loop.start(n, 7));
+#else
+    CHECK_FALSE(loop.start(n, 1000));  // one thread: nothing runs in the background
+#endif
+  }
+#if defined(_OPENMP)
+  for (Index i = 0; i < n; ++i) REQUIRE_MESSAGE(visits[static_cast<std::size_t>(i)] == 2, i);
+#endif
+  Eigen::setNbThreads(1);
+  detail::BackgroundLoop<decltype(mark)> alone(mark);
+  CHECK_FALSE(alone.start(n, 1000));  // one thread: the caller runs its loop itself
+}
+
+#if defined(_OPENMP)
+namespace {
+
+/// The bytes of a model's parameters and the optimizer's state after `epochs` of fit on W1's
+/// shapes (784 inputs, batch 64: the batches gathered in the background on two threads).
+std::string train_w1_like(int threads, int epochs) {
+  Eigen::setNbThreads(threads);
+  Generator gen(5);
+  dropnet::Sequential<float> model(784);
+  model.add(dropnet::Dropout<float>(0.25));
+  model.add(dropnet::Dense<float, dropnet::ReLU>(784, 120, gen));
+  model.add(dropnet::Dense<float>(120, 10, gen));
+  dropnet::Matrix<float> x(784, 1000);
+  dropnet::Labels y(1000);
+  for (Index i = 0; i < x.size(); ++i) x.data()[i] = gen.uniform(-1.0f, 1.0f);
+  for (Index j = 0; j < y.size(); ++j) y(j) = static_cast<int>(gen.below(10));
+  dropnet::Adam<float> adam(model.parameters(), dropnet::AdamOptions(1e-3));
+  dropnet::FitOptions<float> options;
+  options.epochs = epochs;
+  options.batch_size = 64;  // 15 full batches and a last one of 40
+  const dropnet::ValidationData<float, dropnet::Labels> valid{x.leftCols(300), y.head(300)};
+  const dropnet::History h = dropnet::fit(model, dropnet::SoftmaxCrossEntropy<float>(), adam, x,
+                                          y, gen, options, valid);
+  std::string bytes;
+  const auto append = [&](const void* p, std::size_t n) {
+    bytes.append(static_cast<const char*>(p), n);
+  };
+  for (const auto& p : model.parameters()) append(p.value, sizeof(float) * std::size_t(p.size()));
+  for (const auto* s : adam.state()) append(s->data(), sizeof(float) * std::size_t(s->size()));
+  for (const auto& e : h.epochs) append(&e.val_loss, sizeof e.val_loss);
+  Eigen::setNbThreads(1);
+  return bytes;
+}
+
+/// Parameters of sizes that cut across the two threads' pieces, values and gradients random.
+struct Tensors {
+  std::vector<std::vector<float>> values, grads;
+  explicit Tensors(Generator& gen) {
+    for (Index n : {40000, 7, 20011, 3, 129}) {
+      values.push_back(random_floats(n, gen));
+      grads.push_back(random_floats(n, gen));
+    }
+  }
+  dropnet::ParameterList<float> list() {
+    dropnet::ParameterList<float> params;
+    for (std::size_t i = 0; i < values.size(); ++i)
+      params.push_back({"p" + std::to_string(i), values[i].data(), grads[i].data(),
+                        Index(values[i].size()), 1, dropnet::ParameterRole::weight, -1});
+    return params;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("fit gathering the next batch in the background trains the bits of one thread") {
+  const std::string one = train_w1_like(1, 2), two = train_w1_like(2, 2);
+  REQUIRE(one.size() == two.size());
+  CHECK(one == two);
+}
+
+TEST_CASE("optimizer steps over every parameter as one split loop: the bits of one thread") {
+  const auto run = [](int threads, auto make, bool restricted) {
+    Eigen::setNbThreads(threads);
+    Generator gen(8);
+    Tensors t(gen);
+    auto optimizer = make(t.list());
+    if (restricted) optimizer.restrict_step(5, 60013);  // cuts the first and third parameters
+    for (int step = 0; step < 3; ++step) optimizer.step();
+    Eigen::setNbThreads(1);
+    return t.values;
+  };
+  const auto adam = [](dropnet::ParameterList<float> p) {
+    return dropnet::Adam<float>(std::move(p), dropnet::AdamOptions(1e-2).weight_decay(0.1));
+  };
+  const auto sgd = [](dropnet::ParameterList<float> p) {
+    return dropnet::SGD<float>(std::move(p), dropnet::SGDOptions(0.1).momentum(0.9));
+  };
+  const auto rmsprop = [](dropnet::ParameterList<float> p) {
+    return dropnet::RMSprop<float>(std::move(p), dropnet::RMSpropOptions(1e-2).centered(true));
+  };
+  const auto adagrad = [](dropnet::ParameterList<float> p) {
+    return dropnet::Adagrad<float>(std::move(p), dropnet::AdagradOptions(1e-2));
+  };
+  for (bool restricted : {false, true}) {
+    INFO("restricted ", restricted);
+    CHECK(run(1, adam, restricted) == run(2, adam, restricted));
+    CHECK(run(1, sgd, restricted) == run(2, sgd, restricted));
+    CHECK(run(1, rmsprop, restricted) == run(2, rmsprop, restricted));
+    CHECK(run(1, adagrad, restricted) == run(2, adagrad, restricted));
+  }
+  // The restriction holds: elements outside [5, 60013) keep their values.
+  Generator gen(8);
+  const Tensors before(gen);
+  const auto after = run(2, adam, true);
+  CHECK(after[0][4] == before.values[0][4]);
+  CHECK(after[0][5] != before.values[0][5]);
+  CHECK(after[2][20010] == before.values[2][20010]);
+  CHECK(after[4] == before.values[4]);
 }
 #endif

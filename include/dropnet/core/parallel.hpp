@@ -1,7 +1,8 @@
 #pragma once
 // Splitting a loop between the threads chosen with Eigen::setNbThreads (OpenMP), for Gemm
-// (core/gemm.hpp), the elementwise kernels (simd/elementwise.hpp) and the dropout masks
-// (layers/bernoulli_mask.hpp).
+// (core/gemm.hpp), the elementwise kernels (simd/elementwise.hpp), the optimizers' steps
+// (optimizers/optimizer.hpp) and the dropout masks (layers/bernoulli_mask.hpp); and a loop the
+// idle workers run in the background (fit's next batch, training/batching.hpp).
 //
 // A loop is cut into one contiguous piece per thread, each a whole number of `align` units long
 // (the last excepted), and every piece runs the same sequential code it would run as part of
@@ -20,6 +21,11 @@
 // than on one at load 6-8 (docs/performance.md, "Threads"). WorkerPool below lets the calling
 // thread take every piece nobody has started: it only ever waits for a piece another thread is
 // running, and its workers spin briefly, then sleep.
+//
+// A worker with no loop to run takes pieces of the pool's background job (BackgroundLoop below),
+// one at a time, so a loop it is asked to join waits for one short piece at most: fit gathers
+// the next batch's inputs there while the current batch trains, in the time the worker would
+// otherwise spin through the training step's serial code.
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -28,6 +34,7 @@
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "types.hpp"
@@ -112,25 +119,36 @@ class WorkerPool {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
     start_workers(pieces - 1);
-    task_.store(task, std::memory_order_relaxed);
-    context_.store(context, std::memory_order_relaxed);
-    done_.store(0, std::memory_order_relaxed);
-    generation_ = (generation_ + 1) & 0xFFFFFFFFu;
-    ticket_.store(generation_ << 32 | std::uint64_t(pieces) << 16 | 1, std::memory_order_seq_cst);
-    if (sleepers_.load(std::memory_order_seq_cst) > 0) {
-      std::lock_guard<std::mutex> lock(sleep_mutex_);
-      wake_.notify_all();
+    // Piece 0 is always the caller's: the data it writes stays in this core.
+    const std::uint64_t generation = loop_.post(pieces, 1, task, context);
+    wake_sleepers();
+    task(context, 0);
+    loop_.done.fetch_add(1, std::memory_order_relaxed);
+    while (loop_.run_piece(generation)) {
     }
-    task(context, 0);  // piece 0 is always the caller's: the data it writes stays in this core
-    done_.fetch_add(1, std::memory_order_relaxed);
-    work(generation_);
-    for (unsigned spins = 1; done_.load(std::memory_order_acquire) < pieces; ++spins) {
-      if (spins % 256 == 0)
-        std::this_thread::yield();  // the piece's thread may be waiting for this core
-      else
-        spin_pause();
-    }
+    loop_.wait_for(pieces);
     return true;
+  }
+
+  /// Posts task(context, piece) for every piece < pieces as the background job: workers with no
+  /// loop to run take its pieces one at a time, until finish_background. `workers`: the threads
+  /// besides the caller (at least 1 is started). Returns false, posting nothing, when another
+  /// background job is pending (one at a time). task must not throw.
+  bool post_background(int pieces, int workers, void (*task)(void*, int), void* context) {
+    start_workers(std::max(workers, 1));  // before taking the job: it may throw
+    if (background_owned_.exchange(true, std::memory_order_acquire)) return false;
+    background_.post(pieces, 0, task, context);
+    wake_sleepers();
+    return true;
+  }
+
+  /// Runs every piece of the background job of `pieces` pieces that no worker has started, waits
+  /// for those that have, and frees the pool for the next background job.
+  void finish_background(int pieces) {
+    while (background_.run_piece(background_.current())) {
+    }
+    background_.wait_for(pieces);
+    background_owned_.store(false, std::memory_order_release);
   }
 
  private:
@@ -139,57 +157,115 @@ class WorkerPool {
   /// loops, much shorter than a scheduler time slice (256 left W1 on two threads 1.1-1.2x slower).
   static constexpr unsigned idle_spins = 4096;
 
-  void start_workers(int count) {
-    while (static_cast<int>(workers_.size()) < count) workers_.emplace_back([this] { serve(); });
-  }
+  /// One job of pieces: a loop, or the background job.
+  struct Job {
+    // generation << 32 | pieces << 16 | next piece to claim
+    std::atomic<std::uint64_t> ticket{0};
+    std::atomic<void (*)(void*, int)> task{nullptr};
+    std::atomic<void*> context{nullptr};
+    std::atomic<int> done{0};
+    std::uint64_t generation = 0;  // written only by the thread posting the job
 
-  /// Claims and runs the pieces of job `generation` until none is left.
-  void work(std::uint64_t generation) {
-    std::uint64_t ticket = ticket_.load(std::memory_order_acquire);
-    for (;;) {
-      const std::uint64_t pieces = ticket >> 16 & 0xFFFFu, next = ticket & 0xFFFFu;
-      if (ticket >> 32 != generation || next >= pieces) return;
-      if (!ticket_.compare_exchange_weak(ticket, ticket + 1, std::memory_order_acq_rel,
+    /// Publishes a new run of `pieces` pieces, the first `first` of them already the poster's;
+    /// returns its generation.
+    std::uint64_t post(int pieces, int first, void (*f)(void*, int), void* c) {
+      task.store(f, std::memory_order_relaxed);
+      context.store(c, std::memory_order_relaxed);
+      done.store(0, std::memory_order_relaxed);
+      generation = (generation + 1) & 0xFFFFFFFFu;
+      ticket.store(generation << 32 | std::uint64_t(pieces) << 16 | std::uint64_t(first),
+                   std::memory_order_seq_cst);
+      return generation;
+    }
+
+    /// The generation of the run posted last.
+    std::uint64_t current() const { return ticket.load(std::memory_order_acquire) >> 32; }
+
+    /// True while the run posted last has a piece nobody has claimed.
+    bool has_piece() const {
+      const std::uint64_t t = ticket.load(std::memory_order_acquire);
+      return (t & 0xFFFFu) < (t >> 16 & 0xFFFFu);
+    }
+
+    /// Claims and runs one piece of run `run`; false when it has none left (or is not current).
+    bool run_piece(std::uint64_t run) {
+      std::uint64_t t = ticket.load(std::memory_order_acquire);
+      for (;;) {
+        const std::uint64_t pieces = t >> 16 & 0xFFFFu, next = t & 0xFFFFu;
+        if (t >> 32 != run || next >= pieces) return false;
+        if (ticket.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel,
                                          std::memory_order_acquire))
-        continue;
-      task_.load(std::memory_order_relaxed)(context_.load(std::memory_order_relaxed),
-                                            static_cast<int>(next));
-      done_.fetch_add(1, std::memory_order_acq_rel);
-      ticket = ticket_.load(std::memory_order_acquire);
+          break;
+      }
+      task.load(std::memory_order_relaxed)(context.load(std::memory_order_relaxed),
+                                           static_cast<int>(t & 0xFFFFu));
+      done.fetch_add(1, std::memory_order_acq_rel);
+      return true;
+    }
+
+    /// Waits until `pieces` pieces have finished (the caller has no piece left to claim).
+    void wait_for(int pieces) const {
+      for (unsigned spins = 1; done.load(std::memory_order_acquire) < pieces; ++spins) {
+        if (spins % 256 == 0)
+          std::this_thread::yield();  // the piece's thread may be waiting for this core
+        else
+          spin_pause();
+      }
+    }
+  };
+
+  /// Starts workers until there are `count` (loops start them under busy_, background jobs
+  /// outside it: hence the lock, taken only while workers are missing).
+  void start_workers(int count) {
+    if (started_.load(std::memory_order_acquire) >= count) return;
+    std::lock_guard<std::mutex> lock(workers_mutex_);
+    while (static_cast<int>(workers_.size()) < count) {
+      workers_.emplace_back([this] { serve(); });
+      started_.store(static_cast<int>(workers_.size()), std::memory_order_release);
     }
   }
 
+  void wake_sleepers() {
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+      std::lock_guard<std::mutex> lock(sleep_mutex_);
+      wake_.notify_all();
+    }
+  }
+
+  /// A worker: runs the pieces of each new loop, and between loops the background job's.
   void serve() {
-    std::uint64_t seen = ticket_.load(std::memory_order_acquire) >> 32;
+    std::uint64_t seen = loop_.current();
     for (;;) {
       std::uint64_t generation = seen;
       for (unsigned spins = 0; generation == seen; ++spins) {
         if (stop_.load(std::memory_order_acquire)) return;
-        if (spins < idle_spins) {
+        if (background_.run_piece(background_.current())) {
+          spins = 0;
+        } else if (spins < idle_spins) {
           spin_pause();
         } else {
           std::unique_lock<std::mutex> lock(sleep_mutex_);
           sleepers_.fetch_add(1, std::memory_order_seq_cst);
           wake_.wait(lock, [&] {
-            return stop_.load() || ticket_.load(std::memory_order_seq_cst) >> 32 != seen;
+            return stop_.load() || loop_.current() != seen || background_.has_piece();
           });
           sleepers_.fetch_sub(1, std::memory_order_seq_cst);
         }
-        generation = ticket_.load(std::memory_order_acquire) >> 32;
+        generation = loop_.current();
       }
       seen = generation;
-      work(generation);
+      while (loop_.run_piece(generation)) {
+      }
     }
   }
 
   std::mutex busy_;  // held by the loop running now
+  std::mutex workers_mutex_;
   std::vector<std::thread> workers_;
-  std::uint64_t generation_ = 0;  // the running loop's number, written under busy_
-  // generation << 32 | pieces << 16 | next piece to claim
-  std::atomic<std::uint64_t> ticket_{0};
-  std::atomic<void (*)(void*, int)> task_{nullptr};
-  std::atomic<void*> context_{nullptr};
-  std::atomic<int> done_{0};
+  std::atomic<int> started_{0};  // workers_.size(), read without the lock
+  Job loop_;        // the running loop, written under busy_
+  Job background_;  // the background job, written by its owner
+  std::atomic<bool> background_owned_{false};
   std::mutex sleep_mutex_;
   std::condition_variable wake_;
   std::atomic<int> sleepers_{0};
@@ -245,5 +321,56 @@ void parallel_for_columns(Index rows, Index cols, F&& f) {
   const Index per_thread = (parallel_elements + rows - 1) / std::max<Index>(rows, 1);
   parallel_for(cols, 1, per_thread, f);
 }
+
+/// A loop that idle workers run while the calling thread goes on: f(begin, end) over [0, n) in
+/// pieces of `piece` elements (WorkerPool's background job). The caller calls finish() before it
+/// reads what the loop writes; finish runs the pieces no worker has started and waits for the
+/// others, and the destructor calls it, so an exception never leaves a piece writing into freed
+/// memory. f must not throw, and must not touch what the caller uses until finish().
+template <class F>
+class BackgroundLoop {
+ public:
+  explicit BackgroundLoop(F f) : f_(std::move(f)) {}
+  BackgroundLoop(const BackgroundLoop&) = delete;
+  BackgroundLoop& operator=(const BackgroundLoop&) = delete;
+  ~BackgroundLoop() { finish(); }
+
+  /// Posts the loop over [0, n) after finishing the previous one. Returns false, running
+  /// nothing, when no second thread is available here (available_threads()) or the pool's
+  /// background job is taken (another thread's): the caller then runs the loop itself.
+  bool start(Index n, Index piece) {
+    finish();
+    const int threads = available_threads();
+    if (threads <= 1 || n <= 0) return false;
+    n_ = n;
+    piece_ = std::max(piece, (n + 0xFFFE) / 0xFFFF);  // WorkerPool numbers pieces in 16 bits
+    const auto pieces = static_cast<int>((n + piece_ - 1) / piece_);
+    if (!WorkerPool::instance().post_background(pieces, threads - 1, &run, this)) return false;
+    posted_ = pieces;
+    return true;
+  }
+
+  /// Waits until the loop started last has run (at once when none is pending).
+  void finish() {
+    if (posted_ == 0) return;
+    WorkerPool::instance().finish_background(posted_);
+    posted_ = 0;
+  }
+
+ private:
+  static void run(void* self, int piece) {
+    auto& loop = *static_cast<BackgroundLoop*>(self);
+    const Index begin = loop.piece_ * piece, end = std::min(loop.n_, begin + loop.piece_);
+    bool& inside = in_parallel_piece();
+    const bool outer = inside;
+    inside = true;
+    loop.f_(begin, end);
+    inside = outer;
+  }
+
+  F f_;
+  Index n_ = 0, piece_ = 1;
+  int posted_ = 0;  // pieces of the pending job (0: none)
+};
 
 }  // namespace dropnet::detail

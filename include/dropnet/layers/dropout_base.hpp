@@ -28,6 +28,7 @@ class DropoutBase : public Layer<T> {
   /// The drop probability p, in [0, 1).
   double p() const { return p_; }
   bool is_stochastic() const override { return true; }
+  bool passes_input_in_eval() const override { return true; }
 
   std::string name() const override { return detail::concat(kind_, "(p=", p_, ")"); }
   LayerConfig config() const override { return {kind_, {{"p", p_}}, {}}; }

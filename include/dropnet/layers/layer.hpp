@@ -60,6 +60,9 @@ class Layer {
     (void)x;
     return nullptr;
   }
+  /// True when the eval-mode forward returns its input itself (dropout): Sequential::infer
+  /// then hands a batch it reads in place straight to the next layer. False by default.
+  virtual bool passes_input_in_eval() const { return false; }
   /// Backpropagates dy (the gradient of the loss wrt the last forward's output, same shape):
   /// overwrites the parameter gradients and returns dx (shape of the last input), or an empty
   /// matrix when need_dx is false. Throws InvalidArgument if dy's shape differs or no forward

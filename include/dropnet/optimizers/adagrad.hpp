@@ -106,15 +106,16 @@ class Adagrad : public Optimizer<T> {
     simd::AdagradConstants<T> c{};
     c.lr = lr_t;
     c.eps = static_cast<T>(options_.eps());
-    // One fused pass per parameter (simd/elementwise.hpp); torch skips the L2 term when wd == 0.
-    for (const auto& s : this->segments()) {
+    // One fused pass (simd/elementwise.hpp); torch skips the L2 term when wd == 0.
+    this->for_each_segment([&](const ParameterSegment& s) {
       const std::size_t i = s.parameter;
       const double wd = this->decay_for(i, options_.weight_decay());
-      c.weight_decay = static_cast<T>(wd);
-      c.coupled_decay = wd != 0.0;
+      simd::AdagradConstants<T> run = c;
+      run.weight_decay = static_cast<T>(wd);
+      run.coupled_decay = wd != 0.0;
       simd::adagrad_update(this->value_of(i).data() + s.offset, this->grad_of(i).data() + s.offset,
-                           sum_[i].data() + s.offset, s.length, c);
-    }
+                           sum_[i].data() + s.offset, s.length, run);
+    });
   }
 
   bool is_elementwise() const override { return true; }

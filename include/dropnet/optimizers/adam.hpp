@@ -140,17 +140,18 @@ class BasicAdam : public Optimizer<T> {
     c.one_minus_beta1 = static_cast<T>(1.0 - options_.beta1());
     c.one_minus_beta2 = static_cast<T>(1.0 - options_.beta2());
     c.eps = static_cast<T>(options_.eps());
-    // One fused pass per parameter (simd/elementwise.hpp): each buffer is read and written once.
-    for (const auto& s : this->segments()) {
+    // One fused pass (simd/elementwise.hpp): each buffer is read and written once.
+    this->for_each_segment([&](const ParameterSegment& s) {
       const std::size_t i = s.parameter;
       const bool decays = options_.weight_decay() != 0.0 && this->decays(i);
-      c.decoupled_decay = Decoupled && decays;
-      c.coupled_decay = !Decoupled && decays;  // torch skips the term when wd == 0
+      simd::AdamConstants<T> run = c;
+      run.decoupled_decay = Decoupled && decays;
+      run.coupled_decay = !Decoupled && decays;  // torch skips the term when wd == 0
       T* v_max = options_.amsgrad() ? max_exp_avg_sq_[i].data() + s.offset : nullptr;
       simd::adam_update(this->value_of(i).data() + s.offset, this->grad_of(i).data() + s.offset,
                         exp_avg_[i].data() + s.offset, exp_avg_sq_[i].data() + s.offset, v_max,
-                        s.length, c);
-    }
+                        s.length, run);
+    });
   }
 
   bool is_elementwise() const override { return true; }

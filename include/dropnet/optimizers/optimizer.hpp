@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/parallel.hpp"
 #include "../core/parameter.hpp"
 
 namespace dropnet {
@@ -121,8 +122,28 @@ class Optimizer {
   }
 
  protected:
-  /// The runs step() updates: every parameter whole, unless restrict_step narrowed them.
-  const std::vector<ParameterSegment>& segments() const { return segments_; }
+  /// f(run) over the runs step() updates (every parameter whole, unless restrict_step narrowed
+  /// them), laid end to end and cut into one piece per thread as an
+  /// elementwise kernel's loop is (core/parallel.hpp): one loop for every parameter, so the
+  /// small ones (biases, the output layer) no longer run alone on the calling thread, and a
+  /// step hands work to the other threads once. A run cut by a piece boundary comes as two
+  /// narrower runs of the same parameter; the kernels f calls inside a piece run on its thread.
+  /// The updates are elementwise: the bits do not depend on the split. f must not throw.
+  template <class F>
+  void for_each_segment(F&& f) const {
+    Index total = 0;
+    for (const auto& s : segments_) total += s.length;
+    constexpr Index align = Index(64 / sizeof(T));  // pieces start on cache lines
+    detail::parallel_for(total, align, detail::parallel_elements, [&](Index begin, Index end) {
+      Index start = 0;  // of run s, in the flat order of the runs
+      for (const auto& s : segments_) {
+        const Index from = std::max(begin, start), to = std::min(end, start + s.length);
+        if (from < to) f(ParameterSegment{s.parameter, s.offset + from - start, to - from});
+        start += s.length;
+        if (start >= end) break;
+      }
+    });
+  }
 
   /// A parameter's values as a flat array, for coefficient-wise updates.
   using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;

@@ -119,17 +119,18 @@ class RMSprop : public Optimizer<T> {
     c.one_minus_alpha = static_cast<T>(1.0 - options_.alpha());
     c.eps = static_cast<T>(options_.eps());
     c.momentum = static_cast<T>(options_.momentum());
-    // One fused pass per parameter (simd/elementwise.hpp); torch skips the L2 term when wd == 0.
-    for (const auto& s : this->segments()) {
+    // One fused pass (simd/elementwise.hpp); torch skips the L2 term when wd == 0.
+    this->for_each_segment([&](const ParameterSegment& s) {
       const std::size_t i = s.parameter;
       const double wd = this->decay_for(i, options_.weight_decay());
-      c.weight_decay = static_cast<T>(wd);
-      c.coupled_decay = wd != 0.0;
+      simd::RmspropConstants<T> run = c;
+      run.weight_decay = static_cast<T>(wd);
+      run.coupled_decay = wd != 0.0;
       T* buffer = momentum_buffer_.empty() ? nullptr : momentum_buffer_[i].data() + s.offset;
       T* mean = grad_avg_.empty() ? nullptr : grad_avg_[i].data() + s.offset;
       simd::rmsprop_update(this->value_of(i).data() + s.offset, this->grad_of(i).data() + s.offset,
-                           square_avg_[i].data() + s.offset, buffer, mean, s.length, c);
-    }
+                           square_avg_[i].data() + s.offset, buffer, mean, s.length, run);
+    });
   }
 
   bool is_elementwise() const override { return true; }

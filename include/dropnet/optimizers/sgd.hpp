@@ -107,16 +107,17 @@ class SGD : public Optimizer<T> {
     c.one_minus_dampening = static_cast<T>(1.0 - options_.dampening());
     c.first = first;
     c.nesterov = options_.nesterov();
-    // One fused pass per parameter (simd/elementwise.hpp); torch skips the L2 term when wd == 0.
-    for (const auto& s : this->segments()) {
+    // One fused pass (simd/elementwise.hpp); torch skips the L2 term when wd == 0.
+    this->for_each_segment([&](const ParameterSegment& s) {
       const std::size_t i = s.parameter;
       const double wd = this->decay_for(i, options_.weight_decay());
-      c.weight_decay = static_cast<T>(wd);
-      c.coupled_decay = wd != 0.0;
+      simd::SgdConstants<T> run = c;
+      run.weight_decay = static_cast<T>(wd);
+      run.coupled_decay = wd != 0.0;
       T* buffer = momentum_buffers_.empty() ? nullptr : momentum_buffers_[i].data() + s.offset;
       simd::sgd_update(this->value_of(i).data() + s.offset, this->grad_of(i).data() + s.offset,
-                       buffer, s.length, c);
-    }
+                       buffer, s.length, run);
+    });
   }
 
   bool is_elementwise() const override { return true; }

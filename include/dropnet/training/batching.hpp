@@ -89,24 +89,91 @@ void prefetch_column(const Eigen::MatrixBase<X>& y, Index col) {
   }
 }
 
+/// out.col(j) = y.col(index[j]) for j in [first, end), hinting the cache at the column
+/// gather_prefetch_columns ahead while that is before `hint_end`. The columns come from anywhere
+/// in the training set (157 MB for Fashion-MNIST), so each starts with a trip to memory: the
+/// hints overlap those trips. out has its final shape.
+template <class X, class T>
+void gather_columns(const Eigen::MatrixBase<X>& y, const Index* index, Index first, Index end,
+                    Index hint_end, Matrix<T>& out) {
+  for (Index j = first; j < end; ++j) {
+    if (j + gather_prefetch_columns < hint_end)
+      prefetch_column(y, index[j + gather_prefetch_columns]);
+    out.col(j) = y.col(index[j]);
+  }
+}
+
 // Split between threads as the per-column kernels are (detail::parallel_for_columns): W1's 784 x 64
-// batch goes to two, each gathering the columns its share of the first product reads. The
-// columns come from anywhere in the training set (157 MB for Fashion-MNIST), so each starts
-// with a trip to memory: hinting the column gather_prefetch_columns ahead overlaps those trips.
-// bench_kernels' gather/W1_batch64 (64 random columns of 784 floats out of 50,000) races this
-// against the same copy without the hints: 0.68-0.74x its time on one thread (15-21 against
-// 21-28 us per batch, three runs at load 1.3-1.4).
+// batch goes to two, each gathering the columns its share of the first product reads; a thread
+// hints only at its own columns. bench_kernels' gather/W1_batch64 (64 random columns of 784
+// floats out of 50,000) races this against the same copy without the hints: 0.68-0.74x its time
+// on one thread (15-21 against 21-28 us per batch, three runs at load 1.3-1.4).
 template <class X, class T>
 void gather_into(const Eigen::MatrixBase<X>& y, const Index* index, Index count, Matrix<T>& out) {
   out.resize(y.rows(), count);
   detail::parallel_for_columns(y.rows(), count, [&](Index first, Index end) {
-    for (Index j = first; j < end; ++j) {
-      if (j + gather_prefetch_columns < end)
-        prefetch_column(y, index[j + gather_prefetch_columns]);
-      out.col(j) = y.col(index[j]);
-    }
+    gather_columns(y, index, first, end, end, out);
   });
 }
+
+/// Elements of x a worker gathers per background piece (about 16 KB of floats): short enough
+/// that a loop the worker is asked to join waits little for it.
+inline constexpr Index background_gather_elements = 4096;
+
+/// fit's next batch: its inputs gathered by an idle worker (BackgroundLoop) while the current
+/// batch trains, in the time the worker would otherwise spin through the step's serial code.
+/// With one thread nothing is gathered ahead. The gathered columns are the same bits either way.
+template <class T>
+class BatchPrefetch {
+ public:
+  explicit BatchPrefetch(const MatrixView<T>& x) : x_(&x), loop_(Gather{this}) {}
+
+  /// Starts gathering x's columns index[0..count) (index must stay valid until take);
+  /// returns false, gathering nothing, when no idle worker can.
+  bool start(const Index* index, Index count) {
+    loop_.finish();
+    index_ = index;
+    count_ = count;
+    next_.resize(x_->rows(), count);
+    const Index rows = std::max<Index>(x_->rows(), 1);
+    pending_ = loop_.start(count, (background_gather_elements + rows - 1) / rows);
+    return pending_;
+  }
+
+  /// Swaps into `batch` the columns index[0..count) gathered since start, once they are all
+  /// there; false, leaving `batch` alone, unless start was called with exactly these (the
+  /// caller then gathers them itself).
+  bool take(const Index* index, Index count, Matrix<T>& batch) {
+    loop_.finish();
+    const bool ready = pending_ && index == index_ && count == count_;
+    pending_ = false;
+    if (ready) batch.swap(next_);
+    return ready;
+  }
+
+  /// Waits for a gather still running (fit's loop left before taking its batch).
+  void cancel() {
+    loop_.finish();
+    pending_ = false;
+  }
+
+ private:
+  struct Gather {
+    BatchPrefetch* self;
+    void operator()(Index first, Index end) const {
+      // Hints run across pieces: the worker that copies one piece usually copies the next.
+      gather_columns(*self->x_, self->index_, first, end, self->count_, self->next_);
+    }
+  };
+
+  const MatrixView<T>* x_;
+  const Index* index_ = nullptr;
+  Index count_ = 0;
+  bool pending_ = false;
+  Matrix<T> next_;
+  BackgroundLoop<Gather> loop_;  // last: destroyed (finished) before the buffers it writes
+};
+
 inline void gather_into(const Labels& y, const Index* index, Index count, Labels& out) {
   out.resize(count);
   for (Index j = 0; j < count; ++j) out(j) = y(index[j]);

@@ -140,6 +140,11 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
   std::iota(order.begin(), order.end(), Index{0});
   Matrix<T> batch_x, output_grad;
   Target batch_y;
+  BatchPrefetch<T> next_batch(x);
+  const auto slice = [&](Index b) {
+    const Index first = b * global_batch, count = std::min(global_batch, samples - first);
+    return parallel ? parallel->shard(first, count) : std::pair{first, count};
+  };
   NonFiniteGuard<T> guard(options.nonfinite, model);
   StepOptions<T> step{options.clip_grad_value, options.clip_grad_norm, &guard, &output_grad};
 
@@ -155,12 +160,15 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
     Index accepted = 0;  // batches not skipped by the non-finite policy
     bool stopped = false;
     for (Index b = 0; b < batches; ++b) {
-      const Index first = b * global_batch;
-      const Index count = std::min(global_batch, samples - first);
-      const auto [mine, my_count] =
-          parallel ? parallel->shard(first, count) : std::pair{first, count};
-      gather_into(x, order.data() + mine, my_count, batch_x);
+      const Index count = std::min(global_batch, samples - b * global_batch);
+      const auto [mine, my_count] = slice(b);
+      if (!next_batch.take(order.data() + mine, my_count, batch_x))
+        gather_into(x, order.data() + mine, my_count, batch_x);
       gather_into(y, order.data() + mine, my_count, batch_y);
+      if (b + 1 < batches) {
+        const auto [next, next_count] = slice(b + 1);
+        next_batch.start(order.data() + next, next_count);
+      }
       step.epoch = epoch;
       step.batch = static_cast<long>(b);
       const StepResult r = parallel ? parallel->step(loss, batch_x, batch_y, my_count, step)
@@ -177,6 +185,7 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
       batch_logs.accuracy = static_cast<double>(correct) / static_cast<double>(batch_logs.samples);
       for (auto* callback : options.callbacks) callback->on_batch_end(context, batch_logs);
     }
+    next_batch.cancel();  // a stop leaves with the next batch in flight: it reads `order`
 
     if (parallel) {  // evaluation and checkpoints see one model and one optimizer
       parallel->average_buffers();
