@@ -51,6 +51,16 @@ inline bool& in_parallel_piece() {
   return inside;
 }
 
+/// Runs f() as a piece of a parallel loop: loops inside it run on this thread.
+template <class F>
+void as_piece(F&& f) {
+  bool& inside = in_parallel_piece();
+  const bool outer = inside;
+  inside = true;
+  f();
+  inside = outer;
+}
+
 /// Threads dropnet's loops may use here: Eigen::nbThreads() with OpenMP outside a parallel
 /// region (OpenMP's or a piece of a dropnet loop), else 1. OpenMP only decides the count (and
 /// whether threads are wanted at all); the loops run on WorkerPool.
@@ -286,11 +296,7 @@ void for_each_piece(Index n, Index align, int threads, F&& f) {
     const Context& ctx = *static_cast<Context*>(c);
     const Index begin = std::min(ctx.n, ctx.piece * t), end = std::min(ctx.n, begin + ctx.piece);
     if (begin >= end) return;
-    bool& inside = in_parallel_piece();
-    const bool outer = inside;
-    inside = true;
-    (*ctx.f)(t, begin, end);
-    inside = outer;
+    as_piece([&] { (*ctx.f)(t, begin, end); });
   };
   if (threads > 1 && WorkerPool::instance().run(threads, task, &context)) return;
   for (int t = 0; t < threads; ++t) task(&context, t);
@@ -361,11 +367,7 @@ class BackgroundLoop {
   static void run(void* self, int piece) {
     auto& loop = *static_cast<BackgroundLoop*>(self);
     const Index begin = loop.piece_ * piece, end = std::min(loop.n_, begin + loop.piece_);
-    bool& inside = in_parallel_piece();
-    const bool outer = inside;
-    inside = true;
-    loop.f_(begin, end);
-    inside = outer;
+    as_piece([&] { loop.f_(begin, end); });
   }
 
   F f_;
