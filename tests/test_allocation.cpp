@@ -221,3 +221,28 @@ TEST_CASE_TEMPLATE("inference at batch 1 (Sequential::infer, predict_into) alloc
   CHECK(news == 0);
   CHECK(std::isfinite(double(sum)));
 }
+
+TEST_CASE("fit's next-batch prefetch on one thread sizes no buffer") {
+  // No worker can gather in the background: start must say so before allocating a batch-sized
+  // buffer it would never fill (fit then gathers each batch itself).
+  Eigen::setNbThreads(1);
+  const Matrix<float> x = Matrix<float>::Ones(784, 128);
+  const MatrixView<float> view(x);
+  detail::BatchPrefetch<float> prefetch(view);
+  std::vector<Index> index(64);
+  for (std::size_t j = 0; j < index.size(); ++j) index[j] = static_cast<Index>(2 * j);
+  Matrix<float> batch;
+  Eigen::internal::set_is_malloc_allowed(false);
+  bool started = true, taken = true;
+  try {
+    started = prefetch.start(index.data(), 64);
+    taken = prefetch.take(index.data(), 64, batch);
+  } catch (const std::runtime_error& e) {
+    Eigen::internal::set_is_malloc_allowed(true);
+    FAIL("BatchPrefetch allocated on one thread: ", e.what());
+  }
+  Eigen::internal::set_is_malloc_allowed(true);
+  CHECK_FALSE(started);
+  CHECK_FALSE(taken);
+  CHECK(batch.size() == 0);
+}

@@ -152,12 +152,12 @@ class WorkerPool {
     return true;
   }
 
-  /// Runs every piece of the background job of `pieces` pieces that no worker has started, waits
-  /// for those that have, and frees the pool for the next background job.
-  void finish_background(int pieces) {
+  /// Runs every piece of the background job that no worker has started, waits for those that
+  /// have, and frees the pool for the next background job.
+  void finish_background() {
     while (background_.run_piece(background_.current())) {
     }
-    background_.wait_for(pieces);
+    background_.wait_for(background_.pieces());
     background_owned_.store(false, std::memory_order_release);
   }
 
@@ -190,6 +190,11 @@ class WorkerPool {
 
     /// The generation of the run posted last.
     std::uint64_t current() const { return ticket.load(std::memory_order_acquire) >> 32; }
+
+    /// The pieces of the run posted last.
+    int pieces() const {
+      return static_cast<int>(ticket.load(std::memory_order_acquire) >> 16 & 0xFFFFu);
+    }
 
     /// True while the run posted last has a piece nobody has claimed.
     bool has_piece() const {
@@ -351,16 +356,15 @@ class BackgroundLoop {
     n_ = n;
     piece_ = std::max(piece, (n + 0xFFFE) / 0xFFFF);  // WorkerPool numbers pieces in 16 bits
     const auto pieces = static_cast<int>((n + piece_ - 1) / piece_);
-    if (!WorkerPool::instance().post_background(pieces, threads - 1, &run, this)) return false;
-    posted_ = pieces;
-    return true;
+    posted_ = WorkerPool::instance().post_background(pieces, threads - 1, &run, this);
+    return posted_;
   }
 
   /// Waits until the loop started last has run (at once when none is pending).
   void finish() {
-    if (posted_ == 0) return;
-    WorkerPool::instance().finish_background(posted_);
-    posted_ = 0;
+    if (!posted_) return;
+    WorkerPool::instance().finish_background();
+    posted_ = false;
   }
 
  private:
@@ -372,7 +376,7 @@ class BackgroundLoop {
 
   F f_;
   Index n_ = 0, piece_ = 1;
-  int posted_ = 0;  // pieces of the pending job (0: none)
+  bool posted_ = false;  // a job of this loop is pending in the pool
 };
 
 }  // namespace dropnet::detail

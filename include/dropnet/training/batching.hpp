@@ -132,6 +132,8 @@ class BatchPrefetch {
   /// returns false, gathering nothing, when no idle worker can.
   bool start(const Index* index, Index count) {
     loop_.finish();
+    pending_ = false;
+    if (available_threads() <= 1) return false;  // before sizing a buffer nobody would fill
     index_ = index;
     count_ = count;
     next_.resize(x_->rows(), count);

@@ -141,9 +141,14 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
   Matrix<T> batch_x, output_grad;
   Target batch_y;
   BatchPrefetch<T> next_batch(x);
+  struct Slice {
+    Index first, count;  // this rank's columns of `order`
+    Index global_count;  // the batch's columns over every rank
+  };
   const auto slice = [&](Index b) {
     const Index first = b * global_batch, count = std::min(global_batch, samples - first);
-    return parallel ? parallel->shard(first, count) : std::pair{first, count};
+    const auto [mine, my_count] = parallel ? parallel->shard(first, count) : std::pair{first, count};
+    return Slice{mine, my_count, count};
   };
   NonFiniteGuard<T> guard(options.nonfinite, model);
   StepOptions<T> step{options.clip_grad_value, options.clip_grad_norm, &guard, &output_grad};
@@ -160,14 +165,13 @@ History fit(Sequential<T>& model, const Loss<T>& loss, Optimizer<T>& optimizer,
     Index accepted = 0;  // batches not skipped by the non-finite policy
     bool stopped = false;
     for (Index b = 0; b < batches; ++b) {
-      const Index count = std::min(global_batch, samples - b * global_batch);
-      const auto [mine, my_count] = slice(b);
+      const auto [mine, my_count, count] = slice(b);
       if (!next_batch.take(order.data() + mine, my_count, batch_x))
         gather_into(x, order.data() + mine, my_count, batch_x);
       gather_into(y, order.data() + mine, my_count, batch_y);
       if (b + 1 < batches) {
-        const auto [next, next_count] = slice(b + 1);
-        next_batch.start(order.data() + next, next_count);
+        const Slice next = slice(b + 1);
+        next_batch.start(order.data() + next.first, next.count);
       }
       step.epoch = epoch;
       step.batch = static_cast<long>(b);
