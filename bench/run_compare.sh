@@ -17,9 +17,9 @@
 # Peers run at their fastest: OPENBLAS_CORETYPE is unset so OpenBLAS picks its kernels for this
 # CPU (an environment forcing e.g. Haswell would hand libtorch slower AVX2 kernels), and every
 # implementation is measured at 1 and 2 threads; the "best" rows compare each at its fastest
-# thread count. The two binaries run one after the other: ratios across them are only as good as
-# the machine was quiet (check `uptime`); ratios inside bench_training (dropnet vs plain Eigen)
-# come from one process.
+# thread count. The two dropnet builds take turns row by row, libtorch runs after them: ratios
+# across processes are only as good as the machine was quiet (check `uptime`); ratios inside
+# bench_training (dropnet vs plain Eigen) come from one process.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -46,8 +46,6 @@ round_trip() {  # into $results/round_trip_$1.json
 }
 round_trip before
 echo "# load before: $(uptime)" >&2
-"$training" --benchmark_filter='^W' --benchmark_out="$results/dropnet_eigen.json" \
-  --benchmark_out_format=json "$@" >&2
 # bench_training_default is not built by default (EXCLUDE_FROM_ALL): a binary left from an older
 # tree would put old code in the "default flags" column.
 if [[ -x "$training_default" && "$training_default" -ot "$training" ]]; then
@@ -55,12 +53,41 @@ if [[ -x "$training_default" && "$training_default" -ot "$training" ]]; then
        "rebuild it: cmake --build $build --target bench_training_default" >&2
   export default_flags_stale=1
 fi
-if [[ -x "$training_default" ]]; then
-  "$training_default" --benchmark_filter='^W.*/dropnet/' --benchmark_out="$results/dropnet_default.json" \
-    --benchmark_out_format=json "$@" >&2
+# The two dropnet builds take turns, one workload and thread count at a time (the one starting
+# alternates), so each default-flags row runs seconds from its native row: the host moving the
+# vCPUs apart or another job starting then shows in both, not in their ratio. A filter given to
+# the script replaces the turns: each binary runs it once.
+rm -f "$results"/dropnet_eigen*.json "$results"/dropnet_default*.json
+groups=()
+if [[ " $* " == *" --benchmark_filter"* ]]; then
+  groups=("all")
 else
-  rm -f "$results/dropnet_default.json"
+  for w in W1 W2 W3 W4_batch1000 W4_batch1; do groups+=("$w/threads:1" "$w/threads:2"); done
 fi
+run_native() {  # group, output, benchmark flags...
+  local filter='^W' out=$2
+  [[ $1 != all ]] && filter="^${1%%/*}/[a-z]+/${1#*/}(/|\$)"
+  shift 2
+  "$training" --benchmark_filter="$filter" --benchmark_out="$out" --benchmark_out_format=json "$@" >&2
+}
+run_default() {  # group, output, benchmark flags...
+  [[ -x "$training_default" ]] || return 0
+  local filter='^W.*/dropnet/' out=$2
+  [[ $1 != all ]] && filter="^${1%%/*}/dropnet/${1#*/}(/|\$)"
+  shift 2
+  "$training_default" --benchmark_filter="$filter" --benchmark_out="$out" --benchmark_out_format=json "$@" >&2
+}
+turn=0
+for group in "${groups[@]}"; do
+  name="${group//[\/:]/_}"
+  if (( turn++ % 2 == 0 )); then
+    run_native "$group" "$results/dropnet_eigen_$name.json" "$@"
+    run_default "$group" "$results/dropnet_default_$name.json" "$@"
+  else
+    run_default "$group" "$results/dropnet_default_$name.json" "$@"
+    run_native "$group" "$results/dropnet_eigen_$name.json" "$@"
+  fi
+done
 if [[ -x "$libtorch" ]]; then
   "$libtorch" --benchmark_out="$results/libtorch.json" --benchmark_out_format=json "$@" >&2
 else
@@ -71,7 +98,7 @@ echo "# load after: $(uptime)" >&2
 round_trip after
 
 python3 - "$results" <<'EOF'
-import json, os, re, sys
+import glob, json, os, re, sys
 
 results = sys.argv[1]
 rows = {}      # (workload, impl, threads) -> value from wall-clock time
@@ -79,10 +106,11 @@ cpu_rows = {}  # the same from process CPU time
 label = None
 context = None
 levels = {}    # impl -> the SIMD level and build its rows ran at (bench_training's label)
-for name in ("dropnet_eigen.json", "dropnet_default.json", "libtorch.json"):
-    path = os.path.join(results, name)
-    if not os.path.exists(path):
-        continue
+paths = sorted(glob.glob(os.path.join(results, "dropnet_eigen_*.json"))) + \
+        sorted(glob.glob(os.path.join(results, "dropnet_default_*.json"))) + \
+        [p for p in [os.path.join(results, "libtorch.json")] if os.path.exists(p)]
+for path in paths:
+    name = os.path.basename(path)
     data = json.load(open(path))
     context = context or data.get("context", {})
     for b in data["benchmarks"]:
@@ -93,7 +121,7 @@ for name in ("dropnet_eigen.json", "dropnet_default.json", "libtorch.json"):
         if not m:
             continue
         workload, impl, threads = m.group(1), m.group(2), int(m.group(3))
-        if name == "dropnet_default.json":
+        if name.startswith("dropnet_default"):
             if impl != "dropnet":  # a --benchmark_filter given to the script replaces the binary's
                 continue
             impl = "dropnet_default"
