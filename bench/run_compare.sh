@@ -111,9 +111,10 @@ cpu_rows = {}  # the same from process CPU time
 label = None
 context = None
 levels = {}    # impl -> the SIMD level and build its rows ran at (bench_training's label)
-paths = sorted(glob.glob(os.path.join(results, "dropnet_eigen_*.json"))) + \
-        sorted(glob.glob(os.path.join(results, "dropnet_default_*.json"))) + \
-        [p for p in [os.path.join(results, "libtorch.json")] if os.path.exists(p)]
+# In the order they ran: the context (load average, date) printed is the first run's.
+paths = sorted(glob.glob(os.path.join(results, "dropnet_eigen_*.json")) +
+               glob.glob(os.path.join(results, "dropnet_default_*.json")) +
+               glob.glob(os.path.join(results, "libtorch.json")), key=os.path.getmtime)
 for path in paths:
     name = os.path.basename(path)
     data = json.load(open(path))
