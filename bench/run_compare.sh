@@ -68,28 +68,22 @@ else
     for w in W1 W2 W3 W4_batch1000 W4_batch1; do groups+=("$w/threads:$t"); done
   done
 fi
-run_native() {  # group, output, benchmark flags...
-  local filter='^W' out=$2
-  [[ $1 != all ]] && filter="^${1%%/*}/[a-z]+/${1#*/}(/|\$)"
-  shift 2
-  "$training" --benchmark_filter="$filter" --benchmark_out="$out" --benchmark_out_format=json "$@" >&2
-}
-run_default() {  # group, output, benchmark flags...
-  [[ -x "$training_default" ]] || return 0
-  local filter='^W.*/dropnet/' out=$2
-  [[ $1 != all ]] && filter="^${1%%/*}/dropnet/${1#*/}(/|\$)"
-  shift 2
-  "$training_default" --benchmark_filter="$filter" --benchmark_out="$out" --benchmark_out_format=json "$@" >&2
+run_rows() {  # binary, implementations (a regex), group, output, benchmark flags...
+  [[ -x "$1" ]] || return 0
+  local binary=$1 filter="^W[^/]*/$2/" out=$4
+  [[ $3 != all ]] && filter="^${3%%/*}/$2/${3#*/}(/|\$)"
+  shift 4
+  "$binary" --benchmark_filter="$filter" --benchmark_out="$out" --benchmark_out_format=json "$@" >&2
 }
 turn=0
 for group in "${groups[@]}"; do
   name="${group//[\/:]/_}"
+  native=("$training" '[a-z]+' "$group" "$results/dropnet_eigen_$name.json" "$@")
+  default=("$training_default" dropnet "$group" "$results/dropnet_default_$name.json" "$@")
   if (( turn++ % 2 == 0 )); then
-    run_native "$group" "$results/dropnet_eigen_$name.json" "$@"
-    run_default "$group" "$results/dropnet_default_$name.json" "$@"
+    run_rows "${native[@]}"; run_rows "${default[@]}"
   else
-    run_default "$group" "$results/dropnet_default_$name.json" "$@"
-    run_native "$group" "$results/dropnet_eigen_$name.json" "$@"
+    run_rows "${default[@]}"; run_rows "${native[@]}"
   fi
   [[ $group == W4_batch1/threads:2 ]] && round_trip two_threads_done
 done
